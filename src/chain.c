@@ -1,0 +1,901 @@
+/*
+ * chain - the chain engine.  See chain.h, and DESIGN.md "Chain and merge
+ * rules" for the rules implemented here.
+ *
+ * Every event goes through run_stage(): a loop over the instances in chain
+ * order that skips those no longer active, calls the callback, turns what
+ * it returned into a legal status (on_error, dry_run) and stops at the
+ * first REJECT, TEMPFAIL or DISCARD.  The event functions around it only
+ * open and close messages and pick the answer for the MTA.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "chain.h"
+#include "log.h"
+#include "session.h"
+
+/* The arguments of one event. */
+struct event {
+	mh_stage stage;
+	const char *str;        /* hostname, helo, command, header name */
+	const char *value;      /* header value */
+	const struct sockaddr *addr;
+	char **argv;            /* envfrom, envrcpt */
+	const unsigned char *chunk;
+	size_t len;
+};
+
+static const char *const stage_names[MH_STAGE_COUNT] = {
+	"connect", "helo", "envfrom", "envrcpt", "data", "unknown",
+	"header", "eoh", "body", "eom", "abort", "close"
+};
+
+/* Postfix's default macros per macro stage (mail_params.h, 3.5 on). */
+static const char *const default_macros[MACRO_STAGES] = {
+	[MACRO_CONNECT] = "j {daemon_name} {daemon_addr} v _",
+	[MACRO_HELO] = "{tls_version} {cipher} {cipher_bits} {cert_subject} "
+	    "{cert_issuer}",
+	[MACRO_ENVFROM] = "i {auth_type} {auth_authen} {auth_author} "
+	    "{mail_addr} {mail_host} {mail_mailer}",
+	[MACRO_ENVRCPT] = "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+	[MACRO_DATA] = "i",
+	[MACRO_EOM] = "i",
+	[MACRO_EOH] = "i",
+};
+
+static const mh_stage macro_stage_of[MACRO_STAGES] = {
+	[MACRO_CONNECT] = MH_STAGE_CONNECT, [MACRO_HELO] = MH_STAGE_HELO,
+	[MACRO_ENVFROM] = MH_STAGE_ENVFROM, [MACRO_ENVRCPT] = MH_STAGE_ENVRCPT,
+	[MACRO_DATA] = MH_STAGE_DATA, [MACRO_EOM] = MH_STAGE_EOM,
+	[MACRO_EOH] = MH_STAGE_EOH,
+};
+
+const char *
+chain_stage_name(mh_stage stage)
+{
+	return (unsigned)stage < MH_STAGE_COUNT ? stage_names[stage] : "?";
+}
+
+bool
+stage_is_message(mh_stage stage)
+{
+	switch (stage) {
+	case MH_STAGE_ENVFROM:
+	case MH_STAGE_ENVRCPT:
+	case MH_STAGE_DATA:
+	case MH_STAGE_HEADER:
+	case MH_STAGE_EOH:
+	case MH_STAGE_BODY:
+	case MH_STAGE_EOM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
+stage_is_connection(mh_stage stage)
+{
+	return stage == MH_STAGE_CONNECT || stage == MH_STAGE_HELO;
+}
+
+static bool
+is_terminal(mh_status st)
+{
+	return st == MH_REJECT || st == MH_TEMPFAIL || st == MH_DISCARD;
+}
+
+static const char *
+status_name(int st)
+{
+	static const char *const names[] = { "continue", "reject", "discard",
+	    "accept", "tempfail", "skip", "fail" };
+
+	return st >= 0 && st <= MH_FAIL ? names[st] : "an invalid status";
+}
+
+const char *
+session_macro(struct session *s, const char *name)
+{
+	if (!s->have_io || s->io.macro == NULL)
+		return NULL;
+	return s->io.macro(s->io.arg, name);
+}
+
+static const char *
+session_qid(struct session *s)
+{
+	const char *qid = session_macro(s, "i");
+
+	return qid ? qid : "NOQUEUE";
+}
+
+/* ---- sessions ------------------------------------------------------- */
+
+static void
+set_leadspc_fix(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		bool wants = s->ctx[i].inst->desc->flags & MH_WANT_HDR_LEADSPC;
+
+		s->ctx[i].leadspc_fix = wants != s->leadspc;
+	}
+}
+
+struct session *
+session_new(struct plugin_set *set, const struct chain_io *io)
+{
+	struct session *s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	if (set->ninstances > 0 &&
+	    ((s->ctx = calloc(set->ninstances, sizeof *s->ctx)) == NULL ||
+	    (s->queues = calloc(set->ninstances, sizeof *s->queues)) == NULL)) {
+		free(s->ctx);
+		free(s);
+		return NULL;
+	}
+	s->set = plugin_set_retain(set);
+	s->nctx = set->ninstances;
+	for (size_t i = 0; i < s->nctx; i++) {
+		s->ctx[i].session = s;
+		s->ctx[i].inst = &set->instances[i];
+	}
+	if (io != NULL) {
+		s->io = *io;
+		s->have_io = true;
+	}
+	s->refused = MH_CONTINUE;
+	set_leadspc_fix(s);
+	return s;
+}
+
+/* The queues backed the last end-of-message list; now they can go. */
+static void
+drop_eom_list(struct session *s)
+{
+	if (!s->eom_pending)
+		return;
+	for (size_t i = 0; i < s->nctx; i++)
+		mod_queue_clear(&s->ctx[i].mods);
+	s->merged.n = 0;
+	s->eom_pending = false;
+}
+
+void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nctx; i++)
+		ctx_destroy(&s->ctx[i]);
+	for (int m = 0; m < MACRO_STAGES; m++)
+		free(s->macro_lists[m]);
+	reply_clear(&s->verdict_reply);
+	mod_list_free(&s->merged);
+	free(s->scratch);
+	plugin_set_release(s->set);
+	free(s->queues);
+	free(s->ctx);
+	free(s);
+}
+
+/* ---- negotiation ---------------------------------------------------- */
+
+/* Append macro name tok (len n) to list unless it is there already. */
+static void
+macro_list_add(char *list, size_t size, const char *tok, size_t n)
+{
+	char name[64];
+	size_t nlen;
+	const char *p;
+
+	if (n >= 2 && tok[0] == '{' && tok[n - 1] == '}') {
+		tok++;
+		n -= 2;
+	}
+	if (n == 0 || n > 60)
+		return;
+	/* One-letter macros go bare, longer ones in braces, as MTAs send. */
+	if (n == 1)
+		snprintf(name, sizeof name, "%.*s", (int)n, tok);
+	else
+		snprintf(name, sizeof name, "{%.*s}", (int)n, tok);
+	nlen = strlen(name);
+	for (p = list; (p = strstr(p, name)) != NULL; p += nlen)
+		if ((p == list || p[-1] == ' ') &&
+		    (p[nlen] == ' ' || p[nlen] == '\0'))
+			return;
+	if (strlen(list) + nlen + 2 > size)
+		return;
+	if (*list)
+		strcat(list, " ");
+	strcat(list, name);
+}
+
+static void
+macro_list_add_all(char *list, size_t size, const char *names)
+{
+	const char *p = names;
+
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, " \t");
+		n = strcspn(p, " \t");
+		if (n > 0)
+			macro_list_add(list, size, p, n);
+		p += n;
+	}
+}
+
+static void
+negotiate_macros(struct session *s, struct negotiation *n)
+{
+	char list[2048];
+
+	for (int m = 0; m < MACRO_STAGES; m++) {
+		bool wanted = false;
+
+		list[0] = '\0';
+		for (size_t i = 0; i < s->nctx; i++) {
+			const char *names =
+			    s->ctx[i].inst->desc->macros[macro_stage_of[m]];
+
+			if (s->ctx[i].disabled || names == NULL || !*names)
+				continue;
+			if (!wanted)
+				macro_list_add_all(list, sizeof list,
+				    default_macros[m]);
+			wanted = true;
+			macro_list_add_all(list, sizeof list, names);
+		}
+		if (!wanted)
+			continue;
+		free(s->macro_lists[m]);
+		s->macro_lists[m] = strdup(list);
+		n->macros[m] = s->macro_lists[m];
+	}
+}
+
+/* The PROTO_NO* bit of each stage a plugin can implement. */
+static const struct {
+	mh_stage stage;
+	unsigned long nobit;
+} stage_bits[] = {
+	{ MH_STAGE_CONNECT, PROTO_NOCONNECT }, { MH_STAGE_HELO, PROTO_NOHELO },
+	{ MH_STAGE_ENVFROM, PROTO_NOMAIL }, { MH_STAGE_ENVRCPT, PROTO_NORCPT },
+	{ MH_STAGE_DATA, PROTO_NODATA }, { MH_STAGE_UNKNOWN, PROTO_NOUNKNOWN },
+	{ MH_STAGE_HEADER, PROTO_NOHDRS }, { MH_STAGE_EOH, PROTO_NOEOH },
+	{ MH_STAGE_BODY, PROTO_NOBODY },
+};
+
+static bool
+implements(const struct mh_plugin *d, mh_stage stage)
+{
+	switch (stage) {
+	case MH_STAGE_CONNECT:
+		return d->connect != NULL;
+	case MH_STAGE_HELO:
+		return d->helo != NULL;
+	case MH_STAGE_ENVFROM:
+		return d->envfrom != NULL;
+	case MH_STAGE_ENVRCPT:
+		return d->envrcpt != NULL;
+	case MH_STAGE_DATA:
+		return d->data != NULL;
+	case MH_STAGE_UNKNOWN:
+		return d->unknown != NULL;
+	case MH_STAGE_HEADER:
+		return d->header != NULL;
+	case MH_STAGE_EOH:
+		return d->eoh != NULL;
+	case MH_STAGE_BODY:
+		return d->body != NULL;
+	case MH_STAGE_EOM:
+		return d->eom != NULL;
+	case MH_STAGE_ABORT:
+		return d->abort != NULL;
+	case MH_STAGE_CLOSE:
+		return d->close != NULL;
+	default:
+		return false;
+	}
+}
+
+void
+chain_negotiate(struct session *s, struct negotiation *n)
+{
+	unsigned long wants = 0;
+
+	n->actions = 0;
+	n->steps = 0;
+	memset(n->macros, 0, sizeof n->macros);
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+		unsigned long missing = ctx->inst->desc->actions &
+		    ~n->mta_actions;
+
+		if (missing) {
+			ctx->disabled = true;
+			log_msg(LOG_WARNING, "[%s] needs actions 0x%lx that "
+			    "the MTA does not offer: switched off for this "
+			    "connection", ctx->inst->name, missing);
+			continue;
+		}
+		n->actions |= ctx->inst->desc->actions;
+		wants |= ctx->inst->desc->flags;
+	}
+	for (size_t b = 0; b < sizeof stage_bits / sizeof stage_bits[0]; b++) {
+		bool used = false;
+
+		for (size_t i = 0; i < s->nctx && !used; i++)
+			used = !s->ctx[i].disabled &&
+			    implements(s->ctx[i].inst->desc, stage_bits[b].stage);
+		if (!used)
+			n->steps |= stage_bits[b].nobit & n->mta_steps;
+	}
+	n->steps |= n->mta_steps & PROTO_SKIP;
+	if (wants & MH_WANT_REJECTED_RCPTS)
+		n->steps |= n->mta_steps & PROTO_RCPT_REJ;
+	if (wants & MH_WANT_HDR_LEADSPC)
+		n->steps |= n->mta_steps & PROTO_HDR_LEADSPC;
+	s->skip_ok = n->steps & PROTO_SKIP;
+	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
+	s->leadspc = n->steps & PROTO_HDR_LEADSPC;
+	set_leadspc_fix(s);
+	if (n->mta_actions & ACT_SETSYMLIST) {
+		negotiate_macros(s, n);
+		for (int m = 0; m < MACRO_STAGES; m++)
+			if (n->macros[m] != NULL)
+				n->actions |= ACT_SETSYMLIST;
+	}
+}
+
+/* ---- calling one plugin --------------------------------------------- */
+
+/* The header value as this plugin expects it (leading space). */
+static const char *
+header_value_for(struct session *s, const struct mh_ctx *ctx,
+    const char *value)
+{
+	size_t n;
+
+	if (!ctx->leadspc_fix)
+		return value;
+	if (s->leadspc)
+		return value[0] == ' ' ? value + 1 : value;
+	n = strlen(value) + 2;
+	if (n > s->scratch_len) {
+		char *p = realloc(s->scratch, n);
+
+		if (p == NULL)
+			return value;
+		s->scratch = p;
+		s->scratch_len = n;
+	}
+	s->scratch[0] = ' ';
+	memcpy(s->scratch + 1, value, n - 1);
+	return s->scratch;
+}
+
+static int
+call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	const struct mh_plugin *d = ctx->inst->desc;
+	const char *const *args;
+
+	switch (ev->stage) {
+	case MH_STAGE_CONNECT:
+		return d->connect ? (int)d->connect(ctx, ev->str, ev->addr) : 0;
+	case MH_STAGE_HELO:
+		return d->helo ? (int)d->helo(ctx, ev->str) : 0;
+	case MH_STAGE_ENVFROM:
+		args = (const char *const *)ev->argv + 1;
+		return d->envfrom ? (int)d->envfrom(ctx, ev->argv[0], args) : 0;
+	case MH_STAGE_ENVRCPT:
+		args = (const char *const *)ev->argv + 1;
+		return d->envrcpt ? (int)d->envrcpt(ctx, ev->argv[0], args) : 0;
+	case MH_STAGE_DATA:
+		return d->data ? (int)d->data(ctx) : 0;
+	case MH_STAGE_UNKNOWN:
+		return d->unknown ? (int)d->unknown(ctx, ev->str) : 0;
+	case MH_STAGE_HEADER:
+		if (d->header == NULL)
+			return 0;
+		return (int)d->header(ctx, ev->str,
+		    header_value_for(s, ctx, ev->value));
+	case MH_STAGE_EOH:
+		return d->eoh ? (int)d->eoh(ctx) : 0;
+	case MH_STAGE_BODY:
+		return d->body ? (int)d->body(ctx, ev->chunk, ev->len) : 0;
+	case MH_STAGE_EOM:
+		return d->eom ? (int)d->eom(ctx) : 0;
+	case MH_STAGE_ABORT:
+		if (d->abort)
+			d->abort(ctx);
+		return 0;
+	case MH_STAGE_CLOSE:
+		if (d->close)
+			d->close(ctx);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static bool
+status_legal(mh_stage stage, int st)
+{
+	switch (st) {
+	case MH_CONTINUE:
+		return true;
+	case MH_REJECT:
+	case MH_TEMPFAIL:
+		return stage != MH_STAGE_ABORT && stage != MH_STAGE_CLOSE;
+	case MH_ACCEPT:
+		return stage_is_connection(stage) || stage_is_message(stage);
+	case MH_DISCARD:
+		return stage_is_message(stage);
+	case MH_SKIP:
+		return stage == MH_STAGE_BODY;
+	default:
+		return false;
+	}
+}
+
+static mh_status
+apply_on_error(struct session *s, struct mh_ctx *ctx, const char *why)
+{
+	const struct instance *inst = ctx->inst;
+	mh_status st;
+
+	log_msg(LOG_ERR, "%s: [%s] %s: %s; on_error = %s", session_qid(s),
+	    inst->name, chain_stage_name(s->stage), why,
+	    config_on_error_name(inst->on_error));
+	reply_clear(&ctx->reply);
+	switch (inst->on_error) {
+	case ON_ERROR_CONTINUE:
+		return MH_CONTINUE;
+	case ON_ERROR_ACCEPT:
+		st = MH_ACCEPT;
+		break;
+	case ON_ERROR_REJECT:
+		st = MH_REJECT;
+		break;
+	case ON_ERROR_TEMPFAIL:
+	default:
+		st = MH_TEMPFAIL;
+		break;
+	}
+	return status_legal(s->stage, st) ? st : MH_CONTINUE;
+}
+
+/*
+ * Call ctx for ev and return the legal status to act on: failures go to
+ * on_error, a dry-run instance's terminal decisions become CONTINUE.
+ */
+static mh_status
+invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	char why[320];
+	int raw;
+	mh_status st;
+
+	ctx_begin_callback(ctx);
+	raw = call_plugin(s, ctx, ev);
+	if (ctx->failed) {
+		snprintf(why, sizeof why, "refused request: %s",
+		    ctx->fail_reason);
+		st = apply_on_error(s, ctx, why);
+	} else if (raw == MH_FAIL) {
+		st = apply_on_error(s, ctx, "the callback failed");
+	} else if (!status_legal(ev->stage, raw)) {
+		snprintf(why, sizeof why, "returned %s (%d), not allowed here",
+		    status_name(raw), raw);
+		st = apply_on_error(s, ctx, why);
+	} else {
+		st = (mh_status)raw;
+	}
+	if (ctx->inst->dry_run && is_terminal(st)) {
+		log_msg(LOG_NOTICE, "%s: [%s] %s: dry run: would have "
+		    "answered %s", session_qid(s), ctx->inst->name,
+		    chain_stage_name(ev->stage), status_name(st));
+		st = MH_CONTINUE;
+	}
+	if (ctx->inst->dry_run)
+		reply_clear(&ctx->reply);
+	return st;
+}
+
+/* Take the deciding plugin's reply if it fits the decision. */
+static const struct reply *
+take_reply(struct session *s, struct mh_ctx *ctx, mh_status st)
+{
+	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
+	char have = reply_class(&ctx->reply);
+
+	if (have == 0)
+		return NULL;
+	if (have != want) {
+		if (want != 0)
+			log_msg(LOG_WARNING, "%s: [%s] %s: reply %s does not "
+			    "fit %s: dropped, the MTA's default is used",
+			    session_qid(s), ctx->inst->name,
+			    chain_stage_name(s->stage), ctx->reply.rcode,
+			    status_name(st));
+		reply_clear(&ctx->reply);
+		return NULL;
+	}
+	reply_move(&s->verdict_reply, &ctx->reply);
+	return &s->verdict_reply;
+}
+
+static bool
+is_rejected_rcpt(struct session *s)
+{
+	const char *mailer;
+
+	if (!s->rcpt_rej)
+		return false;
+	mailer = session_macro(s, "{rcpt_mailer}");
+	return mailer != NULL && strcmp(mailer, "error") == 0;
+}
+
+static bool
+is_active(const struct mh_ctx *ctx, mh_stage stage, bool rejected_rcpt)
+{
+	if (ctx->disabled || ctx->conn_done)
+		return false;
+	if (stage_is_message(stage) && ctx->msg_done)
+		return false;
+	if (stage == MH_STAGE_BODY && ctx->body_skip)
+		return false;
+	if (rejected_rcpt &&
+	    !(ctx->inst->desc->flags & MH_WANT_REJECTED_RCPTS))
+		return false;
+	return true;
+}
+
+/* The chain loop: see the comment at the top of this file. */
+static struct verdict
+run_stage(struct session *s, const struct event *ev)
+{
+	struct verdict v = { MH_CONTINUE, NULL };
+	bool rejected_rcpt = ev->stage == MH_STAGE_ENVRCPT &&
+	    is_rejected_rcpt(s);
+
+	s->stage = ev->stage;
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+		mh_status st;
+
+		if (!is_active(ctx, ev->stage, rejected_rcpt))
+			continue;
+		if (stage_is_message(ev->stage))
+			ctx->msg_open = true;
+		st = invoke(s, ctx, ev);
+		if (is_terminal(st)) {
+			v.status = st;
+			v.reply = take_reply(s, ctx, st);
+			break;
+		}
+		reply_clear(&ctx->reply);
+		if (st == MH_ACCEPT && stage_is_connection(ev->stage))
+			ctx->conn_done = true;
+		else if (st == MH_ACCEPT)
+			ctx->msg_done = true;
+		else if (st == MH_SKIP)
+			ctx->body_skip = true;
+	}
+	return v;
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+/* Call abort for every plugin still in the message, then forget it. */
+static void
+end_message(struct session *s)
+{
+	struct event ev = { .stage = MH_STAGE_ABORT };
+
+	s->stage = MH_STAGE_ABORT;
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+
+		if (!ctx->msg_open)
+			continue;
+		ctx_begin_callback(ctx);
+		call_plugin(s, ctx, &ev);
+		reply_clear(&ctx->reply);
+	}
+	for (size_t i = 0; i < s->nctx; i++) {
+		if (!s->eom_pending)
+			mod_queue_clear(&s->ctx[i].mods);
+		ctx_end_message(&s->ctx[i]);
+	}
+	s->in_message = false;
+}
+
+static void
+begin_event(struct session *s, mh_stage stage)
+{
+	drop_eom_list(s);
+	reply_clear(&s->verdict_reply);
+	if (stage == MH_STAGE_ENVFROM && s->in_message)
+		end_message(s);
+	if (stage_is_message(stage))
+		s->in_message = true;
+}
+
+static bool
+any_left(struct session *s, bool for_message)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		const struct mh_ctx *ctx = &s->ctx[i];
+
+		if (!ctx->disabled && !ctx->conn_done &&
+		    !(for_message && ctx->msg_done))
+			return true;
+	}
+	return false;
+}
+
+static bool
+anything_queued(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++)
+		if (mod_queue_count(&s->ctx[i].mods) > 0)
+			return true;
+	return false;
+}
+
+static bool
+body_wanted(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		const struct mh_ctx *ctx = &s->ctx[i];
+
+		if (is_active(ctx, MH_STAGE_BODY, false) &&
+		    ctx->inst->desc->body != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* Run a message-stage event and pick the answer for the MTA. */
+static struct verdict
+message_event(struct session *s, const struct event *ev)
+{
+	struct verdict v;
+
+	if (s->refused != MH_CONTINUE)
+		return (struct verdict){ s->refused, NULL };
+	begin_event(s, ev->stage);
+	v = run_stage(s, ev);
+	if (is_terminal(v.status)) {
+		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD)
+			end_message(s);
+		return v;
+	}
+	if (!any_left(s, true) && !anything_queued(s)) {
+		end_message(s);
+		v.status = MH_ACCEPT;
+	} else if (ev->stage == MH_STAGE_BODY && s->skip_ok &&
+	    !body_wanted(s)) {
+		v.status = MH_SKIP;
+	} else {
+		v.status = MH_CONTINUE;
+	}
+	return v;
+}
+
+/* Run a connect or helo event. */
+static struct verdict
+connection_event(struct session *s, const struct event *ev)
+{
+	struct verdict v;
+
+	if (s->refused != MH_CONTINUE)
+		return (struct verdict){ s->refused, NULL };
+	begin_event(s, ev->stage);
+	if (s->in_message)
+		end_message(s);
+	v = run_stage(s, ev);
+	if (is_terminal(v.status))
+		s->refused = v.status;
+	else
+		v.status = any_left(s, false) ? MH_CONTINUE : MH_ACCEPT;
+	return v;
+}
+
+/* ---- the events ------------------------------------------------------ */
+
+static void
+format_address(struct session *s, const struct sockaddr *addr)
+{
+	const void *bin = NULL;
+
+	s->client_addr[0] = '\0';
+	if (addr == NULL)
+		return;
+	if (addr->sa_family == AF_INET)
+		bin = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+	else if (addr->sa_family == AF_INET6)
+		bin = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+	if (bin != NULL) {
+		if (inet_ntop(addr->sa_family, bin, s->client_addr,
+		    sizeof s->client_addr) == NULL)
+			s->client_addr[0] = '\0';
+	} else if (addr->sa_family == AF_UNIX) {
+		snprintf(s->client_addr, sizeof s->client_addr, "%s",
+		    ((const struct sockaddr_un *)(const void *)addr)->sun_path);
+	}
+}
+
+struct verdict
+chain_connect(struct session *s, const char *hostname,
+    const struct sockaddr *addr)
+{
+	struct event ev = { .stage = MH_STAGE_CONNECT, .str = hostname,
+	    .addr = addr };
+
+	format_address(s, addr);
+	return connection_event(s, &ev);
+}
+
+struct verdict
+chain_helo(struct session *s, const char *name)
+{
+	struct event ev = { .stage = MH_STAGE_HELO, .str = name };
+
+	return connection_event(s, &ev);
+}
+
+struct verdict
+chain_envfrom(struct session *s, char **argv)
+{
+	struct event ev = { .stage = MH_STAGE_ENVFROM, .argv = argv };
+
+	return message_event(s, &ev);
+}
+
+struct verdict
+chain_envrcpt(struct session *s, char **argv)
+{
+	struct event ev = { .stage = MH_STAGE_ENVRCPT, .argv = argv };
+
+	return message_event(s, &ev);
+}
+
+struct verdict
+chain_data(struct session *s)
+{
+	struct event ev = { .stage = MH_STAGE_DATA };
+
+	return message_event(s, &ev);
+}
+
+struct verdict
+chain_unknown(struct session *s, const char *command)
+{
+	struct event ev = { .stage = MH_STAGE_UNKNOWN, .str = command };
+
+	if (s->refused != MH_CONTINUE)
+		return (struct verdict){ s->refused, NULL };
+	drop_eom_list(s);
+	reply_clear(&s->verdict_reply);
+	return run_stage(s, &ev);
+}
+
+struct verdict
+chain_header(struct session *s, const char *name, const char *value)
+{
+	struct event ev = { .stage = MH_STAGE_HEADER, .str = name,
+	    .value = value };
+
+	return message_event(s, &ev);
+}
+
+struct verdict
+chain_eoh(struct session *s)
+{
+	struct event ev = { .stage = MH_STAGE_EOH };
+
+	return message_event(s, &ev);
+}
+
+struct verdict
+chain_body(struct session *s, const unsigned char *chunk, size_t len)
+{
+	struct event ev = { .stage = MH_STAGE_BODY, .chunk = chunk,
+	    .len = len };
+
+	return message_event(s, &ev);
+}
+
+/* Build s->merged from every queue, for the adapter to apply. */
+static void
+merge_queues(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++)
+		s->queues[i] = &s->ctx[i].mods;
+	if (mods_merge(&s->merged, s->queues, s->nctx,
+	    session_macro(s, "i")) < 0) {
+		log_msg(LOG_ERR, "%s: out of memory merging message changes",
+		    session_qid(s));
+		s->merged.n = 0;
+	}
+}
+
+struct verdict
+chain_eom(struct session *s, const struct mod_list **mods)
+{
+	struct event ev = { .stage = MH_STAGE_EOM };
+	struct verdict v = { MH_CONTINUE, NULL };
+	bool left;
+
+	s->merged.n = 0;
+	*mods = &s->merged;
+	if (s->refused != MH_CONTINUE)
+		return (struct verdict){ s->refused, NULL };
+	begin_event(s, MH_STAGE_EOM);
+	left = any_left(s, true);
+	s->stage = MH_STAGE_EOM;
+	for (size_t i = 0; i < s->nctx && v.status == MH_CONTINUE; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+		mh_status st;
+
+		if (!is_active(ctx, MH_STAGE_EOM, false))
+			continue;
+		st = invoke(s, ctx, &ev);
+		/* eom was this plugin's end-of-message call. */
+		ctx->msg_open = false;
+		if (is_terminal(st)) {
+			v.status = st;
+			v.reply = take_reply(s, ctx, st);
+		}
+		reply_clear(&ctx->reply);
+	}
+	if (v.status == MH_CONTINUE) {
+		merge_queues(s);
+		s->eom_pending = true;
+		if (!left)
+			v.status = MH_ACCEPT;
+	}
+	end_message(s);
+	return v;
+}
+
+void
+chain_abort(struct session *s)
+{
+	drop_eom_list(s);
+	if (s->in_message)
+		end_message(s);
+}
+
+void
+chain_close(struct session *s)
+{
+	struct event ev = { .stage = MH_STAGE_CLOSE };
+
+	drop_eom_list(s);
+	if (s->in_message)
+		end_message(s);
+	s->stage = MH_STAGE_CLOSE;
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+
+		ctx_begin_callback(ctx);
+		call_plugin(s, ctx, &ev);
+		reply_clear(&ctx->reply);
+		ctx->conn_data = NULL;
+	}
+}

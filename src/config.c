@@ -1,0 +1,977 @@
+/*
+ * config - read milterhost's ini file.  See config.h, and DESIGN.md
+ * "Configuration".
+ *
+ * libinih splits each line into a section, a key and a value, but three
+ * things it does are unsafe for us: it silently splits a line longer than
+ * its buffer, it does not tell the handler the line number or that a line
+ * is an indented continuation, and it never reports a section header, nor
+ * keeps a section or key name longer than 49 bytes whole.  So libinih reads
+ * through read_line(), our own reader, which:
+ *
+ *  - refuses a line that would not fit libinih's buffer;
+ *  - counts lines, and sorts each one as libinih will (blank or comment,
+ *    continuation, section header, key line), so that the handler knows
+ *    the line and whether it continues the key above;
+ *  - handles section headers itself, whole;
+ *  - notices a key line for which libinih did not call the handler: that
+ *    is libinih's syntax error;
+ *  - feeds no more lines after the first error, which is the one reported.
+ *
+ * The handler, handle_key(), judges host keys and keeps every other key of
+ * a plugin section, in file order, for the plugin's init.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <syslog.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef PLUGIN_DIR
+#define PLUGIN_DIR "/usr/local/lib/milterhost/plugins"
+#endif
+
+#define DEFAULT_SOCKET "inet:8891@127.0.0.1"
+#define DEFAULT_TIMEOUT 7210
+#define PLUGIN_PREFIX "plugin:"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+enum set_result {
+	SET_OK,
+	SET_BAD,   /* the value is not one the key takes */
+	SET_NOMEM
+};
+
+/*
+ * A key the host judges itself.  set() stores a checked value into cfg
+ * (keys of [milterhost]) or inst (keys of a plugin section); expected
+ * says what the key takes, for error messages.
+ */
+struct host_key {
+	const char *name;
+	enum set_result (*set)(struct config *cfg,
+			       struct config_instance *inst, const char *value);
+	const char *expected;
+};
+
+/* ---- values ----------------------------------------------------------- */
+
+static bool
+parse_bool(const char *value, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < NELEM(yes); i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Parse the digits of s[0..len) in base (8 or 10) into 0..max.  No sign,
+ * no blanks, nothing after the digits.
+ */
+static bool
+parse_number(const char *s, size_t len, int base, long max, long *out)
+{
+	long n = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		int digit = s[i] - '0';
+
+		if (!isdigit((unsigned char)s[i]) || digit >= base)
+			return false;
+		if (n > (max - digit) / base)
+			return false;
+		n = n * base + digit;
+	}
+	*out = n;
+	return true;
+}
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool
+has_blank(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (isspace((unsigned char)*s))
+			return true;
+	return false;
+}
+
+/* PORT or PORT@HOST, PORT 1-65535; a HOST is needed for inet6. */
+static bool
+valid_inet(const char *spec, bool need_host)
+{
+	const char *at = strchr(spec, '@');
+	size_t portlen = at != NULL ? (size_t)(at - spec) : strlen(spec);
+	long port;
+
+	if (!parse_number(spec, portlen, 10, 65535, &port) || port == 0)
+		return false;
+	if (at == NULL)
+		return !need_host;
+	return at[1] != '\0' && strchr(at + 1, '@') == NULL;
+}
+
+/*
+ * libmilter's connection specs (smfi_setconn).  inet6 with a port only
+ * also works in libmilter (it listens on every address) and is accepted.
+ */
+static bool
+valid_socket(const char *value)
+{
+	if (has_blank(value))
+		return false;
+	if (has_prefix(value, "inet:"))
+		return valid_inet(value + strlen("inet:"), false);
+	if (has_prefix(value, "inet6:"))
+		return valid_inet(value + strlen("inet6:"), false);
+	if (has_prefix(value, "unix:"))
+		value += strlen("unix:");
+	else if (has_prefix(value, "local:"))
+		value += strlen("local:");
+	else
+		return false;
+	return value[0] == '/' && value[1] != '\0';
+}
+
+/* Replace *slot by a copy of value. */
+static enum set_result
+set_string(char **slot, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return SET_NOMEM;
+	free(*slot);
+	*slot = copy;
+	return SET_OK;
+}
+
+static enum set_result
+set_socket(struct config *cfg, struct config_instance *inst,
+	   const char *value)
+{
+	if (!valid_socket(value))
+		return SET_BAD;
+	return set_string(&cfg->socket, value);
+}
+
+static enum set_result
+set_plugin_dir(struct config *cfg, struct config_instance *inst,
+	       const char *value)
+{
+	return set_string(&cfg->plugin_dir, value);
+}
+
+static enum set_result
+set_timeout(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	long n;
+
+	if (!parse_number(value, strlen(value), 10, INT_MAX, &n) || n == 0)
+		return SET_BAD;
+	cfg->timeout = (int)n;
+	return SET_OK;
+}
+
+static enum set_result
+set_backlog(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	long n;
+
+	if (!parse_number(value, strlen(value), 10, INT_MAX, &n))
+		return SET_BAD;
+	cfg->backlog = (int)n;
+	return SET_OK;
+}
+
+static enum set_result
+set_user(struct config *cfg, struct config_instance *inst, const char *value)
+{
+	if (has_blank(value))
+		return SET_BAD;
+	return set_string(&cfg->user, value);
+}
+
+static enum set_result
+set_group(struct config *cfg, struct config_instance *inst,
+	  const char *value)
+{
+	if (has_blank(value))
+		return SET_BAD;
+	return set_string(&cfg->group, value);
+}
+
+static enum set_result
+set_socket_mode(struct config *cfg, struct config_instance *inst,
+		const char *value)
+{
+	long mode;
+
+	if (!parse_number(value, strlen(value), 8, 0777, &mode))
+		return SET_BAD;
+	cfg->socket_mode = (int)mode;
+	return SET_OK;
+}
+
+static enum set_result
+set_pidfile(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	if (value[0] != '/' || value[1] == '\0')
+		return SET_BAD;
+	return set_string(&cfg->pidfile, value);
+}
+
+static enum set_result
+set_log_level(struct config *cfg, struct config_instance *inst,
+	      const char *value)
+{
+	int level = log_parse_level(value);
+
+	if (level < 0)
+		return SET_BAD;
+	cfg->log_level = level;
+	return SET_OK;
+}
+
+static enum set_result
+set_log_facility(struct config *cfg, struct config_instance *inst,
+		 const char *value)
+{
+	int facility = log_parse_facility(value);
+
+	if (facility < 0)
+		return SET_BAD;
+	cfg->log_facility = facility;
+	return SET_OK;
+}
+
+static enum set_result
+set_log_destination(struct config *cfg, struct config_instance *inst,
+		    const char *value)
+{
+	if (strcasecmp(value, "auto") == 0)
+		cfg->log_destination = LOG_DEST_AUTO;
+	else if (strcasecmp(value, "syslog") == 0)
+		cfg->log_destination = LOG_DEST_SYSLOG;
+	else if (strcasecmp(value, "stderr") == 0)
+		cfg->log_destination = LOG_DEST_STDERR;
+	else
+		return SET_BAD;
+	return SET_OK;
+}
+
+static enum set_result
+set_on_error(struct config *cfg, struct config_instance *inst,
+	     const char *value)
+{
+	return config_parse_on_error(value, &cfg->on_error) < 0 ?
+	    SET_BAD : SET_OK;
+}
+
+static enum set_result
+set_autoload(struct config *cfg, struct config_instance *inst,
+	     const char *value)
+{
+	return parse_bool(value, &cfg->autoload) ? SET_OK : SET_BAD;
+}
+
+/* A file name in plugin_dir, or an absolute path: never "dir/file.so". */
+static enum set_result
+set_module(struct config *cfg, struct config_instance *inst,
+	   const char *value)
+{
+	if (value[0] != '/' && strchr(value, '/') != NULL)
+		return SET_BAD;
+	if (strcmp(value, ".") == 0 || strcmp(value, "..") == 0 ||
+	    strcmp(value, "/") == 0)
+		return SET_BAD;
+	return set_string(&inst->module, value);
+}
+
+static enum set_result
+set_enabled(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	return parse_bool(value, &inst->enabled) ? SET_OK : SET_BAD;
+}
+
+static enum set_result
+set_instance_on_error(struct config *cfg, struct config_instance *inst,
+		      const char *value)
+{
+	if (config_parse_on_error(value, &inst->on_error) < 0)
+		return SET_BAD;
+	inst->on_error_set = true;
+	return SET_OK;
+}
+
+static enum set_result
+set_dry_run(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	return parse_bool(value, &inst->dry_run) ? SET_OK : SET_BAD;
+}
+
+/* ---- the keys the host judges --------------------------------------- */
+
+#define BOOLEAN "yes, no, true, false, on, off, 1 or 0"
+
+static const struct host_key host_keys[] = {
+	{ "socket", set_socket, "inet:PORT@HOST, inet:PORT, inet6:PORT@HOST, "
+	    "unix:/PATH or local:/PATH, with PORT 1-65535" },
+	{ "plugin_dir", set_plugin_dir, "a directory" },
+	{ "timeout", set_timeout, "a positive number of seconds" },
+	{ "backlog", set_backlog,
+	    "a positive number of connections, 0 for libmilter's default" },
+	{ "user", set_user, "a user name" },
+	{ "group", set_group, "a group name" },
+	{ "socket_mode", set_socket_mode, "an octal mode up to 0777" },
+	{ "pidfile", set_pidfile, "an absolute path" },
+	{ "log_level", set_log_level, "err, warning, notice, info or debug" },
+	{ "log_facility", set_log_facility,
+	    "mail, daemon, user or local0 to local7" },
+	{ "log_destination", set_log_destination, "auto, syslog or stderr" },
+	{ "on_error", set_on_error, "tempfail, continue, accept or reject" },
+	{ "autoload", set_autoload, BOOLEAN },
+};
+
+static const struct host_key plugin_keys[] = {
+	{ "module", set_module,
+	    "a file name in plugin_dir or an absolute path" },
+	{ "enabled", set_enabled, BOOLEAN },
+	{ "on_error", set_instance_on_error,
+	    "tempfail, continue, accept or reject" },
+	{ "dry_run", set_dry_run, BOOLEAN },
+};
+
+enum section_kind {
+	SECTION_NONE,   /* before the first header */
+	SECTION_HOST,   /* [milterhost] */
+	SECTION_PLUGIN  /* [plugin:NAME], the last of cfg->instances */
+};
+
+struct parser {
+	struct config *cfg;
+	FILE *fp;
+	char *err;
+	size_t errlen;
+	bool failed;
+
+	char *buf;       /* the current line, from getline() */
+	size_t bufsize;
+	int lineno;
+	bool continuation;   /* the line continues the key above */
+	bool expect_handler; /* libinih must call the handler for the line */
+	bool handled;        /* and it did */
+
+	enum section_kind section;
+	char label[256];     /* "[milterhost]", "[plugin:NAME]" */
+	int host_line;       /* line of [milterhost], 0 if none yet */
+	int *key_lines;      /* per host key of the section: line, 0 = unseen */
+	int host_key_lines[NELEM(host_keys)];
+	int plugin_key_lines[NELEM(plugin_keys)];
+
+	char *key;           /* the key an indented line would continue */
+	int key_line;
+};
+
+/* ---- errors ----------------------------------------------------------- */
+
+/*
+ * Record "FILE:LINE: message" (or "FILE: message" for line 0) unless an
+ * error is already recorded: the first one is the one reported.  Returns
+ * 0, libinih's "handler failed".
+ */
+static int __attribute__((format(printf, 3, 4)))
+fail(struct parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return 0;
+	p->failed = true;
+	if (line > 0)
+		n = snprintf(p->err, p->errlen, "%s:%d: ", p->cfg->file, line);
+	else
+		n = snprintf(p->err, p->errlen, "%s: ", p->cfg->file);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int
+fail_nomem(struct parser *p)
+{
+	return fail(p, p->lineno, "out of memory");
+}
+
+/* ---- sections --------------------------------------------------------- */
+
+static struct config_instance *
+current_instance(struct parser *p)
+{
+	return &p->cfg->instances[p->cfg->ninstances - 1];
+}
+
+/* A section ends: a plugin section must have named its module. */
+static bool
+end_section(struct parser *p)
+{
+	struct config_instance *inst;
+
+	if (p->section != SECTION_PLUGIN)
+		return true;
+	inst = current_instance(p);
+	if (inst->module == NULL) {
+		fail(p, inst->line, "[plugin:%s] has no 'module' key",
+		    inst->name);
+		return false;
+	}
+	return true;
+}
+
+static bool
+valid_plugin_name(const char *name)
+{
+	if (*name == '\0')
+		return false;
+	for (; *name != '\0'; name++)
+		if (!isalnum((unsigned char)*name) && strchr("_.-", *name) ==
+		    NULL)
+			return false;
+	return true;
+}
+
+static bool
+begin_host_section(struct parser *p)
+{
+	if (p->host_line > 0) {
+		fail(p, p->lineno, "section [milterhost] given twice "
+		    "(first on line %d)", p->host_line);
+		return false;
+	}
+	p->host_line = p->lineno;
+	p->section = SECTION_HOST;
+	p->key_lines = p->host_key_lines;
+	return true;
+}
+
+static bool
+begin_plugin_section(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	struct config_instance *inst;
+
+	if (!valid_plugin_name(name)) {
+		fail(p, p->lineno, "bad plugin name '%s' in [plugin:%s]: use "
+		    "letters, digits, '_', '.' and '-'", name, name);
+		return false;
+	}
+	for (size_t i = 0; i < cfg->ninstances; i++) {
+		if (strcmp(cfg->instances[i].name, name) == 0) {
+			fail(p, p->lineno, "section [plugin:%s] given twice "
+			    "(first on line %d)", name, cfg->instances[i].line);
+			return false;
+		}
+	}
+	inst = realloc(cfg->instances, (cfg->ninstances + 1) * sizeof *inst);
+	if (inst == NULL) {
+		fail_nomem(p);
+		return false;
+	}
+	cfg->instances = inst;
+	inst = &cfg->instances[cfg->ninstances];
+	memset(inst, 0, sizeof *inst);
+	inst->name = strdup(name);
+	if (inst->name == NULL) {
+		fail_nomem(p);
+		return false;
+	}
+	cfg->ninstances++;
+	inst->line = p->lineno;
+	inst->enabled = true;
+	p->section = SECTION_PLUGIN;
+	memset(p->plugin_key_lines, 0, sizeof p->plugin_key_lines);
+	p->key_lines = p->plugin_key_lines;
+	return true;
+}
+
+static bool
+begin_section(struct parser *p, const char *name)
+{
+	snprintf(p->label, sizeof p->label, "[%s]", name);
+	if (strcmp(name, "milterhost") == 0)
+		return begin_host_section(p);
+	if (has_prefix(name, PLUGIN_PREFIX))
+		return begin_plugin_section(p, name + strlen(PLUGIN_PREFIX));
+	fail(p, p->lineno, "unknown section [%s]: expected [milterhost] or "
+	    "[plugin:NAME]", name);
+	return false;
+}
+
+/*
+ * The first c in s, else the start of an inline comment (';' after a
+ * blank), else the end of s: libinih's rule.  Like strchr(), it takes
+ * a const string and returns a pointer into it that is not.
+ */
+static char *
+find_char_or_comment(const char *s, int c)
+{
+	bool after_blank = false;
+
+	for (; *s != '\0'; s++) {
+		if (*s == c || (after_blank && *s == ';'))
+			return (char *)s;
+		after_blank = isspace((unsigned char)*s);
+	}
+	return (char *)s;
+}
+
+/* start: the '[' of a header line in p->buf, which this may change. */
+static bool
+section_header(struct parser *p, char *start)
+{
+	char *name = start + 1, *end, *rest;
+
+	if (!end_section(p))
+		return false;
+	free(p->key);
+	p->key = NULL;
+	end = find_char_or_comment(name, ']');
+	if (*end != ']') {
+		fail(p, p->lineno, "syntax error: section header without ']'");
+		return false;
+	}
+	for (rest = end + 1; isspace((unsigned char)*rest); rest++)
+		continue;
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		fail(p, p->lineno, "syntax error: text after ']' in section "
+		    "header");
+		return false;
+	}
+	while (end > name && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	while (isspace((unsigned char)*name))
+		name++;
+	return begin_section(p, name);
+}
+
+/* ---- lines ------------------------------------------------------------ */
+
+/*
+ * Sort the line in p->buf as libinih's ini_parse_stream will: comment or
+ * blank, then (indented, after a key of this section) continuation, then
+ * section header, then key line.  Headers are handled here.
+ */
+static bool
+sort_line(struct parser *p)
+{
+	char *start = p->buf;
+
+	if (p->lineno == 1 && strncmp(start, "\xEF\xBB\xBF", 3) == 0)
+		start += 3;
+	while (isspace((unsigned char)*start))
+		start++;
+	p->continuation = false;
+	p->expect_handler = false;
+	p->handled = false;
+	if (*start == '\0' || *start == ';' || *start == '#')
+		return true;
+	if (start > p->buf && p->key != NULL) {
+		p->continuation = true;
+		p->expect_handler = true;
+		return true;
+	}
+	if (*start == '[')
+		return section_header(p, start);
+	p->expect_handler = true;
+	return true;
+}
+
+/*
+ * libinih's reader: fgets() with checks.  num is the size of libinih's
+ * buffer; a line of more than num - 2 bytes besides its newline would be
+ * split.
+ */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	ssize_t len;
+	size_t content;
+
+	if (p->expect_handler && !p->handled)
+		fail(p, p->lineno, "syntax error: expected 'key = value' or "
+		    "'[section]'");
+	if (p->failed)
+		return NULL;
+	errno = 0;
+	len = getline(&p->buf, &p->bufsize, p->fp);
+	if (len < 0) {
+		/* Not feof(): a read error or no memory for the line. */
+		if (!feof(p->fp))
+			fail(p, 0, "cannot read: %s", strerror(errno));
+		p->expect_handler = false;
+		return NULL;
+	}
+	p->lineno++;
+	content = (size_t)len - (p->buf[len - 1] == '\n');
+	if (memchr(p->buf, '\0', (size_t)len) != NULL) {
+		fail(p, p->lineno, "line holds a NUL byte");
+		return NULL;
+	}
+	if (num < 2 || content > (size_t)num - 2) {
+		fail(p, p->lineno, "line is longer than %d bytes (libinih's "
+		    "limit)", num < 2 ? 0 : num - 2);
+		return NULL;
+	}
+	memcpy(str, p->buf, (size_t)len + 1);
+	if (!sort_line(p))
+		return NULL;
+	return str;
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+static int
+set_host_key(struct parser *p, const struct host_key *k, int *seen,
+	     const char *value)
+{
+	struct config_instance *inst = NULL;
+
+	if (*seen > 0)
+		return fail(p, p->lineno, "key '%s' given twice in %s (first "
+		    "on line %d)", k->name, p->label, *seen);
+	*seen = p->lineno;
+	if (*value == '\0')
+		return fail(p, p->lineno, "key '%s' needs a value: %s",
+		    k->name, k->expected);
+	if (p->section == SECTION_PLUGIN)
+		inst = current_instance(p);
+	switch (k->set(p->cfg, inst, value)) {
+	case SET_OK:
+		break;
+	case SET_BAD:
+		return fail(p, p->lineno, "bad value '%s' for key '%s': "
+		    "expected %s", value, k->name, k->expected);
+	case SET_NOMEM:
+		return fail_nomem(p);
+	}
+	if (k->set == set_module)
+		inst->module_line = p->lineno;
+	return 1;
+}
+
+/* The host key called name in the current section, or -1. */
+static int
+find_host_key(struct parser *p, const char *name)
+{
+	const struct host_key *keys = host_keys;
+	size_t n = NELEM(host_keys);
+
+	if (p->section == SECTION_PLUGIN) {
+		keys = plugin_keys;
+		n = NELEM(plugin_keys);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Keep the first len bytes of value as a setting of the instance. */
+static int
+add_setting(struct parser *p, const char *key, const char *value, size_t len)
+{
+	struct config_instance *inst = current_instance(p);
+	struct config_setting *s;
+
+	s = realloc(inst->settings, (inst->nsettings + 1) * sizeof *s);
+	if (s == NULL)
+		return fail_nomem(p);
+	inst->settings = s;
+	s = &inst->settings[inst->nsettings];
+	s->key = strdup(key);
+	s->value = strndup(value, len);
+	if (s->key == NULL || s->value == NULL) {
+		free(s->key);
+		free(s->value);
+		return fail_nomem(p);
+	}
+	s->line = p->lineno;
+	s->continuation = p->continuation;
+	inst->nsettings++;
+	return 1;
+}
+
+/*
+ * An indented line.  libinih r55 leaves an inline comment in it (later
+ * versions do not): it is cut here, as on a key line.
+ */
+static int
+continue_key(struct parser *p, const char *value)
+{
+	const char *end;
+
+	if (p->section == SECTION_PLUGIN && find_host_key(p, p->key) < 0) {
+		end = find_char_or_comment(value, '\0');
+		while (end > value && isspace((unsigned char)end[-1]))
+			end--;
+		return add_setting(p, p->key, value, (size_t)(end - value));
+	}
+	return fail(p, p->lineno, "indented line continues key '%s' of line "
+	    "%d, which takes one value (unindent the line if it is a key of "
+	    "its own)", p->key, p->key_line);
+}
+
+static int
+new_key(struct parser *p, const char *name, const char *value)
+{
+	int i;
+
+	if (*name == '\0')
+		return fail(p, p->lineno, "syntax error: no key before '='");
+	free(p->key);
+	p->key = strdup(name);
+	if (p->key == NULL)
+		return fail_nomem(p);
+	p->key_line = p->lineno;
+	if (p->section == SECTION_NONE)
+		return fail(p, p->lineno, "key '%s' outside any section",
+		    name);
+	i = find_host_key(p, name);
+	if (i >= 0)
+		return set_host_key(p, p->section == SECTION_PLUGIN ?
+		    &plugin_keys[i] : &host_keys[i], &p->key_lines[i], value);
+	if (p->section == SECTION_HOST)
+		return fail(p, p->lineno, "unknown key '%s' in [milterhost]",
+		    name);
+	return add_setting(p, name, value, strlen(value));
+}
+
+/*
+ * libinih's handler, called for the line read last.  section is ignored
+ * (ours is whole), and so is name on a continuation line (libinih's copy
+ * is cut at 49 bytes).
+ */
+static int
+handle_key(void *user, const char *section, const char *name,
+	   const char *value)
+{
+	struct parser *p = user;
+
+	if (p->failed)
+		return 0;
+	p->handled = true;
+	if (p->continuation)
+		return continue_key(p, value);
+	return new_key(p, name, value);
+}
+
+/* ---- the config ------------------------------------------------------- */
+
+static struct config *
+config_new(const char *path)
+{
+	struct config *cfg = calloc(1, sizeof *cfg);
+
+	if (cfg == NULL)
+		return NULL;
+	cfg->file = strdup(path);
+	cfg->socket = strdup(DEFAULT_SOCKET);
+	cfg->plugin_dir = strdup(PLUGIN_DIR);
+	if (cfg->file == NULL || cfg->socket == NULL ||
+	    cfg->plugin_dir == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	cfg->timeout = DEFAULT_TIMEOUT;
+	cfg->backlog = 0;
+	cfg->socket_mode = -1;
+	cfg->log_level = LOG_INFO;
+	cfg->log_facility = LOG_MAIL;
+	cfg->log_destination = LOG_DEST_AUTO;
+	cfg->on_error = ON_ERROR_TEMPFAIL;
+	cfg->autoload = false;
+	return cfg;
+}
+
+/* Run libinih over the open file; false with p->err set on error. */
+static bool
+parse(struct parser *p)
+{
+	int rc;
+
+	rc = ini_parse_stream(read_line, p, handle_key, p);
+	if (p->failed)
+		return false;
+	/* A line libinih refused that read_line did not foresee. */
+	if (rc > 0) {
+		fail(p, rc, "syntax error: expected 'key = value' or "
+		    "'[section]'");
+		return false;
+	}
+	if (rc < 0) {
+		fail(p, 0, "libinih failed (%d)", rc);
+		return false;
+	}
+	if (!end_section(p))
+		return false;
+	for (size_t i = 0; i < p->cfg->ninstances; i++)
+		if (!p->cfg->instances[i].on_error_set)
+			p->cfg->instances[i].on_error = p->cfg->on_error;
+	return true;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct parser p;
+	bool ok;
+
+	memset(&p, 0, sizeof p);
+	p.err = err;
+	p.errlen = errlen;
+	p.cfg = config_new(path);
+	if (p.cfg == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	p.fp = fopen(path, "r");
+	if (p.fp == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		config_free(p.cfg);
+		return NULL;
+	}
+	ok = parse(&p);
+	fclose(p.fp);
+	free(p.buf);
+	free(p.key);
+	if (!ok) {
+		config_free(p.cfg);
+		return NULL;
+	}
+	return p.cfg;
+}
+
+static void
+instance_free(struct config_instance *inst)
+{
+	for (size_t i = 0; i < inst->nsettings; i++) {
+		free(inst->settings[i].key);
+		free(inst->settings[i].value);
+	}
+	free(inst->settings);
+	free(inst->name);
+	free(inst->module);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->ninstances; i++)
+		instance_free(&cfg->instances[i]);
+	free(cfg->instances);
+	free(cfg->file);
+	free(cfg->socket);
+	free(cfg->plugin_dir);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pidfile);
+	free(cfg);
+}
+
+static const char *const on_error_names[] = {
+	[ON_ERROR_TEMPFAIL] = "tempfail",
+	[ON_ERROR_CONTINUE] = "continue",
+	[ON_ERROR_ACCEPT] = "accept",
+	[ON_ERROR_REJECT] = "reject",
+};
+
+int
+config_parse_on_error(const char *value, enum on_error *out)
+{
+	for (size_t i = 0; i < NELEM(on_error_names); i++) {
+		if (strcasecmp(value, on_error_names[i]) == 0) {
+			*out = (enum on_error)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+config_on_error_name(enum on_error e)
+{
+	if ((size_t)e >= NELEM(on_error_names))
+		return "unknown";
+	return on_error_names[e];
+}
+
+char *
+config_plugin_dir(const struct config *cfg)
+{
+	const char *slash;
+	size_t dirlen;
+	char *path;
+
+	if (cfg->plugin_dir[0] == '/' || cfg->file == NULL)
+		return strdup(cfg->plugin_dir);
+	slash = strrchr(cfg->file, '/');
+	if (slash == NULL)
+		dirlen = 1;             /* "." */
+	else if (slash == cfg->file)
+		dirlen = 0;             /* "/x.ini": joined below as "/dir" */
+	else
+		dirlen = (size_t)(slash - cfg->file);
+	path = malloc(dirlen + 1 + strlen(cfg->plugin_dir) + 1);
+	if (path == NULL)
+		return NULL;
+	if (slash == NULL)
+		memcpy(path, ".", 1);
+	else
+		memcpy(path, cfg->file, dirlen);
+	path[dirlen] = '/';
+	strcpy(path + dirlen + 1, cfg->plugin_dir);
+	return path;
+}

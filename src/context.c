@@ -1,0 +1,508 @@
+/*
+ * context - the host functions a plugin calls through its mh_ctx.
+ *
+ * Every request is checked when it is made: a refused request is logged
+ * with the instance, stage and queue id, returns an MH_E_* code to the
+ * plugin and marks the running callback as failed, so that the engine
+ * answers it with the instance's on_error setting.  Accepted message
+ * changes are stored in the form they go to the MTA (see mods.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "log.h"
+#include "session.h"
+
+/* libmilter refuses any single command longer than this. */
+#define MAX_COMMAND 65535
+
+void
+ctx_begin_callback(struct mh_ctx *ctx)
+{
+	ctx->failed = false;
+	ctx->fail_reason[0] = '\0';
+	reply_clear(&ctx->reply);
+}
+
+void
+ctx_end_message(struct mh_ctx *ctx)
+{
+	mod_queue_clear(&ctx->mods);
+	ctx->msg_data = NULL;
+	ctx->msg_open = false;
+	ctx->msg_done = false;
+	ctx->body_skip = false;
+}
+
+void
+ctx_destroy(struct mh_ctx *ctx)
+{
+	mod_queue_clear(&ctx->mods);
+	reply_clear(&ctx->reply);
+}
+
+static const char *
+queue_id(mh_ctx *ctx)
+{
+	const char *qid = session_macro(ctx->session, "i");
+
+	return qid ? qid : "NOQUEUE";
+}
+
+void
+mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
+{
+	char text[1024];
+
+	if (!log_enabled(level))
+		return;
+	vsnprintf(text, sizeof text, fmt, ap);
+	log_msg(level, "%s: [%s] %s", queue_id(ctx), ctx->inst->name, text);
+}
+
+void
+mh_log(mh_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mh_vlog(ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+/* Refuse a request: log it, mark the callback failed, return err. */
+static int
+refuse(mh_ctx *ctx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+refuse(mh_ctx *ctx, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
+	va_end(ap);
+	ctx->failed = true;
+	log_msg(LOG_ERR, "%s: [%s] %s: refused: %s (%s)", queue_id(ctx),
+	    ctx->inst->name, chain_stage_name(ctx->session->stage),
+	    ctx->fail_reason, mh_strerror(err));
+	return err;
+}
+
+void *
+mh_instance_state(mh_ctx *ctx)
+{
+	return ctx->inst->state;
+}
+
+const char *
+mh_instance_name(mh_ctx *ctx)
+{
+	return ctx->inst->name;
+}
+
+mh_stage
+mh_current_stage(mh_ctx *ctx)
+{
+	return ctx->session->stage;
+}
+
+void *
+mh_conn_data(mh_ctx *ctx)
+{
+	return ctx->conn_data;
+}
+
+void
+mh_set_conn_data(mh_ctx *ctx, void *data)
+{
+	ctx->conn_data = data;
+}
+
+void *
+mh_msg_data(mh_ctx *ctx)
+{
+	return ctx->msg_data;
+}
+
+void
+mh_set_msg_data(mh_ctx *ctx, void *data)
+{
+	ctx->msg_data = data;
+}
+
+const char *
+mh_macro(mh_ctx *ctx, const char *name)
+{
+	return name ? session_macro(ctx->session, name) : NULL;
+}
+
+const char *
+mh_queue_id(mh_ctx *ctx)
+{
+	return session_macro(ctx->session, "i");
+}
+
+const char *
+mh_client_address(mh_ctx *ctx)
+{
+	return ctx->session->client_addr[0] ? ctx->session->client_addr : NULL;
+}
+
+/* ---- replies ------------------------------------------------------- */
+
+int
+mh_set_reply_lines(mh_ctx *ctx, const char *rcode, const char *xcode,
+    const char *const *lines, size_t nlines)
+{
+	char err[200];
+	mh_stage st = ctx->session->stage;
+
+	if (st == MH_STAGE_ABORT || st == MH_STAGE_CLOSE)
+		return refuse(ctx, MH_E_STAGE, "reply set at %s, where "
+		    "nothing is answered", chain_stage_name(st));
+	if (reply_set(&ctx->reply, rcode, xcode, lines, nlines, err,
+	    sizeof err) < 0)
+		return refuse(ctx, MH_E_INVALID, "bad reply: %s", err);
+	return MH_OK;
+}
+
+int
+mh_set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
+    const char *text)
+{
+	const char *lines[1] = { text };
+
+	return mh_set_reply_lines(ctx, rcode, xcode, lines, 1);
+}
+
+int
+mh_set_mlreply(mh_ctx *ctx, const char *rcode, const char *xcode, ...)
+{
+	const char *lines[REPLY_MAX_LINES + 1];
+	size_t n = 0;
+	const char *line;
+	va_list ap;
+
+	va_start(ap, xcode);
+	while ((line = va_arg(ap, const char *)) != NULL) {
+		if (n == REPLY_MAX_LINES + 1)
+			break;
+		lines[n++] = line;
+	}
+	va_end(ap);
+	return mh_set_reply_lines(ctx, rcode, xcode, lines, n);
+}
+
+/* ---- message changes ---------------------------------------------- */
+
+/* Is the request allowed now, and declared?  0 or a refusal. */
+static int
+check_change(mh_ctx *ctx, unsigned long action, const char *what)
+{
+	mh_stage st = ctx->session->stage;
+
+	if (!stage_is_message(st))
+		return refuse(ctx, MH_E_STAGE, "%s at %s: message changes "
+		    "are allowed from envfrom to eom", what,
+		    chain_stage_name(st));
+	if ((ctx->inst->desc->actions & action) == 0)
+		return refuse(ctx, MH_E_ACTION, "%s: action not declared "
+		    "in the plugin's descriptor", what);
+	return MH_OK;
+}
+
+static int
+check_header_name(mh_ctx *ctx, const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return refuse(ctx, MH_E_INVALID, "empty header name");
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p <= ' ' || *p >= 127 || *p == ':')
+			return refuse(ctx, MH_E_INVALID, "bad header name "
+			    "'%.80s': printable ASCII without ':' or space",
+			    name);
+	return MH_OK;
+}
+
+static int
+check_header_value(mh_ctx *ctx, const char *name, const char *value)
+{
+	if (value == NULL)
+		return refuse(ctx, MH_E_INVALID, "header %s: NULL value", name);
+	for (const char *p = value; *p; p++) {
+		if (*p == '\r')
+			return refuse(ctx, MH_E_INVALID, "header %s: value "
+			    "contains CR", name);
+		if (*p == '\n' && p[1] != ' ' && p[1] != '\t')
+			return refuse(ctx, MH_E_INVALID, "header %s: LF not "
+			    "followed by space or tab (fold with \"\\n\\t\")",
+			    name);
+	}
+	if (strlen(name) + strlen(value) + 16 > MAX_COMMAND)
+		return refuse(ctx, MH_E_INVALID, "header %s: longer than the "
+		    "milter protocol allows", name);
+	return MH_OK;
+}
+
+/* A one-line envelope string: non-empty when required, no CR or LF. */
+static int
+check_line(mh_ctx *ctx, const char *what, const char *s, bool required)
+{
+	if (s == NULL || *s == '\0') {
+		if (!required)
+			return MH_OK;
+		return refuse(ctx, MH_E_INVALID, "empty %s", what);
+	}
+	if (strpbrk(s, "\r\n") != NULL)
+		return refuse(ctx, MH_E_INVALID, "%s contains CR or LF", what);
+	if (strlen(s) > MAX_COMMAND - 16)
+		return refuse(ctx, MH_E_INVALID, "%s too long", what);
+	return MH_OK;
+}
+
+/*
+ * The header value as it must go to the MTA: with one space prepended
+ * for a plugin that does not handle the leading space itself while the
+ * MTA was told we do, or with one removed in the opposite case.
+ * Returns a string to free, or NULL (no memory).
+ */
+static char *
+wire_value(mh_ctx *ctx, const char *value)
+{
+	char *out;
+
+	if (!ctx->leadspc_fix)
+		return strdup(value);
+	if (!ctx->session->leadspc)
+		return strdup(value[0] == ' ' ? value + 1 : value);
+	if ((out = malloc(strlen(value) + 2)) == NULL)
+		return NULL;
+	out[0] = ' ';
+	strcpy(out + 1, value);
+	return out;
+}
+
+static void
+describe(const struct mod *m, char *buf, size_t len)
+{
+	switch (m->type) {
+	case MOD_ADD_HEADER:
+	case MOD_INSERT_HEADER:
+	case MOD_CHANGE_HEADER:
+		snprintf(buf, len, "%s %s (index %d): %.200s",
+		    mod_type_name(m->type), m->name, m->index,
+		    m->value ? m->value : "(delete)");
+		break;
+	case MOD_REPLACE_BODY:
+		snprintf(buf, len, "%s", mod_type_name(m->type));
+		break;
+	default:
+		snprintf(buf, len, "%s %.200s%s%.100s", mod_type_name(m->type),
+		    m->value, m->args ? " " : "", m->args ? m->args : "");
+		break;
+	}
+}
+
+/* Queue a checked request, or log it when the instance runs dry. */
+static int
+queue(mh_ctx *ctx, const struct mod *m)
+{
+	char what[512];
+
+	if (ctx->inst->dry_run) {
+		describe(m, what, sizeof what);
+		mh_log(ctx, LOG_NOTICE, "dry run: would %s", what);
+		return MH_OK;
+	}
+	if (mod_queue_push(&ctx->mods, m) < 0)
+		return refuse(ctx, MH_E_NOMEM, "out of memory");
+	return MH_OK;
+}
+
+static int
+queue_header(mh_ctx *ctx, enum mod_type type, int idx, const char *name,
+    const char *value)
+{
+	struct mod m = { .type = type, .index = idx, .owner = ctx->inst->name };
+	int rc;
+
+	m.name = (char *)name;
+	if (value == NULL)
+		return queue(ctx, &m);
+	if ((m.value = wire_value(ctx, value)) == NULL)
+		return refuse(ctx, MH_E_NOMEM, "out of memory");
+	rc = queue(ctx, &m);
+	free(m.value);
+	return rc;
+}
+
+int
+mh_header_add(mh_ctx *ctx, const char *name, const char *value)
+{
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_ADDHDRS, "add header")) ||
+	    (rc = check_header_name(ctx, name)) ||
+	    (rc = check_header_value(ctx, name, value)))
+		return rc;
+	return queue_header(ctx, MOD_ADD_HEADER, 0, name, value);
+}
+
+int
+mh_header_insert(mh_ctx *ctx, int idx, const char *name, const char *value)
+{
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_ADDHDRS, "insert header")) ||
+	    (rc = check_header_name(ctx, name)) ||
+	    (rc = check_header_value(ctx, name, value)))
+		return rc;
+	if (idx < 0)
+		return refuse(ctx, MH_E_INVALID, "insert header %s: index %d "
+		    "is negative", name, idx);
+	return queue_header(ctx, MOD_INSERT_HEADER, idx, name, value);
+}
+
+int
+mh_header_change(mh_ctx *ctx, const char *name, int idx, const char *value)
+{
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_CHGHDRS, "change header")) ||
+	    (rc = check_header_name(ctx, name)))
+		return rc;
+	if (idx < 1)
+		return refuse(ctx, MH_E_INVALID, "change header %s: index %d: "
+		    "indexes count from 1", name, idx);
+	if (value == NULL)
+		return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, NULL);
+	if ((rc = check_header_value(ctx, name, value)))
+		return rc;
+	return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, value);
+}
+
+int
+mh_header_delete(mh_ctx *ctx, const char *name, int idx)
+{
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_CHGHDRS, "delete header")) ||
+	    (rc = check_header_name(ctx, name)))
+		return rc;
+	if (idx < 1)
+		return refuse(ctx, MH_E_INVALID, "delete header %s: index %d: "
+		    "indexes count from 1", name, idx);
+	return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, NULL);
+}
+
+int
+mh_body_replace(mh_ctx *ctx, const void *data, size_t len)
+{
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_CHGBODY, "replace body")))
+		return rc;
+	if (data == NULL && len > 0)
+		return refuse(ctx, MH_E_INVALID, "replace body: NULL data");
+	if (ctx->inst->dry_run) {
+		mh_log(ctx, LOG_NOTICE, "dry run: would replace the body "
+		    "(%zu bytes)", len);
+		return MH_OK;
+	}
+	if (mod_queue_append_body(&ctx->mods, data, len, ctx->inst->name) < 0)
+		return refuse(ctx, MH_E_NOMEM, "out of memory");
+	return MH_OK;
+}
+
+int
+mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
+{
+	struct mod m = { .type = MOD_ADD_RCPT, .owner = ctx->inst->name };
+	bool with_args = args != NULL && *args != '\0';
+	int rc;
+
+	if ((rc = check_change(ctx, with_args ? MH_ACT_ADDRCPT_PAR :
+	    MH_ACT_ADDRCPT, with_args ? "add recipient with arguments" :
+	    "add recipient")) ||
+	    (rc = check_line(ctx, "recipient", rcpt, true)) ||
+	    (rc = check_line(ctx, "recipient arguments", args, false)))
+		return rc;
+	m.value = (char *)rcpt;
+	m.args = with_args ? (char *)args : NULL;
+	return queue(ctx, &m);
+}
+
+int
+mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
+{
+	struct mod m = { .type = MOD_DELETE_RCPT, .owner = ctx->inst->name };
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_DELRCPT, "delete recipient")) ||
+	    (rc = check_line(ctx, "recipient", rcpt, true)))
+		return rc;
+	m.value = (char *)rcpt;
+	return queue(ctx, &m);
+}
+
+int
+mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
+{
+	struct mod m = { .type = MOD_CHANGE_FROM, .owner = ctx->inst->name };
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_CHGFROM, "change sender")) ||
+	    (rc = check_line(ctx, "sender", sender, true)) ||
+	    (rc = check_line(ctx, "sender arguments", args, false)))
+		return rc;
+	m.value = (char *)sender;
+	m.args = args && *args ? (char *)args : NULL;
+	return queue(ctx, &m);
+}
+
+int
+mh_quarantine(mh_ctx *ctx, const char *reason)
+{
+	struct mod m = { .type = MOD_QUARANTINE, .owner = ctx->inst->name };
+	int rc;
+
+	if ((rc = check_change(ctx, MH_ACT_QUARANTINE, "quarantine")) ||
+	    (rc = check_line(ctx, "quarantine reason", reason, true)))
+		return rc;
+	m.value = (char *)reason;
+	return queue(ctx, &m);
+}
+
+int
+mh_progress(mh_ctx *ctx)
+{
+	struct session *s = ctx->session;
+
+	/* Only the end of the message can take long enough to need it. */
+	if (s->stage != MH_STAGE_EOM || !s->have_io || s->io.progress == NULL)
+		return MH_OK;
+	return s->io.progress(s->io.arg) == 0 ? MH_OK : MH_E_INVALID;
+}
+
+const char *
+mh_strerror(int err)
+{
+	switch (err) {
+	case MH_OK:
+		return "success";
+	case MH_E_INVALID:
+		return "invalid argument";
+	case MH_E_ACTION:
+		return "action not declared";
+	case MH_E_STAGE:
+		return "not allowed at this stage";
+	case MH_E_NOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,50 @@
+/*
+ * context - what a plugin instance is within one session.
+ *
+ * The engine keeps one struct mh_ctx per instance per session: the
+ * instance's data slots, its flags in the chain, the reply it set during
+ * the current callback and the modifications it queued for the current
+ * message.  The mh_* host functions of <milterhost/plugin.h> work on it;
+ * they check every request when it is made and mark the callback as
+ * failed when a plugin misbehaves.
+ */
+#ifndef MILTERHOST_CONTEXT_H
+#define MILTERHOST_CONTEXT_H
+
+#include <stdbool.h>
+
+#include <milterhost/plugin.h>
+
+#include "loader.h"
+#include "mods.h"
+#include "reply.h"
+
+struct session;
+
+struct mh_ctx {
+	struct session *session;
+	const struct instance *inst;
+	void *conn_data;
+	void *msg_data;
+
+	bool disabled;   /* switched off at negotiation */
+	bool conn_done;  /* ACCEPTed the connection */
+	bool msg_done;   /* ACCEPTed the message */
+	bool body_skip;  /* SKIPped the body */
+	bool msg_open;   /* reached during the current message */
+	bool leadspc_fix; /* its header values need the space adjusted */
+
+	bool failed;     /* a host call of the current callback was refused */
+	char fail_reason[256];
+
+	struct reply reply;     /* set during the current callback */
+	struct mod_queue mods;  /* queued for the current message */
+};
+
+/* Prepare ctx for a callback / clean up after it. */
+void ctx_begin_callback(struct mh_ctx *ctx);
+/* Forget everything queued for the message. */
+void ctx_end_message(struct mh_ctx *ctx);
+void ctx_destroy(struct mh_ctx *ctx);
+
+#endif /* MILTERHOST_CONTEXT_H */

@@ -1,0 +1,481 @@
+/*
+ * milter - the libmilter adapter.  See milter.h.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "chain.h"
+#include "log.h"
+#include "milter.h"
+
+/* libmilter refuses a single command larger than this. */
+#define CHUNK_MAX 65535
+
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct plugin_set *current_set;
+static unsigned open_sessions; /* atomic */
+
+void
+milter_set_plugins(struct plugin_set *set)
+{
+	struct plugin_set *old;
+
+	pthread_mutex_lock(&set_lock);
+	old = current_set;
+	current_set = set ? plugin_set_retain(set) : NULL;
+	pthread_mutex_unlock(&set_lock);
+	if (old != NULL)
+		plugin_set_release(old);
+}
+
+static struct plugin_set *
+take_current_set(void)
+{
+	struct plugin_set *set;
+
+	pthread_mutex_lock(&set_lock);
+	set = current_set ? plugin_set_retain(current_set) : NULL;
+	pthread_mutex_unlock(&set_lock);
+	return set;
+}
+
+static const char *
+io_macro(void *arg, const char *name)
+{
+	return smfi_getsymval(arg, (char *)name);
+}
+
+static int
+io_progress(void *arg)
+{
+	return smfi_progress(arg) == MI_SUCCESS ? 0 : -1;
+}
+
+/* A session for ctx, bound to the plugin set of the moment. */
+static struct session *
+start_session(SMFICTX *ctx)
+{
+	struct chain_io io = { io_macro, io_progress, ctx };
+	struct plugin_set *set = take_current_set();
+	struct session *s;
+
+	if (set == NULL)
+		return NULL;
+	s = session_new(set, &io);
+	plugin_set_release(set);
+	if (s == NULL) {
+		log_msg(LOG_ERR, "out of memory starting a session");
+		return NULL;
+	}
+	__atomic_add_fetch(&open_sessions, 1, __ATOMIC_SEQ_CST);
+	smfi_setpriv(ctx, s);
+	return s;
+}
+
+static sfsistat
+to_sfsistat(mh_status st)
+{
+	switch (st) {
+	case MH_REJECT:
+		return SMFIS_REJECT;
+	case MH_DISCARD:
+		return SMFIS_DISCARD;
+	case MH_ACCEPT:
+		return SMFIS_ACCEPT;
+	case MH_TEMPFAIL:
+		return SMFIS_TEMPFAIL;
+	case MH_SKIP:
+		return SMFIS_SKIP;
+	default:
+		return SMFIS_CONTINUE;
+	}
+}
+
+static void
+send_reply(SMFICTX *ctx, const struct reply *r)
+{
+	const char *l[REPLY_MAX_LINES] = { 0 };
+	char *xcode = r->xcode[0] ? (char *)r->xcode : NULL;
+	int rc;
+
+	if (r->nlines == 1) {
+		rc = smfi_setreply(ctx, (char *)r->rcode, xcode, r->lines[0]);
+	} else {
+		for (size_t i = 0; i < r->nlines; i++)
+			l[i] = r->lines[i];
+		rc = smfi_setmlreply(ctx, r->rcode, xcode, l[0], l[1], l[2],
+		    l[3], l[4], l[5], l[6], l[7], l[8], l[9], l[10], l[11],
+		    l[12], l[13], l[14], l[15], l[16], l[17], l[18], l[19],
+		    l[20], l[21], l[22], l[23], l[24], l[25], l[26], l[27],
+		    l[28], l[29], l[30], l[31], (char *)NULL);
+	}
+	if (rc != MI_SUCCESS)
+		log_msg(LOG_WARNING, "libmilter refused the reply %s %s",
+		    r->rcode, r->xcode);
+}
+
+static sfsistat
+answer(SMFICTX *ctx, struct verdict v)
+{
+	if (v.reply != NULL && v.reply->nlines > 0)
+		send_reply(ctx, v.reply);
+	return to_sfsistat(v.status);
+}
+
+static sfsistat
+xx_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	struct negotiation n = { .mta_actions = f0, .mta_steps = f1 };
+	struct session *s = start_session(ctx);
+
+	*pf2 = *pf3 = 0;
+	if (s == NULL) {
+		/* Never fail negotiation: ask for nothing instead. */
+		*pf0 = 0;
+		*pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
+		    SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH |
+		    SMFIP_NOUNKNOWN | SMFIP_NODATA);
+		return SMFIS_CONTINUE;
+	}
+	chain_negotiate(s, &n);
+	for (int m = 0; m < MACRO_STAGES; m++) {
+		if (n.macros[m] == NULL)
+			continue;
+		if (smfi_setsymlist(ctx, m, (char *)n.macros[m]) != MI_SUCCESS)
+			log_msg(LOG_WARNING, "smfi_setsymlist(%d, \"%s\") "
+			    "failed", m, n.macros[m]);
+	}
+	*pf0 = n.actions;
+	*pf1 = n.steps;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	return answer(ctx, chain_connect(s, hostname, addr));
+}
+
+static sfsistat
+xx_helo(SMFICTX *ctx, char *name)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_helo(s, name)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_envfrom(s, argv)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_envrcpt(s, argv)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_data(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_data(s)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_unknown(SMFICTX *ctx, const char *command)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_unknown(s, command)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_header(s, name, value)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_eoh(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_eoh(s)) : SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	return s ? answer(ctx, chain_body(s, chunk, len)) : SMFIS_CONTINUE;
+}
+
+static int
+apply_body(SMFICTX *ctx, const struct mod *m)
+{
+	size_t off = 0;
+
+	do {
+		size_t n = m->len - off > CHUNK_MAX ? CHUNK_MAX : m->len - off;
+
+		if (smfi_replacebody(ctx, m->body ? m->body + off :
+		    (unsigned char *)"", (int)n) != MI_SUCCESS)
+			return -1;
+		off += n;
+	} while (off < m->len);
+	return 0;
+}
+
+static int
+apply_mod(SMFICTX *ctx, const struct mod *m)
+{
+	int rc = MI_FAILURE;
+
+	switch (m->type) {
+	case MOD_ADD_HEADER:
+		rc = smfi_addheader(ctx, m->name, m->value);
+		break;
+	case MOD_INSERT_HEADER:
+		rc = smfi_insheader(ctx, m->index, m->name, m->value);
+		break;
+	case MOD_CHANGE_HEADER:
+		rc = smfi_chgheader(ctx, m->name, m->index, m->value);
+		break;
+	case MOD_REPLACE_BODY:
+		return apply_body(ctx, m);
+	case MOD_ADD_RCPT:
+		rc = m->args ? smfi_addrcpt_par(ctx, m->value, m->args) :
+		    smfi_addrcpt(ctx, m->value);
+		break;
+	case MOD_DELETE_RCPT:
+		rc = smfi_delrcpt(ctx, m->value);
+		break;
+	case MOD_CHANGE_FROM:
+		rc = smfi_chgfrom(ctx, m->value, m->args);
+		break;
+	case MOD_QUARANTINE:
+		rc = smfi_quarantine(ctx, m->value);
+		break;
+	}
+	return rc == MI_SUCCESS ? 0 : -1;
+}
+
+static sfsistat
+xx_eom(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+	const struct mod_list *mods;
+	struct verdict v;
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	v = chain_eom(s, &mods);
+	for (size_t i = 0; i < mods->n; i++) {
+		if (apply_mod(ctx, mods->items[i]) < 0) {
+			const char *qid = smfi_getsymval(ctx, "i");
+
+			/* The MTA went away or refused: nothing is lost if
+			 * the client is told to try again. */
+			log_msg(LOG_ERR, "%s: cannot send %s of [%s] to the "
+			    "MTA: answering tempfail", qid ? qid : "NOQUEUE",
+			    mod_type_name(mods->items[i]->type),
+			    mods->items[i]->owner);
+			return SMFIS_TEMPFAIL;
+		}
+	}
+	return answer(ctx, v);
+}
+
+static sfsistat
+xx_abort(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s != NULL)
+		chain_abort(s);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+xx_close(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	/* Plugins get close even when negotiation never happened. */
+	if (s == NULL && (s = start_session(ctx)) == NULL)
+		return SMFIS_CONTINUE;
+	chain_close(s);
+	session_free(s);
+	smfi_setpriv(ctx, NULL);
+	__atomic_sub_fetch(&open_sessions, 1, __ATOMIC_SEQ_CST);
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc description = {
+	.xxfi_name = "milterhost",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFI_CURR_ACTS,
+	.xxfi_connect = xx_connect,
+	.xxfi_helo = xx_helo,
+	.xxfi_envfrom = xx_envfrom,
+	.xxfi_envrcpt = xx_envrcpt,
+	.xxfi_header = xx_header,
+	.xxfi_eoh = xx_eoh,
+	.xxfi_body = xx_body,
+	.xxfi_eom = xx_eom,
+	.xxfi_abort = xx_abort,
+	.xxfi_close = xx_close,
+	.xxfi_unknown = xx_unknown,
+	.xxfi_data = xx_data,
+	.xxfi_negotiate = xx_negotiate,
+};
+
+/*
+ * libmilter does not set TCP_NODELAY, so an end-of-message answer of
+ * several packets waits ~40 ms for a delayed ACK.  Accepted sockets
+ * inherit the option from the listening one, which after
+ * smfi_opensocket() is our only TCP socket in the listening state.
+ */
+static int
+set_listener_nodelay(void)
+{
+	int found = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		int listening = 0, domain = 0, one = 1;
+		socklen_t len = sizeof listening;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+		    &len) < 0 || !listening)
+			continue;
+		len = sizeof domain;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+		    (domain != AF_INET && domain != AF_INET6))
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof one) < 0)
+			return -1;
+		found++;
+	}
+	return found;
+}
+
+/* The path of a unix:/local: socket spec, or NULL. */
+static const char *
+unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return NULL;
+}
+
+static int
+set_socket_access(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *path = unix_path(cfg->socket);
+
+	if (path == NULL)
+		return 0;
+	if (cfg->socket_mode >= 0 && chmod(path, (mode_t)cfg->socket_mode) < 0) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (cfg->group != NULL) {
+		struct group *gr = getgrnam(cfg->group);
+
+		if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+			snprintf(err, errlen, "cannot give %s to group %s: %s",
+			    path, cfg->group, gr ? strerror(errno) :
+			    "no such group");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+milter_setup(const struct config *cfg, char *err, size_t errlen)
+{
+	if (smfi_setconn((char *)cfg->socket) != MI_SUCCESS) {
+		snprintf(err, errlen, "bad socket %s", cfg->socket);
+		return -1;
+	}
+	smfi_settimeout(cfg->timeout);
+	if (cfg->backlog > 0)
+		smfi_setbacklog(cfg->backlog);
+	if (smfi_register(description) != MI_SUCCESS) {
+		snprintf(err, errlen, "smfi_register failed");
+		return -1;
+	}
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		snprintf(err, errlen, "cannot listen on %s (in use, or no "
+		    "permission?)", cfg->socket);
+		return -1;
+	}
+	if (unix_path(cfg->socket) == NULL && set_listener_nodelay() <= 0) {
+		snprintf(err, errlen, "cannot set TCP_NODELAY on %s",
+		    cfg->socket);
+		return -1;
+	}
+	return set_socket_access(cfg, err, errlen);
+}
+
+int
+milter_run(void)
+{
+	return smfi_main() == MI_SUCCESS ? 0 : -1;
+}
+
+int
+milter_drain(int timeout)
+{
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	time_t end = time(NULL) + timeout;
+	unsigned n;
+
+	while ((n = __atomic_load_n(&open_sessions, __ATOMIC_SEQ_CST)) > 0 &&
+	    time(NULL) < end)
+		nanosleep(&tick, NULL);
+	return (int)n;
+}
+
+const char *
+milter_library_version(void)
+{
+	static char buf[32];
+	unsigned int major = 0, minor = 0, patch = 0;
+
+	smfi_version(&major, &minor, &patch);
+	snprintf(buf, sizeof buf, "%u.%u.%u", major, minor, patch);
+	return buf;
+}

@@ -1,0 +1,215 @@
+/*
+ * mods - message modifications queued by plugins.  See mods.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mods.h"
+
+static char *
+dup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*failed = 1;
+	return d;
+}
+
+static void
+mod_free(struct mod *m)
+{
+	free(m->name);
+	free(m->value);
+	free(m->args);
+	free(m->body);
+}
+
+static struct mod *
+queue_grow(struct mod_queue *q)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 4;
+		struct mod *items = realloc(q->items, cap * sizeof *items);
+
+		if (items == NULL)
+			return NULL;
+		q->items = items;
+		q->cap = cap;
+	}
+	return &q->items[q->n];
+}
+
+int
+mod_queue_push(struct mod_queue *q, const struct mod *m)
+{
+	struct mod *slot;
+	int failed = 0;
+
+	if ((slot = queue_grow(q)) == NULL)
+		return -1;
+	*slot = *m;
+	slot->name = dup_or_null(m->name, &failed);
+	slot->value = dup_or_null(m->value, &failed);
+	slot->args = dup_or_null(m->args, &failed);
+	slot->body = NULL;
+	slot->len = 0;
+	if (failed) {
+		mod_free(slot);
+		return -1;
+	}
+	q->n++;
+	return 0;
+}
+
+int
+mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
+    const char *owner)
+{
+	struct mod *body = NULL, fresh;
+	unsigned char *grown;
+
+	for (size_t i = 0; i < q->n; i++)
+		if (q->items[i].type == MOD_REPLACE_BODY)
+			body = &q->items[i];
+	if (body == NULL) {
+		memset(&fresh, 0, sizeof fresh);
+		fresh.type = MOD_REPLACE_BODY;
+		fresh.owner = owner;
+		if (mod_queue_push(q, &fresh) < 0)
+			return -1;
+		body = &q->items[q->n - 1];
+	}
+	if (len == 0)
+		return 0;
+	if ((grown = realloc(body->body, body->len + len)) == NULL)
+		return -1;
+	memcpy(grown + body->len, data, len);
+	body->body = grown;
+	body->len += len;
+	return 0;
+}
+
+void
+mod_queue_clear(struct mod_queue *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		mod_free(&q->items[i]);
+	free(q->items);
+	memset(q, 0, sizeof *q);
+}
+
+size_t
+mod_queue_count(const struct mod_queue *q)
+{
+	return q->n;
+}
+
+static int
+list_push(struct mod_list *l, const struct mod *m)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		const struct mod **items = realloc(l->items,
+		    cap * sizeof *items);
+
+		if (items == NULL)
+			return -1;
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->n++] = m;
+	return 0;
+}
+
+/*
+ * The one modification of type t that survives: the last one in chain
+ * and call order (body, sender), or the first (quarantine).  Warns when
+ * others are dropped.
+ */
+static const struct mod *
+pick_single(struct mod_queue *const *queues, size_t nqueues,
+    enum mod_type t, int first_wins, const char *qid)
+{
+	const struct mod *chosen = NULL;
+	size_t count = 0;
+
+	for (size_t i = 0; i < nqueues; i++) {
+		for (size_t j = 0; j < queues[i]->n; j++) {
+			const struct mod *m = &queues[i]->items[j];
+
+			if (m->type != t)
+				continue;
+			count++;
+			if (chosen == NULL || !first_wins)
+				chosen = m;
+		}
+	}
+	if (count > 1)
+		log_msg(LOG_WARNING, "%s: %zu requests to %s: the one of "
+		    "instance %s is used, as the %s in the chain",
+		    qid ? qid : "NOQUEUE", count, mod_type_name(t),
+		    chosen->owner, first_wins ? "first" : "last");
+	return chosen;
+}
+
+int
+mods_merge(struct mod_list *out, struct mod_queue *const *queues,
+    size_t nqueues, const char *qid)
+{
+	const struct mod *body, *from, *quarantine;
+
+	out->n = 0;
+	body = pick_single(queues, nqueues, MOD_REPLACE_BODY, 0, qid);
+	from = pick_single(queues, nqueues, MOD_CHANGE_FROM, 0, qid);
+	quarantine = pick_single(queues, nqueues, MOD_QUARANTINE, 1, qid);
+	for (size_t i = 0; i < nqueues; i++) {
+		for (size_t j = 0; j < queues[i]->n; j++) {
+			const struct mod *m = &queues[i]->items[j];
+			int single = m->type == MOD_REPLACE_BODY ||
+			    m->type == MOD_CHANGE_FROM ||
+			    m->type == MOD_QUARANTINE;
+
+			if (single && m != body && m != from &&
+			    m != quarantine)
+				continue;
+			if (list_push(out, m) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+void
+mod_list_free(struct mod_list *l)
+{
+	free(l->items);
+	memset(l, 0, sizeof *l);
+}
+
+const char *
+mod_type_name(enum mod_type t)
+{
+	switch (t) {
+	case MOD_ADD_HEADER:
+		return "add header";
+	case MOD_INSERT_HEADER:
+		return "insert header";
+	case MOD_CHANGE_HEADER:
+		return "change header";
+	case MOD_REPLACE_BODY:
+		return "replace body";
+	case MOD_ADD_RCPT:
+		return "add recipient";
+	case MOD_DELETE_RCPT:
+		return "delete recipient";
+	case MOD_CHANGE_FROM:
+		return "change sender";
+	case MOD_QUARANTINE:
+		return "quarantine";
+	}
+	return "?";
+}

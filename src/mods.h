@@ -1,0 +1,68 @@
+/*
+ * mods - message modifications queued by plugins.
+ *
+ * Each plugin instance has a queue of the changes it asked for during a
+ * message, already checked and already in the form they go to the MTA.
+ * At the end of the message mods_merge() builds the one list the adapter
+ * applies, following DESIGN.md's merge rule: chain order, each plugin's
+ * changes in the order it made them; the body replacement of the last
+ * plugin in the chain that replaced it, sent as one contiguous run; the
+ * last change of sender; the first quarantine reason.
+ */
+#ifndef MILTERHOST_MODS_H
+#define MILTERHOST_MODS_H
+
+#include <stddef.h>
+
+enum mod_type {
+	MOD_ADD_HEADER,
+	MOD_INSERT_HEADER,
+	MOD_CHANGE_HEADER, /* value NULL: delete */
+	MOD_REPLACE_BODY,
+	MOD_ADD_RCPT,      /* args NULL: plain; else with ESMTP args */
+	MOD_DELETE_RCPT,
+	MOD_CHANGE_FROM,
+	MOD_QUARANTINE
+};
+
+struct mod {
+	enum mod_type type;
+	int index;        /* header index (insert: position, change: nth) */
+	char *name;       /* header name */
+	char *value;      /* header value, recipient, sender or reason */
+	char *args;       /* ESMTP arguments or NULL */
+	unsigned char *body; /* replacement body */
+	size_t len;
+	const char *owner;   /* instance name, for logging */
+};
+
+struct mod_queue {
+	struct mod *items;
+	size_t n, cap;
+};
+
+/* Append a copy of m (its strings and body are copied).  -1: no memory. */
+int mod_queue_push(struct mod_queue *q, const struct mod *m);
+/* Append to the body replacement this queue already holds, or start one. */
+int mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
+			  const char *owner);
+void mod_queue_clear(struct mod_queue *q);
+size_t mod_queue_count(const struct mod_queue *q);
+
+/*
+ * The merged list: pointers into the queues, valid until they change.
+ * Warnings about conflicts (two body replacements, several changes of
+ * sender, several quarantines) go to the log with the queue id qid.
+ */
+struct mod_list {
+	const struct mod **items;
+	size_t n, cap;
+};
+
+int mods_merge(struct mod_list *out, struct mod_queue *const *queues,
+	       size_t nqueues, const char *qid);
+void mod_list_free(struct mod_list *l);
+
+const char *mod_type_name(enum mod_type t);
+
+#endif /* MILTERHOST_MODS_H */

@@ -1,0 +1,133 @@
+#!/bin/bash
+# addheader.sh - wire test of the bundled addheader plugin in the real
+# daemon, driven by miltertest over a unix socket.
+#
+#  1. milterhost -t accepts the bundled conf/milterhost.ini and a test
+#     config, and refuses each bad addheader setting, naming the key.
+#  2. "single": one instance; a transaction gets the header appended with
+#     its macros expanded (a macro the MTA did not send is empty, CR/LF in
+#     a macro value become spaces, %% is a '%').
+#  3. "chain": two instances, one appending, one inserting at 0; both
+#     headers reach the MTA, in chain order.
+#
+# The checks of a transaction are in addheader.lua.
+
+here=$(cd "$(dirname "$0")" && pwd) || exit 99
+. "$here/lib.sh" || exit 99
+
+wire_init addheader
+script=$here/addheader.lua
+
+# ---- 1. configuration checks -------------------------------------------
+
+# bundled_config: conf/milterhost.ini with the build's plugin directory.
+bundled=$WIRE_TMP/bundled.ini
+sed "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|" \
+    "$abs_top_srcdir/conf/milterhost.ini" >"$bundled" ||
+    wire_error "cannot copy conf/milterhost.ini"
+grep -q "^plugin_dir = $WIRE_PLUGIN_DIR\$" "$bundled" ||
+    wire_error "conf/milterhost.ini has no ';plugin_dir = ' line to set"
+if wire_check_config "$bundled" && grep -q addheader "$WIRE_OUT"; then
+	echo "ok: milterhost -t accepts conf/milterhost.ini"
+else
+	cat "$WIRE_OUT"
+	wire_fail "milterhost -t refuses conf/milterhost.ini"
+fi
+
+# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
+# from stdin, with a message naming KEY and saying TEXT.
+expect_refused() {
+	local name=$1 key=$2 text=$3 ini
+
+	ini=$(wire_config "$name") || exit 99
+	if wire_check_config "$ini"; then
+		wire_fail "$name: milterhost -t accepted it"
+	elif ! grep -qF -- "$key" "$WIRE_OUT" ||
+	    ! grep -qF -- "$text" "$WIRE_OUT"; then
+		wire_fail "$name: the error does not name '$key' and" \
+		    "say '$text'"
+	else
+		echo "ok: $name refused: $(head -n 1 "$WIRE_OUT")"
+		return 0
+	fi
+	sed 's/^/    /' "$WIRE_OUT"
+}
+
+expect_refused unknown-key colour "unknown key" <<'EOF'
+[plugin:t]
+module = addheader
+header = X-Test
+value = v
+colour = red
+EOF
+expect_refused lone-percent value "lone '%'" <<'EOF'
+[plugin:t]
+module = addheader
+header = X-Test
+value = 100% sure
+EOF
+expect_refused unterminated value "unterminated '%{'" <<'EOF'
+[plugin:t]
+module = addheader
+header = X-Test
+value = by %{j
+EOF
+expect_refused bad-header header "bad header name" <<'EOF'
+[plugin:t]
+module = addheader
+header = X:Test
+value = v
+EOF
+expect_refused no-header header "missing" <<'EOF'
+[plugin:t]
+module = addheader
+value = v
+EOF
+expect_refused no-value value "missing" <<'EOF'
+[plugin:t]
+module = addheader
+header = X-Test
+EOF
+expect_refused bad-position position "bad position" <<'EOF'
+[plugin:t]
+module = addheader
+header = X-Test
+value = v
+position = -1
+EOF
+
+# ---- 2. one instance ---------------------------------------------------
+
+single=$(wire_config single <<'EOF'
+[plugin:tag]
+module = addheader
+header = X-Milterhost
+value = by %{j} id %{i} from %{client_addr} name %{daemon_name} 100%% [%{no_such_macro}]
+EOF
+) || exit 99
+if wire_start "$single"; then
+	wire_miltertest "$script" MH_WIRE_SCENARIO=single
+	wire_stop
+fi
+
+# ---- 3. two instances ----------------------------------------------------
+
+chain=$(wire_config chain <<'EOF'
+[plugin:first]
+module = addheader
+header = X-Chain
+value = first %{j}
+
+[plugin:second]
+module = addheader
+header = X-Chain
+value = second %{i}
+position = 0
+EOF
+) || exit 99
+if wire_start "$chain"; then
+	wire_miltertest "$script" MH_WIRE_SCENARIO=chain
+	wire_stop
+fi
+
+wire_exit

@@ -1,0 +1,233 @@
+# lib.sh - shared helpers for the wire tests: run the real milterhost on
+# a unix socket in a private temporary directory and talk to it with
+# miltertest, as Postfix would.
+#
+# A wire test is a bash script run by "make check" with abs_top_builddir,
+# abs_top_srcdir and MILTERTEST in its environment.  It sources this file
+# and then uses:
+#
+#	wire_init NAME		check the environment and the build, make
+#				the temporary directory $WIRE_TMP and arm
+#				the cleanup; exits 99 if something is missing
+#	wire_config NAME	write $WIRE_TMP/NAME.ini: a [milterhost]
+#				section for the test socket and the build's
+#				plugin directory, then the lines of stdin;
+#				prints the file's path
+#	wire_check_config INI	run "milterhost -t -c INI"; its output is
+#				in $WIRE_OUT, its exit status is returned
+#	wire_start INI		start the daemon in the foreground, logging
+#				to $WIRE_LOG, and wait until it listens
+#	wire_miltertest SCRIPT [NAME=VALUE ...]
+#				run a miltertest Lua script with the socket
+#				in MH_WIRE_SOCKET and the given variables
+#	wire_stop		SIGTERM the daemon and check it exits 0
+#	wire_fail MESSAGE	report a failed check; the test goes on
+#	wire_exit		exit 0 if no check failed, else 1
+#
+# Exit statuses follow automake: 0 pass, 1 fail, 77 skip, 99 hard error.
+# On failure the daemon's log is printed; WIRE_KEEP=yes keeps $WIRE_TMP.
+
+WIRE_STATUS=0
+WIRE_PID=
+WIRE_TMP=
+WIRE_LOG=
+WIRE_OUT=
+WIRE_RUNS=0
+
+# Seconds to wait for the socket, and for the daemon to stop after SIGTERM
+# (libmilter notices a stop within 5 s; the daemon drains for up to 30 s).
+WIRE_START_WAIT=10
+WIRE_STOP_WAIT=45
+
+wire_error() {
+	echo "ERROR: $*" >&2
+	exit 99
+}
+
+wire_fail() {
+	echo "FAIL: $*"
+	WIRE_STATUS=1
+}
+
+wire_exit() {
+	if [ "$WIRE_STATUS" -eq 0 ]; then
+		echo "PASS: $WIRE_NAME"
+	fi
+	exit "$WIRE_STATUS"
+}
+
+# The miltertest program: MILTERTEST as configure found it (a path) or as
+# the user gave it (a path or a command name).
+wire_find_miltertest() {
+	local path
+
+	if [ -z "${MILTERTEST:-}" ]; then
+		wire_error "miltertest is needed by the wire tests and" \
+		    "configure did not find it: install it (Debian:" \
+		    "apt-get install miltertest) and re-run configure, or" \
+		    "run make check MILTERTEST=/path/to/miltertest"
+	fi
+	path=$MILTERTEST
+	case $path in
+	*/*) ;;
+	*) path=$(command -v "$path") || path= ;;
+	esac
+	if [ -z "$path" ] || [ ! -f "$path" ] || [ ! -x "$path" ]; then
+		wire_error "MILTERTEST=$MILTERTEST is not an executable file"
+	fi
+	MILTERTEST=$path
+}
+
+wire_init() {
+	WIRE_NAME=$1
+	if [ -z "${abs_top_builddir:-}" ] || [ -z "${abs_top_srcdir:-}" ]; then
+		wire_error "abs_top_builddir and abs_top_srcdir must be set" \
+		    "(run the test with make check)"
+	fi
+	wire_find_miltertest
+	WIRE_DAEMON=$abs_top_builddir/src/milterhost
+	WIRE_PLUGIN_DIR=$abs_top_builddir/plugins/.libs
+	if [ ! -x "$WIRE_DAEMON" ]; then
+		wire_error "$WIRE_DAEMON is missing: build it first"
+	fi
+	if [ ! -d "$WIRE_PLUGIN_DIR" ]; then
+		wire_error "$WIRE_PLUGIN_DIR is missing: build the plugins first"
+	fi
+	WIRE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/milterhost-$WIRE_NAME.XXXXXX") ||
+	    wire_error "cannot make a temporary directory"
+	trap wire_cleanup EXIT
+	trap 'exit 99' HUP INT TERM
+	WIRE_SOCKET=$WIRE_TMP/mh.sock
+	# sun_path holds 108 bytes with its NUL.
+	if [ ${#WIRE_SOCKET} -gt 100 ]; then
+		wire_error "socket path $WIRE_SOCKET is too long for a unix" \
+		    "socket: set TMPDIR to a shorter directory"
+	fi
+	WIRE_LOG=$WIRE_TMP/milterhost.log
+	: >"$WIRE_LOG"
+}
+
+wire_cleanup() {
+	local status=$?
+
+	trap - EXIT
+	if [ -n "$WIRE_PID" ]; then
+		kill -KILL "$WIRE_PID" 2>/dev/null
+		wait "$WIRE_PID" 2>/dev/null
+		WIRE_PID=
+	fi
+	if [ "$status" -ne 0 ] && [ -s "$WIRE_LOG" ]; then
+		echo "---- milterhost log ($WIRE_LOG) ----"
+		cat "$WIRE_LOG"
+		echo "---- end of log ----"
+	fi
+	if [ -n "$WIRE_TMP" ]; then
+		if [ "${WIRE_KEEP:-no}" = yes ]; then
+			echo "kept $WIRE_TMP"
+		else
+			rm -rf "$WIRE_TMP"
+		fi
+	fi
+	exit "$status"
+}
+
+wire_config() {
+	local ini=$WIRE_TMP/$1.ini
+
+	{
+		echo "[milterhost]"
+		echo "socket = unix:$WIRE_SOCKET"
+		echo "plugin_dir = $WIRE_PLUGIN_DIR"
+		echo "log_level = debug"
+		echo "log_destination = stderr"
+		echo
+		cat
+	} >"$ini" || wire_error "cannot write $ini"
+	echo "$ini"
+}
+
+wire_check_config() {
+	WIRE_OUT=$WIRE_TMP/check.out
+	"$WIRE_DAEMON" -t -c "$1" >"$WIRE_OUT" 2>&1
+}
+
+# Is the daemon process still there?  bash reaps its children as they
+# exit, so kill -0 fails once it is gone.
+wire_alive() {
+	[ -n "$WIRE_PID" ] && kill -0 "$WIRE_PID" 2>/dev/null
+}
+
+wire_start() {
+	local ini=$1 tries=$((WIRE_START_WAIT * 10)) status
+
+	[ -z "$WIRE_PID" ] || wire_error "wire_start: milterhost already runs"
+	rm -f "$WIRE_SOCKET"
+	WIRE_RUNS=$((WIRE_RUNS + 1))
+	echo "==== run $WIRE_RUNS: milterhost -f -c $ini" >>"$WIRE_LOG"
+	"$WIRE_DAEMON" -f -c "$ini" >>"$WIRE_LOG" 2>&1 &
+	WIRE_PID=$!
+	while [ "$tries" -gt 0 ]; do
+		if [ -S "$WIRE_SOCKET" ] && wire_alive; then
+			return 0
+		fi
+		if ! wire_alive; then
+			wait "$WIRE_PID"
+			status=$?
+			WIRE_PID=
+			wire_fail "milterhost -c $ini exited with status" \
+			    "$status before listening"
+			return 1
+		fi
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	wire_fail "milterhost -c $ini did not create $WIRE_SOCKET within" \
+	    "$WIRE_START_WAIT s"
+	return 1
+}
+
+wire_stop() {
+	local tries=$((WIRE_STOP_WAIT * 10)) status
+
+	[ -n "$WIRE_PID" ] || return 0
+	kill -TERM "$WIRE_PID" 2>/dev/null
+	while wire_alive && [ "$tries" -gt 0 ]; do
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	if wire_alive; then
+		kill -KILL "$WIRE_PID" 2>/dev/null
+		wait "$WIRE_PID" 2>/dev/null
+		WIRE_PID=
+		wire_fail "milterhost did not stop within $WIRE_STOP_WAIT s" \
+		    "of SIGTERM (killed)"
+		return 1
+	fi
+	wait "$WIRE_PID"
+	status=$?
+	WIRE_PID=
+	if [ "$status" -ne 0 ]; then
+		wire_fail "milterhost exited with status $status after SIGTERM"
+		return 1
+	fi
+	return 0
+}
+
+wire_miltertest() {
+	local script=$1 status
+	shift
+
+	if ! wire_alive; then
+		wire_fail "miltertest $script: milterhost is not running"
+		return 1
+	fi
+	env MH_WIRE_SOCKET="unix:$WIRE_SOCKET" "$@" \
+	    "$MILTERTEST" -s "$script" >"$WIRE_TMP/miltertest.out" 2>&1
+	status=$?
+	cat "$WIRE_TMP/miltertest.out"
+	if [ "$status" -ne 0 ]; then
+		wire_fail "miltertest -s $script $* exited with status $status"
+		return 1
+	fi
+	return 0
+}
