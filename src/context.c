@@ -30,7 +30,6 @@ ctx_begin_callback(struct mh_ctx *ctx)
 void
 ctx_end_message(struct mh_ctx *ctx)
 {
-	mod_queue_clear(&ctx->mods);
 	ctx->msg_data = NULL;
 	ctx->msg_open = false;
 	ctx->msg_done = false;

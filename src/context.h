@@ -43,7 +43,7 @@ struct mh_ctx {
 
 /* Prepare ctx for a callback / clean up after it. */
 void ctx_begin_callback(struct mh_ctx *ctx);
-/* Forget everything queued for the message. */
+/* Forget the message's flags and data slot (the engine owns the queue). */
 void ctx_end_message(struct mh_ctx *ctx);
 void ctx_destroy(struct mh_ctx *ctx);
 

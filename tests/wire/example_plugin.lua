@@ -27,11 +27,13 @@ local function session(sender)
 	if mt.negotiate(conn, nil, nil, nil) ~= nil then
 		fail("negotiation failed")
 	end
-	if mt.conninfo(conn, "client.example.test", "192.0.2.7") ~= nil then
-		fail("conninfo failed")
-	end
-	if mt.helo(conn, "client.example.test") ~= nil then
-		fail("helo failed")
+	-- The plugin implements envfrom only: milterhost asks for no other
+	-- stage, and miltertest refuses to send those.
+	for _, opt in ipairs({ SMFIP_NOCONNECT, SMFIP_NOHELO, SMFIP_NORCPT,
+	    SMFIP_NOHDRS, SMFIP_NOEOH, SMFIP_NOBODY }) do
+		if not mt.test_option(conn, opt) then
+			fail("stage bit 0x%x not negotiated away", opt)
+		end
 	end
 	if mt.mailfrom(conn, sender) ~= nil then
 		fail("mailfrom %s failed", sender)
@@ -40,15 +42,13 @@ local function session(sender)
 end
 
 local ok, err = pcall(function()
-	-- A sender of the refused domain: 550 5.7.1 with the plugin's text.
+	-- A sender of the refused domain: a reject carrying the plugin's
+	-- own reply (SMFIR_REPLYCODE; a reject without one is SMFIR_REJECT).
+	-- miltertest keeps the text of replies at end of message only.
 	local conn = session("<someone@spam.example>")
 	expect(conn, "MAIL from spam.example", SMFIR_REPLYCODE)
-	if not mt.eom_check(conn, MT_SMTPREPLY, "550", "5.7.1",
-	    "mail from this domain is not accepted here") then
-		fail("MAIL from spam.example: not the plugin's reply")
-	end
 	mt.disconnect(conn)
-	mt.echo("ok: <someone@spam.example> refused with the plugin's reply")
+	mt.echo("ok: <someone@spam.example> refused with a custom reply")
 
 	-- Anybody else goes on.
 	conn = session("<someone@good.example>")

@@ -1,0 +1,893 @@
+/*
+ * loader - turn the plugin sections of a config into a plugin set.  See
+ * loader.h, and DESIGN.md "Plugin ABI".
+ *
+ * Loading one instance goes: resolve the section's module value to a file,
+ * open the file (once per file: instances of one module share it), find
+ * and check its descriptor, check the section's keys against the
+ * descriptor's list keys, and call init.  The first failure stops
+ * everything: what was inited is finied, what was opened is closed, and
+ * the message names the config file, the line, the section and the key.
+ *
+ * The settings a plugin's init sees are the section's non-host keys in
+ * file order.  A key given twice, or continued by an indented line, is an
+ * error unless the descriptor lists it in list_keys; for a list key each
+ * occurrence and each continuation line is one value.  An empty value
+ * directly followed by continuation lines ("key =" then one value per
+ * indented line) is only the list's head and is not passed on.
+ *
+ * This file also holds the two host functions of init time, mh_init_error
+ * and mh_parse_bool.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader.h"
+
+/*
+ * The smallest descriptor accepted: everything up to the last field of ABI
+ * 1.0 (close).  Later minor versions only append fields after it, so this
+ * stays the minimum for good; the descriptor of a plugin built against an
+ * older minor is zero-extended to the host's, and the fields it lacks read
+ * as 0 or NULL ("not implemented").
+ */
+#define DESC_SIZE_1_0 \
+	(offsetof(struct mh_plugin, close) + sizeof(((struct mh_plugin *)0)->close))
+
+/* Every action and protocol-wish bit ABI 1.0 knows. */
+#define KNOWN_ACTIONS 0xFFUL
+#define KNOWN_FLAGS (MH_WANT_HDR_LEADSPC | MH_WANT_REJECTED_RCPTS)
+
+/* Longest macro name (without braces) the chain engine will ask for. */
+#define MACRO_NAME_MAX 60
+
+#define SO_SUFFIX ".so"
+#define BUILTIN_PATH "(builtin)"
+
+static const char *const stage_names[MH_STAGE_COUNT] = {
+	[MH_STAGE_CONNECT] = "connect", [MH_STAGE_HELO] = "helo",
+	[MH_STAGE_ENVFROM] = "envfrom", [MH_STAGE_ENVRCPT] = "envrcpt",
+	[MH_STAGE_DATA] = "data", [MH_STAGE_UNKNOWN] = "unknown",
+	[MH_STAGE_HEADER] = "header", [MH_STAGE_EOH] = "eoh",
+	[MH_STAGE_BODY] = "body", [MH_STAGE_EOM] = "eom",
+	[MH_STAGE_ABORT] = "abort", [MH_STAGE_CLOSE] = "close",
+};
+
+/* The stages at which the MTA sends macros. */
+static bool
+stage_has_macros(int stage)
+{
+	switch (stage) {
+	case MH_STAGE_CONNECT:
+	case MH_STAGE_HELO:
+	case MH_STAGE_ENVFROM:
+	case MH_STAGE_ENVRCPT:
+	case MH_STAGE_DATA:
+	case MH_STAGE_EOH:
+	case MH_STAGE_EOM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * One call of a plugin's init.  The plugin gets &call->init; mh_init_error
+ * finds the rest from it.
+ */
+struct init_call {
+	struct mh_init init;
+	bool reported;          /* mh_init_error was called */
+	bool has_key;
+	char key[256];          /* the key it named */
+	char message[1024];
+};
+
+static struct init_call *
+init_call_of(const struct mh_init *init)
+{
+	return (struct init_call *)((char *)init -
+	    offsetof(struct init_call, init));
+}
+
+/* ---- host functions for init ------------------------------------------ */
+
+/* The first report wins: it is the most precise about the cause. */
+int
+mh_init_error(const struct mh_init *init, const char *key,
+	      const char *fmt, ...)
+{
+	struct init_call *call;
+	va_list ap;
+
+	if (init == NULL || fmt == NULL)
+		return -1;
+	call = init_call_of(init);
+	if (call->reported)
+		return -1;
+	call->reported = true;
+	call->has_key = key != NULL && *key != '\0';
+	if (call->has_key)
+		snprintf(call->key, sizeof call->key, "%s", key);
+	va_start(ap, fmt);
+	vsnprintf(call->message, sizeof call->message, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+mh_parse_bool(const char *value, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	if (value == NULL || out == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- descriptors ------------------------------------------------------- */
+
+/* A macro name as MTAs write it: "j", "{auth_type}", or bare "auth_type". */
+static bool
+valid_macro_name(const char *tok, size_t len)
+{
+	if (len >= 2 && tok[0] == '{' && tok[len - 1] == '}') {
+		tok++;
+		len -= 2;
+	}
+	if (len == 0 || len > MACRO_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(tok[i] >= 'a' && tok[i] <= 'z') &&
+		    !(tok[i] >= 'A' && tok[i] <= 'Z') &&
+		    !(tok[i] >= '0' && tok[i] <= '9') && tok[i] != '_')
+			return false;
+	return true;
+}
+
+static int
+check_macros(const struct mh_plugin *d, char *err, size_t errlen)
+{
+	for (int st = 0; st < MH_STAGE_COUNT; st++) {
+		const char *p = d->macros[st];
+
+		if (p == NULL)
+			continue;
+		if (!stage_has_macros(st)) {
+			snprintf(err, errlen, "plugin '%s' declares macros for "
+			    "stage %s, where the MTA sends none (macros are "
+			    "sent at connect, helo, envfrom, envrcpt, data, "
+			    "eoh and eom)", d->name, stage_names[st]);
+			return -1;
+		}
+		while (*p != '\0') {
+			size_t n;
+
+			p += strspn(p, " \t");
+			n = strcspn(p, " \t");
+			if (n > 0 && !valid_macro_name(p, n)) {
+				snprintf(err, errlen, "plugin '%s': bad macro "
+				    "name '%.*s' for stage %s: use letters, "
+				    "digits and '_' (at most %d), optionally "
+				    "in braces", d->name, (int)n, p,
+				    stage_names[st], MACRO_NAME_MAX);
+				return -1;
+			}
+			p += n;
+		}
+	}
+	return 0;
+}
+
+/* The fields of a copied descriptor. */
+static int
+check_fields(const struct mh_plugin *d, char *err, size_t errlen)
+{
+	if (d->name == NULL || *d->name == '\0') {
+		snprintf(err, errlen, "the plugin's descriptor has no name");
+		return -1;
+	}
+	if (d->actions & ~KNOWN_ACTIONS) {
+		snprintf(err, errlen, "plugin '%s' declares unknown actions "
+		    "0x%lx (known: 0x%lx)", d->name, d->actions & ~KNOWN_ACTIONS,
+		    KNOWN_ACTIONS);
+		return -1;
+	}
+	if (d->flags & ~KNOWN_FLAGS) {
+		snprintf(err, errlen, "plugin '%s' declares unknown flags "
+		    "0x%lx (known: 0x%lx)", d->name, d->flags & ~KNOWN_FLAGS,
+		    KNOWN_FLAGS);
+		return -1;
+	}
+	return check_macros(d, err, errlen);
+}
+
+/*
+ * Only the version fields are read before the version is known to be
+ * ours: a descriptor of another major version may be laid out otherwise.
+ */
+int
+plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out,
+			char *err, size_t errlen)
+{
+	struct mh_plugin copy;
+
+	if (found->abi_major != MH_ABI_MAJOR ||
+	    found->abi_minor > MH_ABI_MINOR) {
+		snprintf(err, errlen, "built for plugin ABI %u.%u, this "
+		    "milterhost supports %d.%d (major must match, minor up to "
+		    "%d)", found->abi_major, found->abi_minor, MH_ABI_MAJOR,
+		    MH_ABI_MINOR, MH_ABI_MINOR);
+		return -1;
+	}
+	if (found->size < DESC_SIZE_1_0) {
+		snprintf(err, errlen, "descriptor of %u bytes is smaller than "
+		    "ABI 1.0's %zu: not built with MH_PLUGIN_ABI?",
+		    found->size, (size_t)DESC_SIZE_1_0);
+		return -1;
+	}
+	if (found->size > sizeof(struct mh_plugin)) {
+		snprintf(err, errlen, "descriptor of %u bytes is larger than "
+		    "ABI %d.%d allows (%zu)", found->size, MH_ABI_MAJOR,
+		    MH_ABI_MINOR, sizeof(struct mh_plugin));
+		return -1;
+	}
+	memset(&copy, 0, sizeof copy);
+	memcpy(&copy, found, found->size);
+	if (check_fields(&copy, err, errlen) < 0)
+		return -1;
+	*out = copy;
+	return 0;
+}
+
+/* ---- sets ---------------------------------------------------------------- */
+
+struct plugin_set *
+plugin_set_new(void)
+{
+	struct plugin_set *set = calloc(1, sizeof *set);
+
+	if (set == NULL)
+		return NULL;
+	set->refs = 1;
+	return set;
+}
+
+struct plugin_set *
+plugin_set_retain(struct plugin_set *set)
+{
+	__atomic_add_fetch(&set->refs, 1, __ATOMIC_RELAXED);
+	return set;
+}
+
+/* Fini the instances, last first, then unload the modules. */
+static void
+plugin_set_destroy(struct plugin_set *set)
+{
+	for (size_t i = set->ninstances; i-- > 0;) {
+		struct instance *in = &set->instances[i];
+
+		if (in->desc->fini != NULL)
+			in->desc->fini(in->state);
+		free(in->name);
+	}
+	free(set->instances);
+	for (size_t i = 0; i < set->nmodules; i++) {
+		struct module *m = set->modules[i];
+
+		if (m->handle != NULL)
+			dlclose(m->handle);
+		free(m->path);
+		free(m);
+	}
+	free(set->modules);
+	free(set);
+}
+
+void
+plugin_set_release(struct plugin_set *set)
+{
+	if (set == NULL)
+		return;
+	if (__atomic_sub_fetch(&set->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		plugin_set_destroy(set);
+}
+
+/* Take a new module into set; it owns path and handle from now on. */
+static struct module *
+module_add(struct plugin_set *set, char *path, void *handle,
+	   const struct mh_plugin *desc)
+{
+	struct module **mods, *m;
+
+	mods = realloc(set->modules, (set->nmodules + 1) * sizeof *mods);
+	if (mods == NULL)
+		return NULL;
+	set->modules = mods;
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return NULL;
+	m->path = path;
+	m->handle = handle;
+	m->desc = *desc;
+	set->modules[set->nmodules++] = m;
+	return m;
+}
+
+/*
+ * Call m's init for an instance called name with the given settings, and
+ * append the instance to set.  On failure, call tells why.
+ */
+static int
+instance_init(struct plugin_set *set, const char *name, struct module *m,
+	      const struct mh_setting *settings, size_t nsettings,
+	      const char *config_file, enum on_error on_error, bool dry_run,
+	      struct init_call *call)
+{
+	struct instance *ins, *in;
+	void *state = NULL;
+	char *copy;
+
+	memset(call, 0, sizeof *call);
+	ins = realloc(set->instances, (set->ninstances + 1) * sizeof *ins);
+	if (ins == NULL)
+		return mh_init_error(&call->init, NULL, "out of memory");
+	set->instances = ins;
+	if ((copy = strdup(name)) == NULL)
+		return mh_init_error(&call->init, NULL, "out of memory");
+	call->init.instance = copy;
+	call->init.config_file = config_file;
+	call->init.settings = settings;
+	call->init.nsettings = nsettings;
+	if (m->desc.init != NULL && m->desc.init(&call->init, &state) != 0) {
+		free(copy);
+		return -1;
+	}
+	in = &set->instances[set->ninstances];
+	memset(in, 0, sizeof *in);
+	in->name = copy;
+	in->module = m;
+	in->desc = &m->desc;
+	in->state = state;
+	in->on_error = on_error;
+	in->dry_run = dry_run;
+	in->index = set->ninstances++;
+	m->refs++;
+	return 0;
+}
+
+/* "init failed", or what the plugin said through mh_init_error. */
+static const char *
+init_message(const struct init_call *call)
+{
+	return call->reported ? call->message : "init failed";
+}
+
+int
+plugin_set_add(struct plugin_set *set, const char *name,
+	       const struct mh_plugin *desc,
+	       const struct mh_setting *settings, size_t nsettings,
+	       enum on_error on_error, bool dry_run, char *err, size_t errlen)
+{
+	struct mh_plugin copy;
+	struct init_call call;
+	struct module *m;
+	char *path;
+	char why[1024];
+
+	if (plugin_check_descriptor(desc, &copy, why, sizeof why) < 0) {
+		snprintf(err, errlen, "[plugin:%s] %s", name, why);
+		return -1;
+	}
+	if ((path = strdup(BUILTIN_PATH)) == NULL ||
+	    (m = module_add(set, path, NULL, &copy)) == NULL) {
+		free(path);
+		snprintf(err, errlen, "[plugin:%s] out of memory", name);
+		return -1;
+	}
+	if (instance_init(set, name, m, settings, nsettings, BUILTIN_PATH,
+	    on_error, dry_run, &call) < 0) {
+		/* Leave the set as it was: the module has no instance. */
+		set->nmodules--;
+		free(m->path);
+		free(m);
+		if (call.has_key)
+			snprintf(err, errlen, "[plugin:%s] %s: %s", name,
+			    call.key, init_message(&call));
+		else
+			snprintf(err, errlen, "[plugin:%s] %s", name,
+			    init_message(&call));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- modules --------------------------------------------------------- */
+
+static bool
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return false;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static struct module *
+find_module(const struct plugin_set *set, const char *path)
+{
+	for (size_t i = 0; i < set->nmodules; i++)
+		if (set->modules[i]->handle != NULL &&
+		    same_file(set->modules[i]->path, path))
+			return set->modules[i];
+	return NULL;
+}
+
+/* "dir/namesuffix", to free; NULL if out of memory. */
+static char *
+join_path(const char *dir, const char *name, const char *suffix)
+{
+	size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
+	char *path = malloc(len);
+
+	if (path != NULL)
+		snprintf(path, len, "%s/%s%s", dir, name, suffix);
+	return path;
+}
+
+/*
+ * The file a module value names: an absolute path as is, "NAME" and
+ * "NAME.so" in dir.  NULL with errno EINVAL for a relative path, ENOMEM.
+ */
+static char *
+resolve_module(const char *dir, const char *module)
+{
+	size_t len = strlen(module), slen = strlen(SO_SUFFIX);
+	bool has_suffix = len > slen &&
+	    strcmp(module + len - slen, SO_SUFFIX) == 0;
+
+	if (module[0] == '/')
+		return strdup(module);
+	if (strchr(module, '/') != NULL || len == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return join_path(dir, module, has_suffix ? "" : SO_SUFFIX);
+}
+
+/* Is path a file dlopen can be asked for?  0, or -1 with the reason. */
+static int
+check_file(const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			snprintf(why, whylen, "no such file %s", path);
+		else
+			snprintf(why, whylen, "cannot access %s: %s", path,
+			    strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s is not a file", path);
+		return -1;
+	}
+	if (access(path, R_OK) < 0) {
+		snprintf(why, whylen, "cannot read %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The module for the file path: the one of set if the file is open
+ * already, else the file opened, checked and added to set.  Takes path
+ * (frees it or gives it to the module).  NULL with the reason in why.
+ */
+static struct module *
+module_open(struct plugin_set *set, char *path, char *why, size_t whylen)
+{
+	struct module *m;
+	struct mh_plugin desc;
+	const struct mh_plugin *found;
+	char reason[1024];
+	void *handle;
+
+	if ((m = find_module(set, path)) != NULL) {
+		free(path);
+		return m;
+	}
+	if (check_file(path, why, whylen) < 0)
+		goto fail;
+	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(why, whylen, "cannot load: %s", dlerror());
+		goto fail;
+	}
+	found = dlsym(handle, MH_PLUGIN_SYMBOL);
+	if (found == NULL) {
+		snprintf(why, whylen, "%s has no %s descriptor: not a "
+		    "milterhost plugin", path, MH_PLUGIN_SYMBOL);
+		goto close;
+	}
+	if (plugin_check_descriptor(found, &desc, reason, sizeof reason) < 0) {
+		snprintf(why, whylen, "%s: %s", path, reason);
+		goto close;
+	}
+	if ((m = module_add(set, path, handle, &desc)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto close;
+	}
+	return m;
+close:
+	dlclose(handle);
+fail:
+	free(path);
+	return NULL;
+}
+
+/* ---- loading a config ------------------------------------------------ */
+
+struct loader {
+	const struct config *cfg;
+	char *dir;              /* the plugin directory */
+	struct plugin_set *set;
+	char *err;
+	size_t errlen;
+};
+
+/* Is the word key in the space-separated list? */
+static bool
+in_list(const char *list, const char *key)
+{
+	size_t klen = strlen(key);
+
+	if (list == NULL)
+		return false;
+	while (*list != '\0') {
+		size_t n;
+
+		list += strspn(list, " \t");
+		n = strcspn(list, " \t");
+		if (n == klen && strncmp(list, key, n) == 0)
+			return true;
+		list += n;
+	}
+	return false;
+}
+
+/* The first occurrence of the key of ci->settings[i] before it, or NULL. */
+static const struct config_setting *
+earlier_setting(const struct config_instance *ci, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (!ci->settings[j].continuation &&
+		    strcmp(ci->settings[j].key, ci->settings[i].key) == 0)
+			return &ci->settings[j];
+	return NULL;
+}
+
+/* A key given twice or continued must be a list key. */
+static int
+check_repeats(struct loader *ld, const struct config_instance *ci,
+	      const struct mh_plugin *d)
+{
+	for (size_t i = 0; i < ci->nsettings; i++) {
+		const struct config_setting *s = &ci->settings[i];
+		const struct config_setting *first;
+
+		if (in_list(d->list_keys, s->key))
+			continue;
+		if (s->continuation) {
+			snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] "
+			    "indented line continues key '%s', which is not "
+			    "a list", ld->cfg->file, s->line, ci->name, s->key);
+			return -1;
+		}
+		if ((first = earlier_setting(ci, i)) != NULL) {
+			snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] key "
+			    "'%s' given twice (first on line %d)",
+			    ld->cfg->file, s->line, ci->name, s->key,
+			    first->line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The head of a list written as "key =" with the values indented below. */
+static bool
+is_list_head(const struct config_instance *ci, size_t i)
+{
+	return ci->settings[i].value[0] == '\0' && i + 1 < ci->nsettings &&
+	    ci->settings[i + 1].continuation;
+}
+
+/* The settings init gets: borrowed from ci.  Caller frees the array. */
+static struct mh_setting *
+make_settings(const struct config_instance *ci, size_t *n)
+{
+	struct mh_setting *out;
+
+	*n = 0;
+	if ((out = calloc(ci->nsettings + 1, sizeof *out)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < ci->nsettings; i++) {
+		if (is_list_head(ci, i))
+			continue;
+		out[*n].key = ci->settings[i].key;
+		out[(*n)++].value = ci->settings[i].value;
+	}
+	return out;
+}
+
+/* The line of key in ci, or of the section if it has no such key. */
+static int
+key_line(const struct config_instance *ci, const char *key)
+{
+	for (size_t i = 0; i < ci->nsettings; i++)
+		if (strcmp(ci->settings[i].key, key) == 0)
+			return ci->settings[i].line;
+	return ci->line;
+}
+
+static void
+report_init_failure(struct loader *ld, const struct config_instance *ci,
+		    const struct init_call *call)
+{
+	if (call->has_key)
+		snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] %s: %s",
+		    ld->cfg->file, key_line(ci, call->key), ci->name,
+		    call->key, init_message(call));
+	else
+		snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] %s",
+		    ld->cfg->file, ci->line, ci->name, init_message(call));
+}
+
+/* Load and init the instance of section ci. */
+static int
+load_listed(struct loader *ld, const struct config_instance *ci)
+{
+	struct init_call call;
+	struct mh_setting *settings;
+	struct module *m;
+	char why[2048];
+	char *path;
+	size_t n;
+	int rc;
+
+	if ((path = resolve_module(ld->dir, ci->module)) == NULL) {
+		snprintf(why, sizeof why, "%s", errno == EINVAL ? "expected a "
+		    "file name in plugin_dir or an absolute path" :
+		    "out of memory");
+		goto fail;
+	}
+	if ((m = module_open(ld->set, path, why, sizeof why)) == NULL)
+		goto fail;
+	if (check_repeats(ld, ci, &m->desc) < 0)
+		return -1;
+	if ((settings = make_settings(ci, &n)) == NULL) {
+		snprintf(why, sizeof why, "out of memory");
+		goto fail;
+	}
+	rc = instance_init(ld->set, ci->name, m, settings, n, ld->cfg->file,
+	    ci->on_error, ci->dry_run, &call);
+	free(settings);
+	if (rc < 0)
+		report_init_failure(ld, ci, &call);
+	return rc;
+fail:
+	snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] module = %s: %s",
+	    ld->cfg->file, ci->module_line, ci->name, ci->module, why);
+	return -1;
+}
+
+/*
+ * Is path the module of a section (enabled or not)?  A disabled section
+ * keeps its module from being autoloaded: disabling must switch it off.
+ */
+static bool
+named_by_section(struct loader *ld, const char *path)
+{
+	for (size_t i = 0; i < ld->cfg->ninstances; i++) {
+		char *p = resolve_module(ld->dir, ld->cfg->instances[i].module);
+		bool same = p != NULL && same_file(p, path);
+
+		free(p);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+static bool
+instance_exists(const struct plugin_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->ninstances; i++)
+		if (strcmp(set->instances[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Load file (a "*.so" name in the plugin directory) as instance name. */
+static int
+load_autoloaded(struct loader *ld, const char *file, const char *name)
+{
+	struct init_call call;
+	struct module *m;
+	char why[2048];
+	char *path;
+
+	if ((path = join_path(ld->dir, file, "")) == NULL) {
+		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
+		    ld->cfg->file);
+		return -1;
+	}
+	if (named_by_section(ld, path)) {
+		free(path);
+		return 0;
+	}
+	if (instance_exists(ld->set, name)) {
+		snprintf(ld->err, ld->errlen, "%s: autoload: %s would be "
+		    "instance [plugin:%s], which exists already",
+		    ld->cfg->file, path, name);
+		free(path);
+		return -1;
+	}
+	if ((m = module_open(ld->set, path, why, sizeof why)) == NULL) {
+		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: %s",
+		    ld->cfg->file, name, why);
+		return -1;
+	}
+	if (instance_init(ld->set, name, m, NULL, 0, ld->cfg->file,
+	    ld->cfg->on_error, false, &call) < 0) {
+		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: "
+		    "%s%s%s", ld->cfg->file, name, call.has_key ? call.key : "",
+		    call.has_key ? ": " : "", init_message(&call));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A plugin file: "*.so" with a name before the suffix, not hidden. */
+static bool
+is_plugin_file(const char *name)
+{
+	size_t len = strlen(name), slen = strlen(SO_SUFFIX);
+
+	return name[0] != '.' && len > slen &&
+	    strcmp(name + len - slen, SO_SUFFIX) == 0;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
+ * The plugin files of the directory, sorted.  Returns 0 with the array
+ * (caller frees it with free_names), or -1 with errno set.
+ */
+static int
+list_plugin_files(const char *dir, char ***out, size_t *nout)
+{
+	DIR *d;
+	struct dirent *e;
+	char **names = NULL, **grown;
+	size_t n = 0;
+	int saved;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (!is_plugin_file(e->d_name))
+			continue;
+		if ((grown = realloc(names, (n + 1) * sizeof *names)) == NULL)
+			goto fail;
+		names = grown;
+		if ((names[n] = strdup(e->d_name)) == NULL)
+			goto fail;
+		n++;
+		errno = 0;
+	}
+	if (errno != 0)
+		goto fail;
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof *names, compare_names);
+	*out = names;
+	*nout = n;
+	return 0;
+fail:
+	saved = errno;
+	closedir(d);
+	free_names(names, n);
+	errno = saved;
+	return -1;
+}
+
+/* Every plugin file of the directory not named by a section, in order. */
+static int
+autoload(struct loader *ld)
+{
+	char **files, *name;
+	size_t n;
+	int rc = 0;
+
+	if (list_plugin_files(ld->dir, &files, &n) < 0) {
+		snprintf(ld->err, ld->errlen, "%s: autoload: cannot read "
+		    "plugin_dir %s: %s", ld->cfg->file, ld->dir,
+		    strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		name = strndup(files[i], strlen(files[i]) - strlen(SO_SUFFIX));
+		if (name == NULL) {
+			snprintf(ld->err, ld->errlen, "%s: autoload: out of "
+			    "memory", ld->cfg->file);
+			rc = -1;
+			break;
+		}
+		rc = load_autoloaded(ld, files[i], name);
+		free(name);
+	}
+	free_names(files, n);
+	return rc;
+}
+
+struct plugin_set *
+plugin_set_load(const struct config *cfg, char *err, size_t errlen)
+{
+	struct loader ld = { .cfg = cfg, .err = err, .errlen = errlen };
+
+	ld.set = plugin_set_new();
+	ld.dir = config_plugin_dir(cfg);
+	if (ld.set == NULL || ld.dir == NULL) {
+		snprintf(err, errlen, "%s: out of memory", cfg->file);
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->ninstances; i++)
+		if (cfg->instances[i].enabled &&
+		    load_listed(&ld, &cfg->instances[i]) < 0)
+			goto fail;
+	if (cfg->autoload && autoload(&ld) < 0)
+		goto fail;
+	free(ld.dir);
+	return ld.set;
+fail:
+	free(ld.dir);
+	plugin_set_release(ld.set);
+	return NULL;
+}
