@@ -16,6 +16,12 @@
  * directly followed by continuation lines ("key =" then one value per
  * indented line) is only the list's head and is not passed on.
  *
+ * With autoload, every other "*.so" of the plugin directory follows the
+ * listed instances, in strcmp() order of the file names, as an instance
+ * named after the file (without ".so"), with no settings and the host's
+ * on_error.  A file that any section names as its module, even a disabled
+ * section, is skipped: disabling an instance must switch it off.
+ *
  * This file also holds the two host functions of init time, mh_init_error
  * and mh_parse_bool.
  */
@@ -39,11 +45,13 @@
  * older minor is zero-extended to the host's, and the fields it lacks read
  * as 0 or NULL ("not implemented").
  */
-#define DESC_SIZE_1_0 \
-	(offsetof(struct mh_plugin, close) + sizeof(((struct mh_plugin *)0)->close))
+#define DESC_SIZE_1_0 (offsetof(struct mh_plugin, close) + \
+	sizeof(((struct mh_plugin *)0)->close))
 
 /* Every action and protocol-wish bit ABI 1.0 knows. */
-#define KNOWN_ACTIONS 0xFFUL
+#define KNOWN_ACTIONS (MH_ACT_ADDHDRS | MH_ACT_CHGBODY | MH_ACT_ADDRCPT | \
+	MH_ACT_DELRCPT | MH_ACT_CHGHDRS | MH_ACT_QUARANTINE | MH_ACT_CHGFROM | \
+	MH_ACT_ADDRCPT_PAR)
 #define KNOWN_FLAGS (MH_WANT_HDR_LEADSPC | MH_WANT_REJECTED_RCPTS)
 
 /* Longest macro name (without braces) the chain engine will ask for. */
@@ -208,8 +216,8 @@ check_fields(const struct mh_plugin *d, char *err, size_t errlen)
 	}
 	if (d->actions & ~KNOWN_ACTIONS) {
 		snprintf(err, errlen, "plugin '%s' declares unknown actions "
-		    "0x%lx (known: 0x%lx)", d->name, d->actions & ~KNOWN_ACTIONS,
-		    KNOWN_ACTIONS);
+		    "0x%lx (known: 0x%lx)", d->name,
+		    d->actions & ~KNOWN_ACTIONS, KNOWN_ACTIONS);
 		return -1;
 	}
 	if (d->flags & ~KNOWN_FLAGS) {

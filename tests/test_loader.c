@@ -1254,7 +1254,7 @@ find_build_dir(void)
 	if (n < 0 || (size_t)n >= sizeof build_dir ||
 	    (size_t)snprintf(probe, sizeof probe, "%s/noop.so", build_dir) >=
 	    sizeof probe) {
-		fprintf(stderr, "test_loader: plugin directory path too long\n");
+		fprintf(stderr, "test_loader: plugin path too long\n");
 		return false;
 	}
 	if (access(probe, R_OK) < 0) {
