@@ -152,6 +152,8 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 		s->have_io = true;
 	}
 	s->refused = MH_CONTINUE;
+	s->msg_over = MH_CONTINUE;
+	s->mta_sends_mail = true;
 	set_leadspc_fix(s);
 	return s;
 }
@@ -346,6 +348,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		n->steps |= n->mta_steps & PROTO_RCPT_REJ;
 	if (wants & MH_WANT_HDR_LEADSPC)
 		n->steps |= n->mta_steps & PROTO_HDR_LEADSPC;
+	s->mta_sends_mail = !(n->steps & PROTO_NOMAIL);
 	s->skip_ok = n->steps & PROTO_SKIP;
 	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
 	s->leadspc = n->steps & PROTO_HDR_LEADSPC;
@@ -669,6 +672,23 @@ body_wanted(struct session *s)
 	return false;
 }
 
+/*
+ * Is this event part of a message that already ended early?  A new MAIL
+ * starts the next message; when MAIL is not sent, nothing tells the next
+ * message from the old one, and any event starts it.
+ */
+static bool
+message_is_over(struct session *s, mh_stage stage)
+{
+	if (s->msg_over == MH_CONTINUE)
+		return false;
+	if (stage == MH_STAGE_ENVFROM || !s->mta_sends_mail) {
+		s->msg_over = MH_CONTINUE;
+		return false;
+	}
+	return true;
+}
+
 /* Run a message-stage event and pick the answer for the MTA. */
 static struct verdict
 message_event(struct session *s, const struct event *ev)
@@ -677,15 +697,20 @@ message_event(struct session *s, const struct event *ev)
 
 	if (s->refused != MH_CONTINUE)
 		return (struct verdict){ s->refused, NULL };
+	if (message_is_over(s, ev->stage))
+		return (struct verdict){ s->msg_over, NULL };
 	begin_event(s, ev->stage);
 	v = run_stage(s, ev);
 	if (is_terminal(v.status)) {
-		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD)
+		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD) {
 			end_message(s);
+			s->msg_over = v.status;
+		}
 		return v;
 	}
 	if (!any_left(s, true) && !anything_queued(s)) {
 		end_message(s);
+		s->msg_over = MH_ACCEPT;
 		v.status = MH_ACCEPT;
 	} else if (ev->stage == MH_STAGE_BODY && s->skip_ok &&
 	    !body_wanted(s)) {
@@ -707,6 +732,7 @@ connection_event(struct session *s, const struct event *ev)
 	begin_event(s, ev->stage);
 	if (s->in_message)
 		end_message(s);
+	s->msg_over = MH_CONTINUE;
 	v = run_stage(s, ev);
 	if (is_terminal(v.status))
 		s->refused = v.status;
@@ -845,6 +871,8 @@ chain_eom(struct session *s, const struct mod_list **mods)
 	*mods = &s->merged;
 	if (s->refused != MH_CONTINUE)
 		return (struct verdict){ s->refused, NULL };
+	if (message_is_over(s, MH_STAGE_EOM))
+		return (struct verdict){ s->msg_over, NULL };
 	begin_event(s, MH_STAGE_EOM);
 	left = any_left(s, true);
 	s->stage = MH_STAGE_EOM;
@@ -877,6 +905,7 @@ void
 chain_abort(struct session *s)
 {
 	drop_eom_list(s);
+	s->msg_over = MH_CONTINUE;
 	if (s->in_message)
 		end_message(s);
 }

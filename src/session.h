@@ -31,6 +31,10 @@ struct session {
 
 	mh_status refused;       /* connection refused with this, or CONTINUE */
 	bool in_message;         /* a message is open */
+	/* The message ended early with this status (or CONTINUE): its later
+	 * events, which MTAs do not send, reach no plugin. */
+	mh_status msg_over;
+	bool mta_sends_mail;     /* MAIL not negotiated away */
 	bool eom_pending;        /* the queues still back the merged list */
 
 	char client_addr[128];   /* text form, "" if unknown */

@@ -1,0 +1,3765 @@
+/*
+ * test_chain - unit tests of the chain engine (chain.c, context.c, mods.c,
+ * reply.c), without libmilter.
+ *
+ * The plugins are descriptors compiled into this file and put into a set
+ * with plugin_set_add().  Each instance's state, created by its init, says
+ * what its callbacks do at each stage: the status to return, a reply to
+ * set, and optionally a hook that makes host calls (modifications, data
+ * slots, macros) and notes what it saw.  Every callback call is appended to
+ * one call log ("p1:envfrom p2:envfrom p1:abort"), which the tests compare
+ * after each event together with the verdict, its reply, the negotiation
+ * result and the modification list returned at the end of the message.
+ * Macros come from a table of the test through a struct chain_io; the log
+ * module's stderr is captured where a test checks what was logged.
+ *
+ * Each test is named for the rule of the engine's semantics it checks.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+
+#include <milterhost/plugin.h>
+
+#include "chain.h"
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "mods.h"
+#include "reply.h"
+
+/* What Postfix offers with milter_protocol = 6. */
+#define OFFER_ACTIONS 0x1FFUL
+#define OFFER_STEPS 0x1FFFFFUL
+#define ALL_MH_ACTIONS 0xFFUL
+
+#define NO_BITS (PROTO_NOCONNECT | PROTO_NOHELO | PROTO_NOMAIL |           \
+		 PROTO_NORCPT | PROTO_NOBODY | PROTO_NOHDRS | PROTO_NOEOH |  \
+		 PROTO_NOUNKNOWN | PROTO_NODATA)
+#define NR_BITS (0x80UL | 0x1000UL | 0x2000UL | 0x4000UL | 0x8000UL |      \
+		 0x10000UL | 0x20000UL | 0x40000UL | 0x80000UL)
+
+#define QID "QID4711"
+#define MAXPLUG 6
+
+static const char *const stage_names[MH_STAGE_COUNT] = {
+	"connect", "helo", "envfrom", "envrcpt", "data", "unknown",
+	"header", "eoh", "body", "eom", "abort", "close"
+};
+
+/* ---- the scripted plugin ---------------------------------------------- */
+
+struct tplug;
+typedef mh_status (*hook_fn)(mh_ctx *ctx, struct tplug *p, const char *arg);
+
+struct treply {
+	const char *rcode;
+	const char *xcode;
+	const char *text;
+};
+
+struct tplug {
+	char name[32];
+	mh_status status[MH_STAGE_COUNT];   /* returned at each stage */
+	struct treply reply[MH_STAGE_COUNT]; /* set at each stage if rcode */
+	hook_fn hook[MH_STAGE_COUNT];       /* replaces status if set */
+	const void *aux;                    /* the hook's parameter */
+	int n;                              /* another one */
+	int count;                          /* the hook's own counter */
+	char rcs[512];    /* results of the hooks' host calls, by name */
+	char seen[2048];  /* arguments received: senders, rcpts, headers */
+	char notes[2048]; /* what hooks observed */
+};
+
+static char calls[8192];
+
+static void
+append(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	if (n >= size - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+nz(const char *s)
+{
+	return s == NULL ? "(null)" : s;
+}
+
+/* s (len bytes) with CR, LF, tab and NUL made visible. */
+static const char *
+esc(const char *s, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (s == NULL)
+		return "(null)";
+	for (size_t i = 0; i < len && o + 3 < size; i++) {
+		const char *e = NULL;
+
+		switch (s[i]) {
+		case '\r': e = "\\r"; break;
+		case '\n': e = "\\n"; break;
+		case '\t': e = "\\t"; break;
+		case '\0': e = "\\0"; break;
+		}
+		if (e != NULL) {
+			out[o++] = e[0];
+			out[o++] = e[1];
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static const char *
+rc_name(int rc)
+{
+	switch (rc) {
+	case MH_OK: return "OK";
+	case MH_E_INVALID: return "E_INVALID";
+	case MH_E_ACTION: return "E_ACTION";
+	case MH_E_STAGE: return "E_STAGE";
+	case MH_E_NOMEM: return "E_NOMEM";
+	default: return "E_?";
+	}
+}
+
+/* Record the result of a host call made by a hook. */
+static int
+keep(struct tplug *p, int rc)
+{
+	append(p->rcs, sizeof p->rcs, "%s%s", p->rcs[0] ? " " : "",
+	    rc_name(rc));
+	return rc;
+}
+
+static void
+note(struct tplug *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+note(struct tplug *p, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	append(p->notes, sizeof p->notes, "%s%s", p->notes[0] ? " " : "",
+	    line);
+}
+
+static mh_status
+callback(mh_ctx *ctx, mh_stage stage, const char *arg)
+{
+	struct tplug *p = mh_instance_state(ctx);
+	const struct treply *r = &p->reply[stage];
+
+	CU_ASSERT_EQUAL(mh_current_stage(ctx), stage);
+	CU_ASSERT_STRING_EQUAL(nz(mh_instance_name(ctx)), p->name);
+	append(calls, sizeof calls, "%s%s:%s", calls[0] ? " " : "", p->name,
+	    stage_names[stage]);
+	if (r->rcode != NULL)
+		mh_set_reply(ctx, r->rcode, r->xcode, r->text);
+	if (p->hook[stage] != NULL)
+		return p->hook[stage](ctx, p, arg);
+	return p->status[stage];
+}
+
+static void
+see_address(mh_ctx *ctx, const char *addr, const char *const *args)
+{
+	struct tplug *p = mh_instance_state(ctx);
+
+	append(p->seen, sizeof p->seen, "%s", nz(addr));
+	for (size_t i = 0; args != NULL && args[i] != NULL; i++)
+		append(p->seen, sizeof p->seen, " %s", args[i]);
+	append(p->seen, sizeof p->seen, ";");
+}
+
+static mh_status
+tp_connect(mh_ctx *ctx, const char *hostname, const struct sockaddr *addr)
+{
+	return callback(ctx, MH_STAGE_CONNECT, hostname);
+}
+
+static mh_status
+tp_helo(mh_ctx *ctx, const char *name)
+{
+	return callback(ctx, MH_STAGE_HELO, name);
+}
+
+static mh_status
+tp_envfrom(mh_ctx *ctx, const char *sender, const char *const *args)
+{
+	see_address(ctx, sender, args);
+	return callback(ctx, MH_STAGE_ENVFROM, sender);
+}
+
+static mh_status
+tp_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
+{
+	see_address(ctx, rcpt, args);
+	return callback(ctx, MH_STAGE_ENVRCPT, rcpt);
+}
+
+static mh_status
+tp_data(mh_ctx *ctx)
+{
+	return callback(ctx, MH_STAGE_DATA, NULL);
+}
+
+static mh_status
+tp_unknown(mh_ctx *ctx, const char *command)
+{
+	return callback(ctx, MH_STAGE_UNKNOWN, command);
+}
+
+static mh_status
+tp_header(mh_ctx *ctx, const char *name, const char *value)
+{
+	struct tplug *p = mh_instance_state(ctx);
+	char v[1024];
+
+	append(p->seen, sizeof p->seen, "[%s=%s]", nz(name),
+	    value == NULL ? "(null)" : esc(value, strlen(value), v, sizeof v));
+	return callback(ctx, MH_STAGE_HEADER, name);
+}
+
+static mh_status
+tp_eoh(mh_ctx *ctx)
+{
+	return callback(ctx, MH_STAGE_EOH, NULL);
+}
+
+static mh_status
+tp_body(mh_ctx *ctx, const unsigned char *chunk, size_t len)
+{
+	struct tplug *p = mh_instance_state(ctx);
+	char v[1024];
+
+	append(p->seen, sizeof p->seen, "[body:%zu:%s]", len,
+	    esc((const char *)chunk, len < 200 ? len : 200, v, sizeof v));
+	return callback(ctx, MH_STAGE_BODY, NULL);
+}
+
+static mh_status
+tp_eom(mh_ctx *ctx)
+{
+	return callback(ctx, MH_STAGE_EOM, NULL);
+}
+
+static void
+tp_abort(mh_ctx *ctx)
+{
+	(void)callback(ctx, MH_STAGE_ABORT, NULL);
+}
+
+static void
+tp_close(mh_ctx *ctx)
+{
+	(void)callback(ctx, MH_STAGE_CLOSE, NULL);
+}
+
+static int
+tp_init(const struct mh_init *init, void **state)
+{
+	struct tplug *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return mh_init_error(init, NULL, "out of memory");
+	snprintf(p->name, sizeof p->name, "%s", init->instance);
+	*state = p;
+	return 0;
+}
+
+static void
+tp_fini(void *state)
+{
+	free(state);
+}
+
+/* Every callback, every action; tests copy it and take parts away. */
+static const struct mh_plugin test_plugin = {
+	MH_PLUGIN_ABI,
+	.name = "scripted",
+	.version = "1.0",
+	.description = "a plugin scripted by test_chain",
+	.actions = ALL_MH_ACTIONS,
+	.init = tp_init,
+	.fini = tp_fini,
+	.connect = tp_connect,
+	.helo = tp_helo,
+	.envfrom = tp_envfrom,
+	.envrcpt = tp_envrcpt,
+	.data = tp_data,
+	.unknown = tp_unknown,
+	.header = tp_header,
+	.eoh = tp_eoh,
+	.body = tp_body,
+	.eom = tp_eom,
+	.abort = tp_abort,
+	.close = tp_close,
+};
+
+/* Only envfrom, eom and the end callbacks. */
+static const struct mh_plugin envfrom_eom_plugin = {
+	MH_PLUGIN_ABI,
+	.name = "envfrom-eom",
+	.version = "1.0",
+	.description = "envfrom and eom only",
+	.init = tp_init,
+	.fini = tp_fini,
+	.envfrom = tp_envfrom,
+	.eom = tp_eom,
+	.abort = tp_abort,
+	.close = tp_close,
+};
+
+/* Only header and the end callbacks. */
+static const struct mh_plugin header_plugin = {
+	MH_PLUGIN_ABI,
+	.name = "header-only",
+	.version = "1.0",
+	.description = "header only",
+	.init = tp_init,
+	.fini = tp_fini,
+	.header = tp_header,
+	.abort = tp_abort,
+	.close = tp_close,
+};
+
+/* ---- the MTA side: macros and progress -------------------------------- */
+
+struct macro {
+	char name[64];
+	char value[256];
+};
+
+static struct macro macro_table[16];
+static size_t nmacros;
+static int progress_calls;
+
+/* name without its braces, and its length */
+static const char *
+bare(const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+
+	if (n >= 2 && name[0] == '{' && name[n - 1] == '}') {
+		*len = n - 2;
+		return name + 1;
+	}
+	*len = n;
+	return name;
+}
+
+static bool
+same_macro(const char *a, const char *b)
+{
+	size_t la, lb;
+	const char *ba = bare(a, &la), *bb = bare(b, &lb);
+
+	return la == lb && memcmp(ba, bb, la) == 0;
+}
+
+static void
+set_macro(const char *name, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < nmacros; i++)
+		if (same_macro(macro_table[i].name, name))
+			break;
+	if (i == nmacros) {
+		CU_ASSERT_FATAL(nmacros < sizeof macro_table / sizeof macro_table[0]);
+		nmacros++;
+	}
+	snprintf(macro_table[i].name, sizeof macro_table[i].name, "%s", name);
+	snprintf(macro_table[i].value, sizeof macro_table[i].value, "%s", value);
+}
+
+static const char *
+io_macro(void *arg, const char *name)
+{
+	CU_ASSERT_PTR_EQUAL(arg, &progress_calls);
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; i < nmacros; i++)
+		if (same_macro(macro_table[i].name, name))
+			return macro_table[i].value;
+	return NULL;
+}
+
+static int
+io_progress(void *arg)
+{
+	CU_ASSERT_PTR_EQUAL(arg, &progress_calls);
+	progress_calls++;
+	return 0;
+}
+
+static const struct chain_io test_io = {
+	.macro = io_macro,
+	.progress = io_progress,
+	.arg = &progress_calls,
+};
+
+/* ---- capturing the log ------------------------------------------------- */
+
+static FILE *capture_file;
+static int saved_stderr = -1;
+static char captured[32768];
+
+static void
+capture_start(void)
+{
+	fflush(stderr);
+	capture_file = tmpfile();
+	CU_ASSERT_FATAL(capture_file != NULL);
+	saved_stderr = dup(STDERR_FILENO);
+	CU_ASSERT_FATAL(saved_stderr >= 0);
+	CU_ASSERT_FATAL(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
+}
+
+/* Stop capturing; return what was logged (also passed on to stderr). */
+static const char *
+capture_end(void)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	saved_stderr = -1;
+	rewind(capture_file);
+	n = fread(captured, 1, sizeof captured - 1, capture_file);
+	captured[n] = '\0';
+	fclose(capture_file);
+	capture_file = NULL;
+	fputs(captured, stderr);
+	return captured;
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static struct plugin_set *set;
+static struct session *sess;
+static struct negotiation neg;
+static bool closed;
+static struct tplug *P[MAXPLUG];
+static size_t nplug;
+
+static void
+fixture(void)
+{
+	calls[0] = '\0';
+	memset(P, 0, sizeof P);
+	nplug = 0;
+	sess = NULL;
+	closed = false;
+	nmacros = 0;
+	set_macro("i", QID);
+	set_macro("j", "mx.example.net");
+	set_macro("{rcpt_mailer}", "smtp");
+	progress_calls = 0;
+	set = plugin_set_new();
+	CU_ASSERT_FATAL(set != NULL);
+}
+
+static struct tplug *
+add(const char *name, const struct mh_plugin *desc, enum on_error on_error,
+    bool dry_run)
+{
+	char err[512] = "";
+	int rc;
+
+	rc = plugin_set_add(set, name, desc, NULL, 0, on_error, dry_run, err,
+	    sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "plugin_set_add %s: %s\n", name, err);
+	CU_ASSERT_FATAL(rc == 0);
+	CU_ASSERT_FATAL(nplug < MAXPLUG);
+	P[nplug] = set->instances[set->ninstances - 1].state;
+	CU_ASSERT_FATAL(P[nplug] != NULL);
+	return P[nplug++];
+}
+
+static struct tplug *
+add_plain(const char *name)
+{
+	return add(name, &test_plugin, ON_ERROR_TEMPFAIL, false);
+}
+
+/* A plugin with every callback that declares only actions. */
+static struct tplug *
+add_with_actions(const char *name, unsigned long actions,
+		 enum on_error on_error)
+{
+	struct mh_plugin d = test_plugin;
+
+	d.actions = actions;
+	return add(name, &d, on_error, false);
+}
+
+static void
+start_offer(unsigned long actions, unsigned long steps)
+{
+	sess = session_new(set, &test_io);
+	CU_ASSERT_FATAL(sess != NULL);
+	memset(&neg, 0, sizeof neg);
+	neg.mta_actions = actions;
+	neg.mta_steps = steps;
+	chain_negotiate(sess, &neg);
+}
+
+static void
+start(void)
+{
+	start_offer(OFFER_ACTIONS, OFFER_STEPS);
+}
+
+static void
+finish(void)
+{
+	if (sess != NULL) {
+		if (!closed)
+			chain_close(sess);
+		session_free(sess);
+	}
+	sess = NULL;
+	plugin_set_release(set);
+	set = NULL;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static struct verdict
+ev_connect_addr(const struct sockaddr *addr)
+{
+	return chain_connect(sess, "client.example.com", addr);
+}
+
+static struct verdict
+ev_connect(void)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(54321);
+	inet_pton(AF_INET, "192.0.2.1", &sin.sin_addr);
+	return ev_connect_addr((const struct sockaddr *)&sin);
+}
+
+static struct verdict
+ev_helo(const char *name)
+{
+	return chain_helo(sess, name);
+}
+
+static struct verdict
+ev_address(bool from, const char *addr, const char *arg)
+{
+	char a[256], b[256];
+	char *argv[3] = { a, NULL, NULL };
+
+	snprintf(a, sizeof a, "%s", addr);
+	if (arg != NULL) {
+		snprintf(b, sizeof b, "%s", arg);
+		argv[1] = b;
+	}
+	return from ? chain_envfrom(sess, argv) : chain_envrcpt(sess, argv);
+}
+
+static struct verdict
+ev_from(const char *addr)
+{
+	return ev_address(true, addr, NULL);
+}
+
+static struct verdict
+ev_rcpt(const char *addr)
+{
+	return ev_address(false, addr, NULL);
+}
+
+static struct verdict
+ev_data(void)
+{
+	return chain_data(sess);
+}
+
+static struct verdict
+ev_unknown(const char *command)
+{
+	return chain_unknown(sess, command);
+}
+
+static struct verdict
+ev_header(const char *name, const char *value)
+{
+	return chain_header(sess, name, value);
+}
+
+static struct verdict
+ev_eoh(void)
+{
+	return chain_eoh(sess);
+}
+
+static struct verdict
+ev_body(const char *text)
+{
+	return chain_body(sess, (const unsigned char *)text, strlen(text));
+}
+
+static struct verdict
+ev_eom(const struct mod_list **mods)
+{
+	*mods = NULL;
+	return chain_eom(sess, mods);
+}
+
+static void
+ev_abort(void)
+{
+	chain_abort(sess);
+}
+
+static void
+ev_close(void)
+{
+	chain_close(sess);
+	closed = true;
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static void
+check(bool ok, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+check(bool ok, int line, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg,
+	    __FILE__, "", CU_FALSE);
+}
+
+static void
+check_str(const char *got, const char *want, int line, const char *what)
+{
+	bool ok;
+
+	if (got == NULL || want == NULL)
+		ok = got == want;
+	else
+		ok = strcmp(got, want) == 0;
+	check(ok, line, "%s: got \"%s\", want \"%s\"", what, nz(got),
+	    nz(want));
+}
+
+static const char *
+status_name(mh_status s)
+{
+	static const char *const names[] = {
+		"CONTINUE", "REJECT", "DISCARD", "ACCEPT", "TEMPFAIL", "SKIP",
+		"FAIL"
+	};
+
+	if ((unsigned)s < sizeof names / sizeof names[0])
+		return names[s];
+	return "(invalid)";
+}
+
+/* The call log so far, which is then emptied. */
+static const char *
+take_calls(void)
+{
+	static char out[sizeof calls];
+
+	memcpy(out, calls, sizeof calls);
+	calls[0] = '\0';
+	return out;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The words of s, sorted, one space between. */
+static void
+sorted_words(const char *s, char *out, size_t size)
+{
+	char copy[8192];
+	char *words[512], *save = NULL, *w;
+	size_t n = 0;
+
+	snprintf(copy, sizeof copy, "%s", s);
+	for (w = strtok_r(copy, " ", &save); w != NULL && n < 512;
+	     w = strtok_r(NULL, " ", &save))
+		words[n++] = w;
+	qsort(words, n, sizeof words[0], cmp_str);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		append(out, size, "%s%s", i ? " " : "", words[i]);
+}
+
+static void
+check_calls_unordered(const char *want, int line)
+{
+	char got_sorted[8192], want_sorted[8192];
+	const char *got = take_calls();
+
+	sorted_words(got, got_sorted, sizeof got_sorted);
+	sorted_words(want, want_sorted, sizeof want_sorted);
+	check(strcmp(got_sorted, want_sorted) == 0, line,
+	    "calls (any order): got \"%s\", want \"%s\"", got, want);
+}
+
+/* "550 5.7.1 line1|line2", or NULL for no reply. */
+static const char *
+reply_text(const struct reply *r)
+{
+	static char buf[40000];
+
+	if (r == NULL || r->nlines == 0)
+		return NULL;
+	snprintf(buf, sizeof buf, "%s", r->rcode);
+	if (r->xcode[0] != '\0')
+		append(buf, sizeof buf, " %s", r->xcode);
+	for (size_t i = 0; i < r->nlines; i++)
+		append(buf, sizeof buf, "%s%s", i ? "|" : " ", nz(r->lines[i]));
+	return buf;
+}
+
+/* The list as "add:X-A=1(p1) | body=...(p2)"; "" when empty. */
+static const char *
+mods_text(const struct mod_list *l)
+{
+	static char buf[16384];
+	char one[4096], v[2048], a[512];
+
+	buf[0] = '\0';
+	if (l == NULL)
+		return buf;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct mod *m = l->items[i];
+		const char *value = m->value == NULL ? NULL :
+		    esc(m->value, strlen(m->value), v, sizeof v);
+		const char *args = m->args == NULL ? NULL :
+		    esc(m->args, strlen(m->args), a, sizeof a);
+
+		switch (m->type) {
+		case MOD_ADD_HEADER:
+			snprintf(one, sizeof one, "add:%s=%s", nz(m->name),
+			    nz(value));
+			break;
+		case MOD_INSERT_HEADER:
+			snprintf(one, sizeof one, "ins:%d:%s=%s", m->index,
+			    nz(m->name), nz(value));
+			break;
+		case MOD_CHANGE_HEADER:
+			if (value == NULL)
+				snprintf(one, sizeof one, "del:%s:%d",
+				    nz(m->name), m->index);
+			else
+				snprintf(one, sizeof one, "chg:%s:%d=%s",
+				    nz(m->name), m->index, value);
+			break;
+		case MOD_REPLACE_BODY:
+			snprintf(one, sizeof one, "body=%s",
+			    esc((const char *)m->body, m->len, v, sizeof v));
+			break;
+		case MOD_ADD_RCPT:
+			snprintf(one, sizeof one, "rcpt+:%s%s%s", nz(value),
+			    args ? " " : "", args ? args : "");
+			break;
+		case MOD_DELETE_RCPT:
+			snprintf(one, sizeof one, "rcpt-:%s", nz(value));
+			break;
+		case MOD_CHANGE_FROM:
+			snprintf(one, sizeof one, "from:%s%s%s", nz(value),
+			    args ? " " : "", args ? args : "");
+			break;
+		case MOD_QUARANTINE:
+			snprintf(one, sizeof one, "quar:%s", nz(value));
+			break;
+		default:
+			snprintf(one, sizeof one, "type%d", (int)m->type);
+			break;
+		}
+		append(buf, sizeof buf, "%s%s(%s)", i ? " | " : "", one,
+		    nz(m->owner));
+	}
+	return buf;
+}
+
+static void
+check_status(mh_status got, mh_status want, int line)
+{
+	check(got == want, line, "status: got %s (%d), want %s", status_name(got),
+	    (int)got, status_name(want));
+}
+
+static void
+check_has(const char *text, const char *needle, int line)
+{
+	check(strstr(text, needle) != NULL, line,
+	    "log lacks \"%s\"; it was: \"%s\"", needle, text);
+}
+
+#define EXPECT_CALLS(want) check_str(take_calls(), (want), __LINE__, "calls")
+#define EXPECT_CALLS_ANY_ORDER(want) check_calls_unordered((want), __LINE__)
+#define EXPECT_STATUS(v, want) check_status((v).status, (want), __LINE__)
+#define EXPECT_REPLY(v, want)                                              \
+	check_str(reply_text((v).reply), (want), __LINE__, "reply")
+#define EXPECT_MODS(l, want) check_str(mods_text(l), (want), __LINE__, "mods")
+#define EXPECT_STR(got, want) check_str((got), (want), __LINE__, #got)
+#define EXPECT_LOGGED(text, needle) check_has((text), (needle), __LINE__)
+
+/* connect and helo, both answered CONTINUE; the calls are forgotten. */
+static void
+connected(void)
+{
+	struct verdict v;
+
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	take_calls();
+}
+
+/* "p1 p2" and "data" -> "p1:data p2:data" */
+static const char *
+each(const char *who, const char *stage)
+{
+	static char buf[1024];
+	char copy[256];
+	char *save = NULL, *w;
+
+	buf[0] = '\0';
+	snprintf(copy, sizeof copy, "%s", who);
+	for (w = strtok_r(copy, " ", &save); w != NULL;
+	     w = strtok_r(NULL, " ", &save))
+		append(buf, sizeof buf, "%s%s:%s", buf[0] ? " " : "", w, stage);
+	return buf;
+}
+
+/*
+ * data, one header, eoh and one body chunk, each answered CONTINUE and
+ * seen by exactly the plugins in who; then eom, whose calls and verdict
+ * the caller checks.
+ */
+static struct verdict
+message_tail(const char *who, const struct mod_list **mods, int line)
+{
+	struct verdict v;
+
+	v = ev_data();
+	check_status(v.status, MH_CONTINUE, line);
+	check_str(take_calls(), each(who, "data"), line, "calls");
+	v = ev_header("Subject", "hello");
+	check_status(v.status, MH_CONTINUE, line);
+	check_str(take_calls(), each(who, "header"), line, "calls");
+	v = ev_eoh();
+	check_status(v.status, MH_CONTINUE, line);
+	check_str(take_calls(), each(who, "eoh"), line, "calls");
+	v = ev_body("hello\r\n");
+	check_status(v.status, MH_CONTINUE, line);
+	check_str(take_calls(), each(who, "body"), line, "calls");
+	return ev_eom(mods);
+}
+
+#define MESSAGE_TAIL(who, mods) message_tail((who), (mods), __LINE__)
+
+/* ---- hooks ---------------------------------------------------------------- */
+
+/* The stage's status if the argument is p->aux, else CONTINUE. */
+static mh_status
+hook_match(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	if (arg != NULL && strcmp(arg, (const char *)p->aux) == 0)
+		return p->status[mh_current_stage(ctx)];
+	return MH_CONTINUE;
+}
+
+/* Add "X-<instance>: <stage>", then return the stage's status. */
+static mh_status
+hook_add(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	mh_stage st = mh_current_stage(ctx);
+	char name[64];
+
+	snprintf(name, sizeof name, "X-%s", p->name);
+	keep(p, mh_header_add(ctx, name, stage_names[st]));
+	return p->status[st];
+}
+
+/* SKIP from the p->n-th call on. */
+static mh_status
+hook_skip_from(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	return ++p->count >= p->n ? MH_SKIP : MH_CONTINUE;
+}
+
+/* Note the state of both data slots; set the connection slot at connect
+ * and the message slot at envfrom. */
+static mh_status
+hook_slots(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	mh_stage st = mh_current_stage(ctx);
+
+	note(p, "%s(%s,%s)", stage_names[st],
+	    mh_conn_data(ctx) == NULL ? "-" : mh_conn_data(ctx) == &p->n ?
+	    "c" : "?",
+	    mh_msg_data(ctx) == NULL ? "-" : mh_msg_data(ctx) == &p->count ?
+	    "m" : "?");
+	if (st == MH_STAGE_CONNECT)
+		mh_set_conn_data(ctx, &p->n);
+	if (st == MH_STAGE_ENVFROM)
+		mh_set_msg_data(ctx, &p->count);
+	return p->status[st];
+}
+
+/* Every kind of modification, where none is allowed. */
+static mh_status
+hook_try_mods(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-Early", "v"));
+	keep(p, mh_header_insert(ctx, 0, "X-Early", "v"));
+	keep(p, mh_header_change(ctx, "Subject", 1, "v"));
+	keep(p, mh_header_delete(ctx, "Subject", 1));
+	keep(p, mh_body_replace(ctx, "b\r\n", 3));
+	keep(p, mh_rcpt_add(ctx, "<n@example.org>", NULL));
+	keep(p, mh_rcpt_delete(ctx, "<b@example.org>"));
+	keep(p, mh_from_change(ctx, "<f@example.org>", NULL));
+	keep(p, mh_quarantine(ctx, "held"));
+	return p->status[mh_current_stage(ctx)];
+}
+
+/* ---- tests: decisions and their scope ------------------------------------ */
+
+static void
+test_reject_at_rcpt_is_per_recipient(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[0]->aux = "<bad@example.org>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_add;
+	start();
+	connected();
+
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<good@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+
+	P[0]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "550", "5.1.1", "no such user" };
+	v = ev_rcpt("<bad@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.1.1 no such user");
+	EXPECT_CALLS("p1:envrcpt");
+
+	P[0]->reply[MH_STAGE_ENVRCPT].rcode = NULL;
+	v = ev_rcpt("<other@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	EXPECT_MODS(mods, "add:X-p2=envfrom(p2)");
+	EXPECT_STR(P[1]->seen, "<s@example.com>;<good@example.org>;"
+	    "<other@example.org>;[Subject=hello][body:7:hello\\r\\n]");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_tempfail_at_rcpt_is_per_recipient(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[1]->aux = "<later@example.org>";
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_TEMPFAIL;
+	P[1]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "452", "4.2.2", "mailbox full" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	v = ev_rcpt("<later@example.org>");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, "452 4.2.2 mailbox full");
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	v = ev_rcpt("<now@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	finish();
+}
+
+static void
+test_first_terminal_decision_wins(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[1]->status[MH_STAGE_ENVFROM] = MH_TEMPFAIL;
+	P[1]->reply[MH_STAGE_ENVFROM] =
+	    (struct treply){ "451", "4.7.1", "try later" };
+	P[2]->status[MH_STAGE_ENVFROM] = MH_REJECT;
+	P[2]->reply[MH_STAGE_ENVFROM] =
+	    (struct treply){ "550", "5.7.1", "go away" };
+	start();
+	connected();
+
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, "451 4.7.1 try later");
+	/* p3 was never reached, so it has nothing to abort. */
+	EXPECT_CALLS("p1:envfrom p2:envfrom p1:abort p2:abort");
+	/* The message is over: later events of it reach nobody. */
+	ev_rcpt("<r@example.org>");
+	EXPECT_CALLS("");
+
+	P[1]->status[MH_STAGE_ENVFROM] = MH_CONTINUE;
+	P[1]->reply[MH_STAGE_ENVFROM].rcode = NULL;
+	v = ev_from("<s2@example.com>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 go away");
+	EXPECT_CALLS("p1:envfrom p2:envfrom p3:envfrom "
+	    "p1:abort p2:abort p3:abort");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close p3:close");
+	finish();
+}
+
+static void
+test_accept_removes_only_that_plugin(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	start();
+	connected();
+
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:envrcpt");
+	v = MESSAGE_TAIL("p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	/* p1 left the message: it gets abort instead of eom. */
+	EXPECT_CALLS_ANY_ORDER("p2:eom p1:abort");
+
+	/* The next message reaches p1 again. */
+	P[0]->status[MH_STAGE_ENVFROM] = MH_CONTINUE;
+	v = ev_from("<s2@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	ev_rcpt("<r@example.org>");
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	finish();
+}
+
+static void
+test_accept_at_connect_or_helo_is_for_the_connection(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_HELO] = MH_ACCEPT;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:connect p2:connect p3:connect");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:helo p3:helo");
+	v = ev_helo("again.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p3:helo");
+
+	for (int msg = 0; msg < 2; msg++) {
+		v = ev_from("<s@example.com>");
+		EXPECT_STATUS(v, MH_CONTINUE);
+		EXPECT_CALLS("p3:envfrom");
+		ev_rcpt("<r@example.org>");
+		EXPECT_CALLS("p3:envrcpt");
+		v = MESSAGE_TAIL("p3", &mods);
+		EXPECT_STATUS(v, MH_CONTINUE);
+		/* p1 and p2 were never reached: no abort for them. */
+		EXPECT_CALLS("p3:eom");
+	}
+	v = ev_unknown("XYZZY");
+	EXPECT_CALLS("p3:unknown");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close p3:close");
+	finish();
+}
+
+static void
+test_all_accept_answers_accept(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_ACCEPT;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	take_calls();
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_ACCEPT);
+	EXPECT_REPLY(v, NULL);
+	/* Nobody is left and nothing is queued: the message ends. */
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt p1:abort p2:abort");
+	ev_data();
+	EXPECT_CALLS("");
+	ev_abort();
+	EXPECT_CALLS("");
+
+	/* Both are back for the next message. */
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_CONTINUE;
+	v = ev_from("<s2@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	ev_close();
+	EXPECT_CALLS("p1:abort p2:abort p1:close p2:close");
+	finish();
+}
+
+static void
+test_all_accept_at_connect_answers_accept(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_ACCEPT);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:connect p2:connect");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+
+	/* The last one leaving at helo. */
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_HELO] = MH_ACCEPT;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:connect p2:connect");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_ACCEPT);
+	EXPECT_CALLS("p2:helo");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_accept_with_queued_mods_answers_continue(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[0]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STR(P[0]->rcs, "OK");
+	/* Nobody is left, but a change is queued: the message goes on. */
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_data();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_header("Subject", "hi");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_eoh();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	/* Nobody wants the body and the MTA offered SKIP. */
+	v = ev_body("hello\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("");
+	v = ev_eom(&mods);
+	CU_ASSERT(v.status == MH_CONTINUE || v.status == MH_ACCEPT);
+	EXPECT_MODS(mods, "add:X-p1=envfrom(p1)");
+	EXPECT_CALLS_ANY_ORDER("p1:abort p2:abort");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_accept_at_eom_gets_no_abort(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	P[0]->status[MH_STAGE_EOM] = MH_ACCEPT;
+	P[1]->status[MH_STAGE_EOM] = MH_ACCEPT;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	/* The message is accepted either way; the change still goes out. */
+	CU_ASSERT(v.status == MH_CONTINUE || v.status == MH_ACCEPT);
+	EXPECT_MODS(mods, "add:X-p1=eom(p1)");
+	EXPECT_CALLS("p1:eom p2:eom");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_skip_in_body(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_BODY] = MH_SKIP;
+	P[1]->hook[MH_STAGE_BODY] = hook_skip_from;
+	P[1]->n = 2;
+	start();
+	CU_ASSERT(neg.steps & PROTO_SKIP);
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_eoh();
+	take_calls();
+	v = ev_body("chunk 1\r\n");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:body p2:body");
+	v = ev_body("chunk 2\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("p2:body");
+	v = ev_body("chunk 3\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("");
+	/* Skipping the body is not leaving the message. */
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+
+	/* body_skip lasts one message. */
+	P[1]->count = 0;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_eoh();
+	take_calls();
+	v = ev_body("chunk 1\r\n");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:body p2:body");
+	finish();
+}
+
+static void
+test_skip_answer_needs_negotiated_skip(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->status[MH_STAGE_BODY] = MH_SKIP;
+	start_offer(OFFER_ACTIONS, OFFER_STEPS & ~PROTO_SKIP);
+	CU_ASSERT_FALSE(neg.steps & PROTO_SKIP);
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_eoh();
+	take_calls();
+	v = ev_body("chunk 1\r\n");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:body");
+	v = ev_body("chunk 2\r\n");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom");
+	finish();
+}
+
+static void
+test_skip_ignores_plugins_without_body(void)
+{
+	struct mh_plugin nobody = test_plugin;
+	const struct mod_list *mods;
+	struct verdict v;
+
+	nobody.body = NULL;
+	fixture();
+	add("p1", &nobody, ON_ERROR_TEMPFAIL, false);
+	add_plain("p2");
+	P[1]->status[MH_STAGE_BODY] = MH_SKIP;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	take_calls();
+	v = ev_body("chunk 1\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("p2:body");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+
+	/* A plugin that accepted leaves nobody with a body callback. */
+	P[1]->status[MH_STAGE_BODY] = MH_ACCEPT;
+	ev_from("<s@example.com>");
+	ev_data();
+	take_calls();
+	v = ev_body("chunk 1\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("p2:body");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS_ANY_ORDER("p1:eom p2:abort");
+	finish();
+}
+
+/* ---- tests: failures and on_error ---------------------------------------- */
+
+/*
+ * p1 sets a reply and fails at envfrom; p2 is plain.  Returns the log of
+ * the envfrom event, after checking that it names p1, the stage and the
+ * queue id at error level.
+ */
+static struct verdict
+fail_at_envfrom(enum on_error on_error)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, on_error, false);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_ENVFROM] = MH_FAIL;
+	P[0]->reply[MH_STAGE_ENVFROM] =
+	    (struct treply){ "550", "5.7.1", "custom" };
+	start();
+	connected();
+	capture_start();
+	v = ev_from("<s@example.com>");
+	log = capture_end();
+	EXPECT_LOGGED(log, "error");
+	EXPECT_LOGGED(log, "p1");
+	EXPECT_LOGGED(log, "envfrom");
+	EXPECT_LOGGED(log, QID);
+	/* No custom reply goes with an on_error decision. */
+	EXPECT_REPLY(v, NULL);
+	return v;
+}
+
+static void
+test_on_error_tempfail_default(void)
+{
+	struct verdict v;
+
+	v = fail_at_envfrom(ON_ERROR_TEMPFAIL);
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	finish();
+}
+
+static void
+test_on_error_continue(void)
+{
+	struct verdict v;
+
+	v = fail_at_envfrom(ON_ERROR_CONTINUE);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	finish();
+}
+
+static void
+test_on_error_accept(void)
+{
+	struct verdict v;
+
+	v = fail_at_envfrom(ON_ERROR_ACCEPT);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:envrcpt");
+	ev_close();
+	EXPECT_CALLS_ANY_ORDER("p1:abort p2:abort p1:close p2:close");
+	finish();
+
+	/* At unknown, accept means continue: p1 stays in the chain. */
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_ACCEPT, false);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_UNKNOWN] = MH_FAIL;
+	start();
+	connected();
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:unknown p2:unknown");
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	finish();
+}
+
+static void
+test_on_error_reject(void)
+{
+	struct verdict v;
+
+	v = fail_at_envfrom(ON_ERROR_REJECT);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	finish();
+}
+
+static void
+test_on_error_at_connect_refuses_connection(void)
+{
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_FAIL;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:connect");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static mh_status
+hook_bad_status(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	if (strcmp(arg, "<skip@example.org>") == 0)
+		return MH_SKIP;
+	if (strcmp(arg, "<fail@example.org>") == 0)
+		return MH_FAIL;
+	if (strcmp(arg, "<out-of-range@example.org>") == 0)
+		return (mh_status)42;
+	return MH_CONTINUE;
+}
+
+static void
+test_invalid_status_goes_to_on_error(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_ENVFROM] = (mh_status)42;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_bad_status;
+	start();
+	connected();
+	capture_start();
+	v = ev_from("<s@example.com>");
+	log = capture_end();
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	EXPECT_LOGGED(log, "p1");
+
+	P[0]->status[MH_STAGE_ENVFROM] = MH_CONTINUE;
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	take_calls();
+	/* At envrcpt, on_error reject refuses that recipient only. */
+	v = ev_rcpt("<skip@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:envrcpt");
+	v = ev_rcpt("<out-of-range@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:envrcpt");
+	v = ev_rcpt("<fail@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:envrcpt");
+	v = ev_rcpt("<ok@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	/* SKIP is for body only. */
+	P[0]->status[MH_STAGE_DATA] = MH_SKIP;
+	v = ev_data();
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:data p1:abort p2:abort");
+	finish();
+}
+
+static void
+test_discard_at_connect_is_an_error(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_DISCARD;
+	start();
+	capture_start();
+	v = ev_connect();
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:connect p2:connect");
+	EXPECT_LOGGED(log, "error");
+	EXPECT_LOGGED(log, "p1");
+	EXPECT_LOGGED(log, "connect");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:helo p2:helo");
+	finish();
+
+	/* With the default on_error the connection is refused. */
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_HELO] = MH_DISCARD;
+	start();
+	ev_connect();
+	take_calls();
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("p1:helo");
+	ev_from("<s@example.com>");
+	EXPECT_CALLS("");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_illegal_statuses_at_unknown_go_to_on_error(void)
+{
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	add_plain("p2");
+	start();
+	connected();
+	P[0]->status[MH_STAGE_UNKNOWN] = MH_DISCARD;
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:unknown");
+	P[0]->status[MH_STAGE_UNKNOWN] = MH_ACCEPT;
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:unknown");
+	/* Nothing else was affected. */
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	finish();
+}
+
+/* ---- tests: refused host calls --------------------------------------------- */
+
+static void
+test_undeclared_action_is_refused_and_on_error(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_with_actions("p1", MH_ACT_ADDHDRS, ON_ERROR_REJECT);
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_try_mods;
+	start();
+	connected();
+	capture_start();
+	v = ev_from("<s@example.com>");
+	log = capture_end();
+	/* Only the header additions were declared. */
+	EXPECT_STR(P[0]->rcs, "OK OK E_ACTION E_ACTION E_ACTION E_ACTION "
+	    "E_ACTION E_ACTION E_ACTION");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	EXPECT_LOGGED(log, "p1");
+	finish();
+}
+
+struct action_case {
+	const char *call;
+	unsigned long actions;
+	const char *want_rc;
+	const char *want_mods;
+};
+
+static const struct action_case action_cases[] = {
+	{ "header_add", ALL_MH_ACTIONS & ~MH_ACT_ADDHDRS, "E_ACTION", "" },
+	{ "header_add", MH_ACT_ADDHDRS, "OK", "add:X-A=v(p1)" },
+	{ "header_insert", ALL_MH_ACTIONS & ~MH_ACT_ADDHDRS, "E_ACTION", "" },
+	{ "header_insert", MH_ACT_ADDHDRS, "OK", "ins:0:X-A=v(p1)" },
+	{ "header_change", ALL_MH_ACTIONS & ~MH_ACT_CHGHDRS, "E_ACTION", "" },
+	{ "header_change", MH_ACT_CHGHDRS, "OK", "chg:Subject:1=v(p1)" },
+	{ "header_delete", ALL_MH_ACTIONS & ~MH_ACT_CHGHDRS, "E_ACTION", "" },
+	{ "header_delete", MH_ACT_CHGHDRS, "OK", "del:Subject:1(p1)" },
+	{ "body_replace", ALL_MH_ACTIONS & ~MH_ACT_CHGBODY, "E_ACTION", "" },
+	{ "body_replace", MH_ACT_CHGBODY, "OK", "body=b\\r\\n(p1)" },
+	{ "rcpt_add", ALL_MH_ACTIONS & ~MH_ACT_ADDRCPT, "E_ACTION", "" },
+	{ "rcpt_add", MH_ACT_ADDRCPT, "OK", "rcpt+:<n@example.org>(p1)" },
+	{ "rcpt_add_par", ALL_MH_ACTIONS & ~MH_ACT_ADDRCPT_PAR, "E_ACTION",
+	  "" },
+	{ "rcpt_add_par", MH_ACT_ADDRCPT_PAR, "OK",
+	  "rcpt+:<n@example.org> NOTIFY=NEVER(p1)" },
+	{ "rcpt_delete", ALL_MH_ACTIONS & ~MH_ACT_DELRCPT, "E_ACTION", "" },
+	{ "rcpt_delete", MH_ACT_DELRCPT, "OK", "rcpt-:<b@example.org>(p1)" },
+	{ "from_change", ALL_MH_ACTIONS & ~MH_ACT_CHGFROM, "E_ACTION", "" },
+	{ "from_change", MH_ACT_CHGFROM, "OK", "from:<f@example.org>(p1)" },
+	{ "quarantine", ALL_MH_ACTIONS & ~MH_ACT_QUARANTINE, "E_ACTION", "" },
+	{ "quarantine", MH_ACT_QUARANTINE, "OK", "quar:held(p1)" },
+};
+
+static mh_status
+hook_action_case(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	const char *call = ((const struct action_case *)p->aux)->call;
+
+	if (strcmp(call, "header_add") == 0)
+		keep(p, mh_header_add(ctx, "X-A", "v"));
+	else if (strcmp(call, "header_insert") == 0)
+		keep(p, mh_header_insert(ctx, 0, "X-A", "v"));
+	else if (strcmp(call, "header_change") == 0)
+		keep(p, mh_header_change(ctx, "Subject", 1, "v"));
+	else if (strcmp(call, "header_delete") == 0)
+		keep(p, mh_header_delete(ctx, "Subject", 1));
+	else if (strcmp(call, "body_replace") == 0)
+		keep(p, mh_body_replace(ctx, "b\r\n", 3));
+	else if (strcmp(call, "rcpt_add") == 0)
+		keep(p, mh_rcpt_add(ctx, "<n@example.org>", NULL));
+	else if (strcmp(call, "rcpt_add_par") == 0)
+		keep(p, mh_rcpt_add(ctx, "<n@example.org>", "NOTIFY=NEVER"));
+	else if (strcmp(call, "rcpt_delete") == 0)
+		keep(p, mh_rcpt_delete(ctx, "<b@example.org>"));
+	else if (strcmp(call, "from_change") == 0)
+		keep(p, mh_from_change(ctx, "<f@example.org>", NULL));
+	else if (strcmp(call, "quarantine") == 0)
+		keep(p, mh_quarantine(ctx, "held"));
+	return MH_CONTINUE;
+}
+
+static void
+test_each_action_needs_its_declaration(void)
+{
+	const size_t ncases = sizeof action_cases / sizeof action_cases[0];
+
+	for (size_t i = 0; i < ncases; i++) {
+		const struct action_case *c = &action_cases[i];
+		const struct mod_list *mods;
+		struct verdict v;
+		char what[128];
+
+		fixture();
+		add_with_actions("p1", c->actions, ON_ERROR_CONTINUE);
+		P[0]->hook[MH_STAGE_EOH] = hook_action_case;
+		P[0]->aux = c;
+		start();
+		connected();
+		ev_from("<s@example.com>");
+		ev_rcpt("<b@example.org>");
+		ev_data();
+		ev_header("Subject", "hello");
+		ev_eoh();
+		v = ev_eom(&mods);
+		EXPECT_STATUS(v, MH_CONTINUE);
+		snprintf(what, sizeof what, "%s with actions 0x%lx: rc",
+		    c->call, c->actions);
+		check_str(P[0]->rcs, c->want_rc, __LINE__, what);
+		snprintf(what, sizeof what, "%s with actions 0x%lx: mods",
+		    c->call, c->actions);
+		check_str(mods_text(mods), c->want_mods, __LINE__, what);
+		finish();
+	}
+}
+
+static mh_status
+hook_bad_names(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	static const char *const names[] = {
+		"", "X Bad", "X:Bad", "X-Tab\t", "X-\x01", "X-\x7f",
+		"X-\xc3\xa9", " X", "X-Bad:"
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		keep(p, mh_header_add(ctx, names[i], "v"));
+	keep(p, mh_header_insert(ctx, 0, "Bad Name", "v"));
+	keep(p, mh_header_change(ctx, "", 1, "v"));
+	keep(p, mh_header_delete(ctx, "a:b", 1));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_good_name(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-Good_Name.1~!", "v"));
+	return MH_CONTINUE;
+}
+
+static void
+test_bad_header_name_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_bad_names;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_good_name;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID");
+	P[0]->rcs[0] = '\0';
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-Good_Name.1~!=v(p1)");
+	finish();
+
+	/* The refusal makes the callback fail: on_error applies. */
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_bad_names;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	finish();
+}
+
+static mh_status
+hook_bad_values(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-A", "a\rb"));
+	keep(p, mh_header_add(ctx, "X-A", "a\nb"));
+	keep(p, mh_header_add(ctx, "X-A", "a\n"));
+	keep(p, mh_header_add(ctx, "X-A", "a\r\n\tb"));
+	keep(p, mh_header_insert(ctx, -1, "X-A", "v"));
+	keep(p, mh_header_change(ctx, "X-A", 0, "v"));
+	keep(p, mh_header_delete(ctx, "X-A", 0));
+	keep(p, mh_header_change(ctx, "X-A", 1, "a\nb"));
+	keep(p, mh_rcpt_add(ctx, "", NULL));
+	keep(p, mh_rcpt_add(ctx, "<a\r@example.org>", NULL));
+	keep(p, mh_rcpt_add(ctx, "<a\n@example.org>", NULL));
+	keep(p, mh_rcpt_add(ctx, "<a@example.org>", "NOTIFY=NEVER\r\n"));
+	keep(p, mh_rcpt_delete(ctx, ""));
+	keep(p, mh_rcpt_delete(ctx, "<a\n@example.org>"));
+	keep(p, mh_from_change(ctx, "", NULL));
+	keep(p, mh_from_change(ctx, "<a\r@example.org>", NULL));
+	keep(p, mh_from_change(ctx, "<a@example.org>", "SIZE=1\n"));
+	keep(p, mh_quarantine(ctx, ""));
+	keep(p, mh_quarantine(ctx, "why\n"));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_good_values(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-Fold", "a\n\tb\n c"));
+	keep(p, mh_header_add(ctx, "X-Empty", ""));
+	keep(p, mh_header_insert(ctx, 0, "X-First", "v"));
+	keep(p, mh_header_change(ctx, "Subject", 1, "new"));
+	keep(p, mh_header_delete(ctx, "Received", 2));
+	keep(p, mh_rcpt_add(ctx, "<n@example.org>", "NOTIFY=NEVER"));
+	keep(p, mh_rcpt_delete(ctx, "<r@example.org>"));
+	keep(p, mh_from_change(ctx, "<f@example.org>", "SIZE=100"));
+	keep(p, mh_quarantine(ctx, "held for review"));
+	return MH_CONTINUE;
+}
+
+static void
+test_bad_values_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_bad_values;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_good_values;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID E_INVALID");
+	P[0]->rcs[0] = '\0';
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK OK OK OK OK OK");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-Fold=a\\n\\tb\\n c(p1) | add:X-Empty=(p1) | "
+	    "ins:0:X-First=v(p1) | chg:Subject:1=new(p1) | "
+	    "del:Received:2(p1) | rcpt+:<n@example.org> NOTIFY=NEVER(p1) | "
+	    "rcpt-:<r@example.org>(p1) | "
+	    "from:<f@example.org> SIZE=100(p1) | quar:held for review(p1)");
+	finish();
+}
+
+static void
+test_modification_at_connect_is_refused(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_add;
+	start();
+	capture_start();
+	v = ev_connect();
+	log = capture_end();
+	EXPECT_STR(P[0]->rcs, "E_STAGE");
+	/* A refused call fails the callback: tempfail, the default. */
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("p1:connect");
+	EXPECT_LOGGED(log, "p1");
+	EXPECT_LOGGED(log, "connect");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_modification_outside_message_stages_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *nine = "E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE "
+	    "E_STAGE E_STAGE E_STAGE";
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_HELO] = hook_try_mods;
+	P[0]->hook[MH_STAGE_UNKNOWN] = hook_try_mods;
+	P[0]->hook[MH_STAGE_ABORT] = hook_try_mods;
+	P[0]->hook[MH_STAGE_CLOSE] = hook_try_mods;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, nine);
+	P[0]->rcs[0] = '\0';
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, nine);
+	P[0]->rcs[0] = '\0';
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_abort();
+	EXPECT_STR(P[0]->rcs, nine);
+	P[0]->rcs[0] = '\0';
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "");
+	ev_close();
+	EXPECT_STR(P[0]->rcs, nine);
+	finish();
+}
+
+/* ---- tests: dry run ----------------------------------------------------------- */
+
+static void
+test_dry_run_reject_not_enforced(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, true);
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_REJECT;
+	P[0]->reply[MH_STAGE_CONNECT] =
+	    (struct treply){ "554", "5.7.1", "not you" };
+	P[0]->status[MH_STAGE_ENVFROM] = MH_TEMPFAIL;
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[0]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "550", "5.1.1", "from the dry run" };
+	P[0]->status[MH_STAGE_DATA] = MH_DISCARD;
+	P[0]->status[MH_STAGE_HEADER] = MH_FAIL; /* on_error reject */
+	P[0]->status[MH_STAGE_EOM] = MH_REJECT;
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	start();
+
+	capture_start();
+	v = ev_connect();
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:connect p2:connect");
+	EXPECT_LOGGED(log, "dry run");
+	EXPECT_LOGGED(log, "p1");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:helo p2:helo");
+
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	/* p2 decides; the dry run's reply does not go out. */
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static mh_status
+hook_dry_mods(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-Dry", "1"));
+	keep(p, mh_body_replace(ctx, "dry\r\n", 5));
+	keep(p, mh_quarantine(ctx, "dry"));
+	keep(p, mh_from_change(ctx, "<dry@example.org>", NULL));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_real_mods(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-Real", "1"));
+	keep(p, mh_body_replace(ctx, "real\r\n", 6));
+	keep(p, mh_quarantine(ctx, "real"));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_dry_bad(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "Bad Name", "1"));
+	return MH_CONTINUE;
+}
+
+static void
+test_dry_run_mods_not_queued(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add("p2", &test_plugin, ON_ERROR_REJECT, true);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_real_mods;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_dry_mods;
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_dry_bad;
+	start();
+	connected();
+	capture_start();
+	v = ev_from("<s@example.com>");
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[1]->rcs, "OK OK OK OK");
+	EXPECT_LOGGED(log, "dry run");
+	EXPECT_LOGGED(log, "p2");
+	/* Checked like anybody's: refused, on_error reject, not enforced. */
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STR(P[1]->rcs, "OK OK OK OK E_INVALID");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	take_calls();
+	capture_start();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	/* p1's body alone was queued: no conflict, no warning. */
+	EXPECT_MODS(mods, "add:X-Real=1(p1) | body=real\\r\\n(p1) | "
+	    "quar:real(p1)");
+	CU_ASSERT_PTR_NULL(strstr(log, "warning"));
+	finish();
+}
+
+/* ---- tests: the modification list ------------------------------------------ */
+
+static void
+test_mod_order_chain_then_call_order(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_add;
+	P[2]->hook[MH_STAGE_DATA] = hook_add;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p1=envfrom(p1) | add:X-p1=eom(p1) | "
+	    "add:X-p2=envfrom(p2) | add:X-p2=envrcpt(p2) | "
+	    "add:X-p3=data(p3)");
+	finish();
+}
+
+static void
+test_mods_queued_before_eom_arrive_at_eom(void)
+{
+	static const mh_stage stages[] = {
+		MH_STAGE_ENVFROM, MH_STAGE_ENVRCPT, MH_STAGE_DATA,
+		MH_STAGE_HEADER, MH_STAGE_EOH, MH_STAGE_BODY, MH_STAGE_EOM
+	};
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
+		P[0]->hook[stages[i]] = hook_add;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK OK OK OK");
+	EXPECT_MODS(mods, "add:X-p1=envfrom(p1) | add:X-p1=envrcpt(p1) | "
+	    "add:X-p1=data(p1) | add:X-p1=header(p1) | add:X-p1=eoh(p1) | "
+	    "add:X-p1=body(p1) | add:X-p1=eom(p1)");
+	finish();
+}
+
+static mh_status
+hook_replace_then_add(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_body_replace(ctx, "one\r\n", 5));
+	keep(p, mh_header_add(ctx, "X-p1", "after-body"));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_replace_aux(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	const char *text = p->aux;
+
+	keep(p, mh_body_replace(ctx, text, strlen(text)));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_replace_more_then_add(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_body_replace(ctx, "two-b\r\n", 7));
+	keep(p, mh_header_add(ctx, "X-p2", "eom"));
+	return MH_CONTINUE;
+}
+
+static void
+test_body_replacement_later_plugin_wins(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_replace_then_add;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[1]->hook[MH_STAGE_BODY] = hook_replace_aux;
+	P[1]->aux = "two-a\r\n";
+	P[1]->hook[MH_STAGE_EOM] = hook_replace_more_then_add;
+	P[2]->hook[MH_STAGE_EOM] = hook_add;
+	start();
+	connected();
+	capture_start();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	/* p2's chunks as one entry where p2 first replaced the body. */
+	EXPECT_MODS(mods, "add:X-p1=after-body(p1) | add:X-p2=envfrom(p2) | "
+	    "body=two-a\\r\\ntwo-b\\r\\n(p2) | add:X-p2=eom(p2) | "
+	    "add:X-p3=eom(p3)");
+	EXPECT_LOGGED(log, "warning");
+	finish();
+}
+
+static mh_status
+hook_from_twice(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_from_change(ctx, "<a1@example.org>", NULL));
+	keep(p, mh_from_change(ctx, "<a2@example.org>", NULL));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_from_b1(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_from_change(ctx, "<b1@example.org>", "SIZE=1"));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_from_b2(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_from_change(ctx, "<b2@example.org>", "SIZE=2"));
+	return MH_CONTINUE;
+}
+
+static void
+test_change_from_later_wins(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_from_twice;
+	P[0]->hook[MH_STAGE_EOM] = hook_from_twice;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_from_b1;
+	P[1]->hook[MH_STAGE_EOM] = hook_from_b2;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "from:<b2@example.org> SIZE=2(p2)");
+	finish();
+
+	/* Within one plugin the later call wins. */
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_from_twice;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "from:<a2@example.org>(p1)");
+	finish();
+}
+
+static mh_status
+hook_quarantine(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	char reason[64];
+
+	snprintf(reason, sizeof reason, "%s-%s", p->name,
+	    stage_names[mh_current_stage(ctx)]);
+	keep(p, mh_quarantine(ctx, reason));
+	return MH_CONTINUE;
+}
+
+static void
+test_quarantine_first_wins(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_quarantine;
+	P[0]->hook[MH_STAGE_EOM] = hook_quarantine;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_quarantine;
+	P[1]->hook[MH_STAGE_EOM] = hook_quarantine;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK OK");
+	EXPECT_STR(P[1]->rcs, "OK OK");
+	EXPECT_MODS(mods, "quar:p1-envfrom(p1)");
+	finish();
+}
+
+static void
+test_queued_mods_dropped_on_reject(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[1]->status[MH_STAGE_EOM] = MH_REJECT;
+	P[1]->reply[MH_STAGE_EOM] = (struct treply){ "550", "5.7.0", "spam" };
+	start();
+	connected();
+
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.0 spam");
+	EXPECT_MODS(mods, "");
+	EXPECT_CALLS("p1:eom p2:eom");
+
+	P[1]->status[MH_STAGE_EOM] = MH_DISCARD;
+	P[1]->reply[MH_STAGE_EOM].rcode = NULL;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_DISCARD);
+	EXPECT_MODS(mods, "");
+
+	P[1]->status[MH_STAGE_EOM] = MH_CONTINUE;
+	P[1]->status[MH_STAGE_DATA] = MH_TEMPFAIL;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = ev_data();
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("p1:data p2:data p1:abort p2:abort");
+
+	/* Nothing of the three messages above comes back. */
+	P[1]->status[MH_STAGE_DATA] = MH_CONTINUE;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p1=envfrom(p1)");
+	finish();
+}
+
+static mh_status
+hook_all_kinds(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_insert(ctx, 3, "X-Ins", "i"));
+	keep(p, mh_header_change(ctx, "Subject", 2, "changed"));
+	keep(p, mh_header_delete(ctx, "Received", 1));
+	keep(p, mh_rcpt_add(ctx, "<n@example.org>", NULL));
+	keep(p, mh_rcpt_add(ctx, "<m@example.org>", "NOTIFY=NEVER"));
+	keep(p, mh_rcpt_delete(ctx, "<r@example.org>"));
+	keep(p, mh_header_add(ctx, "X-Add", "a"));
+	keep(p, mh_body_replace(ctx, "new\0body\r\n", 10));
+	keep(p, mh_from_change(ctx, "<f@example.org>", "SIZE=100"));
+	keep(p, mh_quarantine(ctx, "held"));
+	return MH_CONTINUE;
+}
+
+static void
+test_mod_entries_carry_their_arguments(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_all_kinds;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK OK OK OK OK OK OK");
+	EXPECT_MODS(mods, "ins:3:X-Ins=i(p1) | chg:Subject:2=changed(p1) | "
+	    "del:Received:1(p1) | rcpt+:<n@example.org>(p1) | "
+	    "rcpt+:<m@example.org> NOTIFY=NEVER(p1) | "
+	    "rcpt-:<r@example.org>(p1) | add:X-Add=a(p1) | "
+	    "body=new\\0body\\r\\n(p1) | from:<f@example.org> SIZE=100(p1) | "
+	    "quar:held(p1)");
+	finish();
+}
+
+/* ---- tests: replies ---------------------------------------------------------- */
+
+struct reply_case {
+	const char *what;
+	int kind;             /* 0 mh_set_reply, 1 _lines, 2 mh_set_mlreply */
+	const char *rcode;
+	const char *xcode;
+	const char *text;
+	size_t len;           /* > 0: text is len 'x's */
+	size_t nlines;        /* kind 1 */
+	mh_status status;     /* returned after setting it */
+	const char *want_rc;
+	const char *want_reply; /* NULL: only count lines */
+	size_t want_lines;
+};
+
+static const struct reply_case reply_cases[] = {
+	{ "plain 5xx", 0, "550", "5.7.1", "denied", 0, 0, MH_REJECT, "OK",
+	  "550 5.7.1 denied", 1 },
+	{ "plain 4xx", 0, "451", "4.3.0", "later", 0, 0, MH_TEMPFAIL, "OK",
+	  "451 4.3.0 later", 1 },
+	{ "no xcode", 0, "554", NULL, "no", 0, 0, MH_REJECT, "OK",
+	  "554 no", 1 },
+	{ "percent doubled", 0, "550", "5.7.1", "100% sure, 50%s", 0, 0,
+	  MH_REJECT, "OK", "550 5.7.1 100%% sure, 50%%s", 1 },
+	{ "2xx", 0, "250", NULL, "ok", 0, 0, MH_REJECT, "E_INVALID", NULL, 0 },
+	{ "3xx", 0, "354", NULL, "go", 0, 0, MH_REJECT, "E_INVALID", NULL, 0 },
+	{ "6xx", 0, "650", NULL, "no", 0, 0, MH_REJECT, "E_INVALID", NULL, 0 },
+	{ "two digits", 0, "55", NULL, "no", 0, 0, MH_REJECT, "E_INVALID",
+	  NULL, 0 },
+	{ "four digits", 0, "5500", NULL, "no", 0, 0, MH_REJECT, "E_INVALID",
+	  NULL, 0 },
+	{ "letter", 0, "5x0", NULL, "no", 0, 0, MH_REJECT, "E_INVALID", NULL,
+	  0 },
+	{ "xcode of class 4 with 5xx", 0, "550", "4.7.1", "no", 0, 0,
+	  MH_REJECT, "E_INVALID", NULL, 0 },
+	{ "xcode of class 5 with 4xx", 0, "451", "5.7.1", "no", 0, 0,
+	  MH_TEMPFAIL, "E_INVALID", NULL, 0 },
+	{ "xcode of class 2", 0, "550", "2.0.0", "no", 0, 0, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "short xcode", 0, "550", "5.7", "no", 0, 0, MH_REJECT, "E_INVALID",
+	  NULL, 0 },
+	{ "xcode with letters", 0, "550", "5.a.1", "no", 0, 0, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "CR in text", 0, "550", "5.7.1", "a\rb", 0, 0, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "LF in text", 0, "550", "5.7.1", "a\nb", 0, 0, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "980-byte line", 0, "550", "5.7.1", NULL, 980, 0, MH_REJECT, "OK",
+	  NULL, 1 },
+	{ "981-byte line", 0, "550", "5.7.1", NULL, 981, 0, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "32 lines", 1, "550", "5.7.1", "line", 0, 32, MH_REJECT, "OK", NULL,
+	  32 },
+	{ "33 lines", 1, "550", "5.7.1", "line", 0, 33, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "0 lines", 1, "550", "5.7.1", "line", 0, 0, MH_REJECT, "E_INVALID",
+	  NULL, 0 },
+	{ "981-byte line among several", 1, "550", "5.7.1", NULL, 981, 2,
+	  MH_REJECT, "E_INVALID", NULL, 0 },
+	{ "LF in one of several", 1, "550", "5.7.1", "x\ny", 0, 2, MH_REJECT,
+	  "E_INVALID", NULL, 0 },
+	{ "mlreply", 2, "550", "5.7.1", NULL, 0, 0, MH_REJECT, "OK",
+	  "550 5.7.1 one|two 100%%", 2 },
+	{ "mlreply 4xx", 2, "421", "4.7.0", NULL, 0, 0, MH_TEMPFAIL, "OK",
+	  "421 4.7.0 one|two 100%%", 2 },
+};
+
+static mh_status
+hook_reply_case(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	static char longline[2048];
+	static const char *lines[64];
+	const struct reply_case *c = p->aux;
+	const char *text = c->text;
+	int rc;
+
+	if (c->len > 0) {
+		memset(longline, 'x', c->len);
+		longline[c->len] = '\0';
+		text = longline;
+	}
+	switch (c->kind) {
+	case 0:
+		rc = mh_set_reply(ctx, c->rcode, c->xcode, text);
+		break;
+	case 1:
+		for (size_t i = 0; i < c->nlines; i++)
+			lines[i] = i == 0 && c->len > 0 ? "first" : text;
+		rc = mh_set_reply_lines(ctx, c->rcode, c->xcode, lines,
+		    c->nlines);
+		break;
+	default:
+		rc = mh_set_mlreply(ctx, c->rcode, c->xcode, "one", "two 100%",
+		    (char *)NULL);
+		break;
+	}
+	keep(p, rc);
+	return c->status;
+}
+
+static void
+test_reply_validation(void)
+{
+	const size_t ncases = sizeof reply_cases / sizeof reply_cases[0];
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_reply_case;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	for (size_t i = 0; i < ncases; i++) {
+		const struct reply_case *c = &reply_cases[i];
+		bool ok = strcmp(c->want_rc, "OK") == 0;
+		struct verdict v;
+		char what[128];
+
+		P[0]->aux = c;
+		P[0]->rcs[0] = '\0';
+		v = ev_rcpt("<r@example.org>");
+		snprintf(what, sizeof what, "%s: rc", c->what);
+		check_str(P[0]->rcs, c->want_rc, __LINE__, what);
+		/* A refused reply fails the callback: on_error continue. */
+		check(v.status == (ok ? c->status : MH_CONTINUE), __LINE__,
+		    "%s: status %s", c->what, status_name(v.status));
+		snprintf(what, sizeof what, "%s: reply", c->what);
+		if (!ok || c->want_reply != NULL)
+			check_str(reply_text(v.reply), c->want_reply, __LINE__,
+			    what);
+		if (ok)
+			check(v.reply != NULL &&
+			    v.reply->nlines == c->want_lines, __LINE__,
+			    "%s: %zu lines, want %zu", c->what,
+			    v.reply == NULL ? 0 : v.reply->nlines,
+			    c->want_lines);
+		if (ok && c->len > 0 && v.reply != NULL && v.reply->nlines > 0)
+			check(strlen(v.reply->lines[0]) == c->len, __LINE__,
+			    "%s: line of %zu bytes", c->what,
+			    strlen(v.reply->lines[0]));
+	}
+	finish();
+}
+
+static void
+test_reply_class_mismatch_with_decision_dropped(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+
+	P[0]->aux = "<a@example.org>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_TEMPFAIL;
+	P[0]->reply[MH_STAGE_ENVRCPT] = (struct treply){ "550", "5.7.1", "no" };
+	capture_start();
+	v = ev_rcpt("<a@example.org>");
+	log = capture_end();
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_LOGGED(log, "warning");
+	EXPECT_LOGGED(log, "p1");
+
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[0]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "451", "4.7.1", "later" };
+	capture_start();
+	v = ev_rcpt("<a@example.org>");
+	log = capture_end();
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_LOGGED(log, "warning");
+	finish();
+}
+
+static void
+test_reply_does_not_outlive_stage(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->reply[MH_STAGE_ENVFROM] =
+	    (struct treply){ "550", "5.7.1", "stale from envfrom" };
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_REPLY(v, NULL);
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+
+	/* Nor one recipient's callback. */
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_CONTINUE;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[0]->aux = "<second@example.org>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[0]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "550", "5.1.1", "stale from first" };
+	v = ev_rcpt("<first@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_REPLY(v, NULL);
+	P[0]->reply[MH_STAGE_ENVRCPT].rcode = NULL;
+	v = ev_rcpt("<second@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	finish();
+}
+
+static void
+test_only_deciders_reply_sent(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "550", "5.7.1", "p1 says" };
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[1]->reply[MH_STAGE_ENVRCPT] =
+	    (struct treply){ "550", "5.1.1", "p2 says" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.1.1 p2 says");
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+
+	/* The decider set none: none goes out, not p1's. */
+	P[1]->reply[MH_STAGE_ENVRCPT].rcode = NULL;
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	finish();
+}
+
+/* ---- tests: connection scope and lifecycle -------------------------------- */
+
+static void
+test_connect_reject_refuses_connection_and_only_close_follows(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_CONNECT] = MH_REJECT;
+	P[0]->reply[MH_STAGE_CONNECT] =
+	    (struct treply){ "554", "5.7.1", "go away" };
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "554 5.7.1 go away");
+	EXPECT_CALLS("p1:connect");
+
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_data();
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_header("Subject", "x");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_eoh();
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_body("x\r\n");
+	EXPECT_STATUS(v, MH_REJECT);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_MODS(mods, "");
+	ev_abort();
+	EXPECT_CALLS("");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_helo_tempfail_refuses_connection(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[1]->status[MH_STAGE_HELO] = MH_TEMPFAIL;
+	P[1]->reply[MH_STAGE_HELO] =
+	    (struct treply){ "421", "4.7.0", "come back later" };
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:connect p2:connect");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, "421 4.7.0 come back later");
+	EXPECT_CALLS("p1:helo p2:helo");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_discard_at_rcpt_ends_message(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_add;
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[1]->aux = "<spamtrap@example.org>";
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_DISCARD;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	take_calls();
+	v = ev_rcpt("<spamtrap@example.org>");
+	EXPECT_STATUS(v, MH_DISCARD);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt p1:abort p2:abort p3:abort");
+	ev_rcpt("<r2@example.org>");
+	ev_data();
+	ev_header("Subject", "x");
+	ev_eoh();
+	ev_body("x\r\n");
+	v = ev_eom(&mods);
+	EXPECT_MODS(mods, "");
+	EXPECT_CALLS("");
+
+	/* The next message starts clean. */
+	v = ev_from("<s@example.com>");
+	EXPECT_CALLS("p1:envfrom p2:envfrom p3:envfrom");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p1=envfrom(p1)");
+	finish();
+}
+
+static void
+test_discard_at_body_ends_message(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[1]->status[MH_STAGE_BODY] = MH_DISCARD;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_eoh();
+	take_calls();
+	v = ev_body("x\r\n");
+	EXPECT_STATUS(v, MH_DISCARD);
+	EXPECT_CALLS("p1:body p2:body p1:abort p2:abort");
+	v = ev_body("y\r\n");
+	v = ev_eom(&mods);
+	EXPECT_MODS(mods, "");
+	EXPECT_CALLS("");
+	finish();
+}
+
+static void
+test_every_plugin_gets_close_once(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_with_actions("p1", MH_ACT_ADDHDRS | MH_ACT_CHGFROM,
+	    ON_ERROR_TEMPFAIL);
+	add_with_actions("p2", MH_ACT_ADDHDRS, ON_ERROR_TEMPFAIL);
+	add_with_actions("p3", MH_ACT_ADDHDRS, ON_ERROR_TEMPFAIL);
+	add_with_actions("p4", MH_ACT_ADDHDRS, ON_ERROR_TEMPFAIL);
+	P[1]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	P[2]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	start_offer(OFFER_ACTIONS & ~MH_ACT_CHGFROM, OFFER_STEPS);
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:connect p3:connect p4:connect");
+	v = ev_helo("client.example.com");
+	EXPECT_CALLS("p3:helo p4:helo");
+	ev_from("<s@example.com>");
+	EXPECT_CALLS("p3:envfrom p4:envfrom");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p4", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS_ANY_ORDER("p4:eom p3:abort");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close p3:close p4:close");
+	session_free(sess);
+	sess = NULL;
+	EXPECT_CALLS("");
+	finish();
+
+	/* Closed right after negotiation. */
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	start();
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	session_free(sess);
+	sess = NULL;
+	EXPECT_CALLS("");
+	finish();
+}
+
+static void
+test_eom_or_abort_exactly_once(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	start();
+	connected();
+
+	/* A normal message: eom for all, no abort. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom p3:eom");
+
+	/* Aborted by the MTA: abort for all, once. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	ev_abort();
+	EXPECT_CALLS("p1:abort p2:abort p3:abort");
+	ev_abort();
+	EXPECT_CALLS("");
+
+	/* Discarded at header by p2: p3, reached at envfrom, gets abort. */
+	P[1]->status[MH_STAGE_HEADER] = MH_DISCARD;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	v = ev_header("Subject", "x");
+	EXPECT_STATUS(v, MH_DISCARD);
+	EXPECT_CALLS("p1:header p2:header p1:abort p2:abort p3:abort");
+	ev_eom(&mods);
+	EXPECT_MODS(mods, "");
+	EXPECT_CALLS("");
+	ev_abort();
+	EXPECT_CALLS("");
+	P[1]->status[MH_STAGE_HEADER] = MH_CONTINUE;
+
+	/* Rejected at eom by p2: p1 and p2 had eom, p3 gets abort. */
+	P[1]->status[MH_STAGE_EOM] = MH_REJECT;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:eom p2:eom p3:abort");
+	ev_abort();
+	EXPECT_CALLS("");
+	P[1]->status[MH_STAGE_EOM] = MH_CONTINUE;
+
+	/* p1 left at envrcpt: abort, not eom. */
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_ACCEPT;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p2 p3", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS_ANY_ORDER("p1:abort p2:eom p3:eom");
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_CONTINUE;
+
+	/* Rejected at envfrom by p1: only p1 was reached. */
+	P[0]->status[MH_STAGE_ENVFROM] = MH_REJECT;
+	ev_from("<s@example.com>");
+	EXPECT_CALLS("p1:envfrom p1:abort");
+	ev_abort();
+	EXPECT_CALLS("");
+	P[0]->status[MH_STAGE_ENVFROM] = MH_CONTINUE;
+
+	/* Open at close: abort, then close. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	ev_close();
+	EXPECT_CALLS("p1:abort p2:abort p3:abort p1:close p2:close p3:close");
+	finish();
+}
+
+static void
+test_new_helo_aborts_open_message(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_add;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = ev_helo("again.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:abort p2:abort p1:helo p2:helo");
+	ev_abort();
+	EXPECT_CALLS("");
+
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	EXPECT_MODS(mods, "add:X-p1=envrcpt(p1)");
+	finish();
+}
+
+static void
+test_new_envfrom_aborts_open_message(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_add;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	v = ev_from("<s2@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:abort p2:abort p1:envfrom p2:envfrom");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	/* The aborted message's change is gone. */
+	EXPECT_MODS(mods, "add:X-p1=envrcpt(p1)");
+	finish();
+}
+
+static void
+test_msg_slot_cleared_after_eom(void)
+{
+	static const mh_stage stages[] = {
+		MH_STAGE_CONNECT, MH_STAGE_ENVFROM, MH_STAGE_ENVRCPT,
+		MH_STAGE_EOM, MH_STAGE_ABORT, MH_STAGE_CLOSE
+	};
+	const struct mod_list *mods;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
+		P[0]->hook[stages[i]] = hook_slots;
+	start();
+	connected();
+	/* Ended by eom. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_eom(&mods);
+	/* Ended by the MTA's abort. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_abort();
+	/* Ended by another plugin's reject. */
+	P[1]->status[MH_STAGE_DATA] = MH_REJECT;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	/* Open at close. */
+	ev_from("<s@example.com>");
+	ev_close();
+	EXPECT_STR(P[0]->notes, "connect(-,-) "
+	    "envfrom(c,-) envrcpt(c,m) eom(c,m) "
+	    "envfrom(c,-) envrcpt(c,m) abort(c,m) "
+	    "envfrom(c,-) envrcpt(c,m) abort(c,m) "
+	    "envfrom(c,-) abort(c,m) close(c,-)");
+	session_free(sess);
+
+	/* The connection slot does not outlive its session. */
+	P[0]->notes[0] = '\0';
+	closed = false;
+	start();
+	ev_connect();
+	EXPECT_STR(P[0]->notes, "connect(-,-)");
+	finish();
+}
+
+static void
+test_several_messages_per_connection(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[1]->aux = "<bad@example.org>";
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	start();
+	connected();
+	for (int msg = 0; msg < 3; msg++) {
+		v = ev_from("<s@example.com>");
+		EXPECT_STATUS(v, MH_CONTINUE);
+		EXPECT_CALLS("p1:envfrom p2:envfrom");
+		v = ev_rcpt("<bad@example.org>");
+		EXPECT_STATUS(v, MH_REJECT);
+		EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+		v = ev_rcpt("<good@example.org>");
+		EXPECT_STATUS(v, MH_CONTINUE);
+		EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+		v = MESSAGE_TAIL("p1 p2", &mods);
+		EXPECT_STATUS(v, MH_CONTINUE);
+		EXPECT_CALLS("p1:eom p2:eom");
+		EXPECT_MODS(mods, "add:X-p1=eom(p1)");
+	}
+	EXPECT_STR(P[0]->rcs, "OK OK OK");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+static void
+test_unknown_verdict_concerns_only_command(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_UNKNOWN] = MH_REJECT;
+	P[0]->reply[MH_STAGE_UNKNOWN] =
+	    (struct treply){ "502", "5.5.1", "no such command" };
+	start();
+	connected();
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "502 5.5.1 no such command");
+	EXPECT_CALLS("p1:unknown");
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom");
+	v = ev_unknown("PLUGH");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p1:unknown");
+	/* The message goes on. */
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt");
+	v = MESSAGE_TAIL("p1 p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+
+	P[0]->status[MH_STAGE_UNKNOWN] = MH_TEMPFAIL;
+	P[0]->reply[MH_STAGE_UNKNOWN].rcode = NULL;
+	v = ev_unknown("XYZZY");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_CALLS("p1:unknown");
+	v = ev_helo("client.example.com");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:helo p2:helo");
+	finish();
+}
+
+/* ---- tests: negotiation -------------------------------------------------------- */
+
+static void
+test_negotiate_everything_implemented(void)
+{
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	start();
+	/* Every stage is wanted; SKIP is offered; nothing else asked. */
+	CU_ASSERT_EQUAL(neg.steps, PROTO_SKIP);
+	CU_ASSERT_EQUAL(neg.actions, ALL_MH_ACTIONS);
+	for (int i = 0; i < MACRO_STAGES; i++)
+		CU_ASSERT_PTR_NULL(neg.macros[i]);
+	finish();
+}
+
+static void
+test_negotiate_no_bits_for_unused_stages(void)
+{
+	struct mh_plugin needs_chgfrom = test_plugin;
+
+	fixture();
+	add("p1", &envfrom_eom_plugin, ON_ERROR_TEMPFAIL, false);
+	add("p2", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	start();
+	CU_ASSERT_EQUAL(neg.steps, PROTO_NOCONNECT | PROTO_NOHELO |
+	    PROTO_NORCPT | PROTO_NODATA | PROTO_NOUNKNOWN | PROTO_NOEOH |
+	    PROTO_NOBODY | PROTO_SKIP);
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, 0);
+	finish();
+
+	/* Only bits the MTA offers: no NODATA, NOUNKNOWN, SKIP here. */
+	fixture();
+	add("p1", &envfrom_eom_plugin, ON_ERROR_TEMPFAIL, false);
+	add("p2", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	start_offer(OFFER_ACTIONS, 0x7FUL | NR_BITS);
+	CU_ASSERT_EQUAL(neg.steps, PROTO_NOCONNECT | PROTO_NOHELO |
+	    PROTO_NORCPT | PROTO_NOEOH | PROTO_NOBODY);
+	finish();
+
+	/* A disabled plugin's callbacks do not count. */
+	needs_chgfrom.actions = MH_ACT_CHGFROM;
+	fixture();
+	add("p1", &envfrom_eom_plugin, ON_ERROR_TEMPFAIL, false);
+	add("p2", &needs_chgfrom, ON_ERROR_TEMPFAIL, false);
+	start_offer(OFFER_ACTIONS & ~MH_ACT_CHGFROM, OFFER_STEPS);
+	CU_ASSERT_EQUAL(neg.steps, PROTO_NOCONNECT | PROTO_NOHELO |
+	    PROTO_NORCPT | PROTO_NODATA | PROTO_NOUNKNOWN | PROTO_NOHDRS |
+	    PROTO_NOEOH | PROTO_NOBODY | PROTO_SKIP);
+	finish();
+}
+
+static void
+test_negotiate_actions_union(void)
+{
+	fixture();
+	add_with_actions("p1", MH_ACT_ADDHDRS, ON_ERROR_TEMPFAIL);
+	add_with_actions("p2", MH_ACT_CHGBODY | MH_ACT_QUARANTINE,
+	    ON_ERROR_TEMPFAIL);
+	add_with_actions("p3", 0, ON_ERROR_TEMPFAIL);
+	add_with_actions("p4", MH_ACT_ADDHDRS | MH_ACT_ADDRCPT_PAR,
+	    ON_ERROR_TEMPFAIL);
+	start();
+	CU_ASSERT_EQUAL(neg.actions, MH_ACT_ADDHDRS | MH_ACT_CHGBODY |
+	    MH_ACT_QUARANTINE | MH_ACT_ADDRCPT_PAR);
+	finish();
+}
+
+static void
+test_plugin_needing_unoffered_action_disabled(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_with_actions("p1", MH_ACT_ADDHDRS | MH_ACT_ADDRCPT_PAR,
+	    ON_ERROR_TEMPFAIL);
+	add_with_actions("p2", MH_ACT_CHGHDRS, ON_ERROR_TEMPFAIL);
+	capture_start();
+	/* An MTA without ADDRCPT_PAR (Postfix before 2.6). */
+	start_offer(OFFER_ACTIONS & ~MH_ACT_ADDRCPT_PAR, OFFER_STEPS);
+	log = capture_end();
+	EXPECT_LOGGED(log, "warning");
+	EXPECT_LOGGED(log, "p1");
+	CU_ASSERT_EQUAL(neg.actions, MH_ACT_CHGHDRS);
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:connect");
+	ev_helo("client.example.com");
+	EXPECT_CALLS("p2:helo");
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = MESSAGE_TAIL("p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:eom");
+	ev_close();
+	EXPECT_CALLS("p1:close p2:close");
+	finish();
+}
+
+/* Are the space-separated words of got those of want, none twice? */
+static void
+check_words(const char *got, const char *want, int line, const char *what)
+{
+	char gs[2048], ws[2048], copy[2048];
+	char *save = NULL, *w, *prev = NULL;
+	bool dup = false;
+
+	if (got == NULL || want == NULL) {
+		check_str(got, want, line, what);
+		return;
+	}
+	sorted_words(got, gs, sizeof gs);
+	sorted_words(want, ws, sizeof ws);
+	snprintf(copy, sizeof copy, "%s", gs);
+	for (w = strtok_r(copy, " ", &save); w != NULL;
+	     w = strtok_r(NULL, " ", &save)) {
+		if (prev != NULL && strcmp(prev, w) == 0)
+			dup = true;
+		prev = w;
+	}
+	check(!dup && strcmp(gs, ws) == 0, line,
+	    "%s: got \"%s\", want the words of \"%s\"", what, got, want);
+}
+
+#define EXPECT_WORDS(got, want) check_words((got), (want), __LINE__, #got)
+
+static void
+test_negotiate_macros_union_with_defaults(void)
+{
+	struct mh_plugin d1 = test_plugin, d2 = test_plugin, d3 = test_plugin;
+
+	d1.actions = MH_ACT_ADDHDRS;
+	d2.actions = MH_ACT_ADDHDRS;
+	d1.macros[MH_STAGE_CONNECT] = "{client_addr} j";
+	d1.macros[MH_STAGE_ENVFROM] = "{i} {auth_authen} mail_addr x";
+	d2.macros[MH_STAGE_CONNECT] = "client_addr {client_name}";
+	d2.macros[MH_STAGE_EOH] = "{bar}";
+	d2.macros[MH_STAGE_EOM] = "{msg_id} i";
+	d3.actions = MH_ACT_CHGFROM;
+	d3.macros[MH_STAGE_HELO] = "{tls_peer}";
+	d3.macros[MH_STAGE_DATA] = "{data_thing}";
+	fixture();
+	add("p1", &d1, ON_ERROR_TEMPFAIL, false);
+	add("p2", &d2, ON_ERROR_TEMPFAIL, false);
+	add("p3", &d3, ON_ERROR_TEMPFAIL, false); /* disabled */
+	start_offer(OFFER_ACTIONS & ~MH_ACT_CHGFROM, OFFER_STEPS);
+	CU_ASSERT(neg.actions & ACT_SETSYMLIST);
+	EXPECT_WORDS(neg.macros[MACRO_CONNECT],
+	    "j {daemon_name} {daemon_addr} v _ {client_addr} {client_name}");
+	EXPECT_WORDS(neg.macros[MACRO_HELO], NULL);
+	EXPECT_WORDS(neg.macros[MACRO_ENVFROM], "i {auth_type} {auth_authen} "
+	    "{auth_author} {mail_addr} {mail_host} {mail_mailer} x");
+	EXPECT_WORDS(neg.macros[MACRO_ENVRCPT], NULL);
+	EXPECT_WORDS(neg.macros[MACRO_DATA], NULL);
+	EXPECT_WORDS(neg.macros[MACRO_EOH], "i {bar}");
+	EXPECT_WORDS(neg.macros[MACRO_EOM], "i {msg_id}");
+	finish();
+
+	/* Every default list; one-letter names are written bare. */
+	d1 = test_plugin;
+	d1.macros[MH_STAGE_HELO] = "{h}";
+	d1.macros[MH_STAGE_ENVRCPT] = "{r} rcpt_x";
+	d1.macros[MH_STAGE_DATA] = "{d}";
+	fixture();
+	add("p1", &d1, ON_ERROR_TEMPFAIL, false);
+	start();
+	EXPECT_WORDS(neg.macros[MACRO_CONNECT], NULL);
+	EXPECT_WORDS(neg.macros[MACRO_HELO], "{tls_version} {cipher} "
+	    "{cipher_bits} {cert_subject} {cert_issuer} h");
+	EXPECT_WORDS(neg.macros[MACRO_ENVRCPT],
+	    "i {rcpt_addr} {rcpt_host} {rcpt_mailer} r {rcpt_x}");
+	EXPECT_WORDS(neg.macros[MACRO_DATA], "i d");
+	finish();
+}
+
+static void
+test_negotiate_macros_need_setsymlist(void)
+{
+	struct mh_plugin d = test_plugin;
+	struct verdict v;
+
+	d.macros[MH_STAGE_CONNECT] = "{client_addr}";
+	fixture();
+	add("p1", &d, ON_ERROR_TEMPFAIL, false);
+	start_offer(OFFER_ACTIONS & ~ACT_SETSYMLIST, OFFER_STEPS);
+	CU_ASSERT_FALSE(neg.actions & ACT_SETSYMLIST);
+	for (int i = 0; i < MACRO_STAGES; i++)
+		CU_ASSERT_PTR_NULL(neg.macros[i]);
+	/* The plugin is not switched off for it. */
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:connect");
+	finish();
+}
+
+static void
+test_no_plugins_left_asks_for_nothing(void)
+{
+	struct mh_plugin d = test_plugin;
+	struct verdict v;
+
+	d.actions = MH_ACT_QUARANTINE;
+	d.flags = MH_WANT_HDR_LEADSPC | MH_WANT_REJECTED_RCPTS;
+	d.macros[MH_STAGE_CONNECT] = "{client_addr}";
+	fixture();
+	add("p1", &d, ON_ERROR_TEMPFAIL, false);
+	start_offer(OFFER_ACTIONS & ~MH_ACT_QUARANTINE, OFFER_STEPS);
+	CU_ASSERT_EQUAL(neg.steps & NO_BITS, NO_BITS);
+	CU_ASSERT_EQUAL(neg.steps & (NR_BITS | PROTO_RCPT_REJ |
+	    PROTO_HDR_LEADSPC), 0);
+	CU_ASSERT_EQUAL(neg.actions, 0);
+	for (int i = 0; i < MACRO_STAGES; i++)
+		CU_ASSERT_PTR_NULL(neg.macros[i]);
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_ACCEPT);
+	EXPECT_CALLS("");
+	ev_close();
+	EXPECT_CALLS("p1:close");
+	finish();
+
+	/* An empty set. */
+	fixture();
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NO_BITS, NO_BITS);
+	CU_ASSERT_EQUAL(neg.actions, 0);
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_ACCEPT);
+	finish();
+}
+
+/* ---- tests: protocol emulation ------------------------------------------------ */
+
+static mh_status
+hook_leadspc_asker(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	if (p->count++ > 0)
+		return MH_CONTINUE;
+	keep(p, mh_header_add(ctx, "X-p1", " one"));
+	keep(p, mh_header_add(ctx, "X-p1b", "one-b"));
+	keep(p, mh_header_add(ctx, "X-p1c", "  sp"));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_leadspc_other(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	if (p->count++ > 0)
+		return MH_CONTINUE;
+	keep(p, mh_header_add(ctx, "X-p2", "two"));
+	keep(p, mh_header_insert(ctx, 1, "X-p2i", "three"));
+	keep(p, mh_header_change(ctx, "Subject", 1, "four"));
+	keep(p, mh_header_delete(ctx, "Received", 1));
+	return MH_CONTINUE;
+}
+
+static void
+leadspc_session(bool offered)
+{
+	struct mh_plugin asker = test_plugin;
+
+	asker.flags = MH_WANT_HDR_LEADSPC;
+	fixture();
+	add("p1", &asker, ON_ERROR_TEMPFAIL, false);
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_HEADER] = hook_leadspc_asker;
+	P[1]->hook[MH_STAGE_HEADER] = hook_leadspc_other;
+	start_offer(OFFER_ACTIONS, offered ? OFFER_STEPS :
+	    OFFER_STEPS & ~PROTO_HDR_LEADSPC);
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	P[0]->seen[0] = P[1]->seen[0] = '\0';
+}
+
+static void
+test_leading_space_emulation(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	/* Negotiated: the MTA sends and takes values as they are. */
+	leadspc_session(true);
+	CU_ASSERT(neg.steps & PROTO_HDR_LEADSPC);
+	ev_header("Subject", " hello world");
+	ev_header("X-Tab", "\tv");
+	ev_header("X-Two", "  v");
+	ev_header("X-None", "v");
+	ev_header("X-Empty", "");
+	EXPECT_STR(P[0]->seen, "[Subject= hello world][X-Tab=\\tv]"
+	    "[X-Two=  v][X-None=v][X-Empty=]");
+	EXPECT_STR(P[1]->seen, "[Subject=hello world][X-Tab=\\tv]"
+	    "[X-Two= v][X-None=v][X-Empty=]");
+	ev_eoh();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p1= one(p1) | add:X-p1b=one-b(p1) | "
+	    "add:X-p1c=  sp(p1) | add:X-p2= two(p2) | "
+	    "ins:1:X-p2i= three(p2) | chg:Subject:1= four(p2) | "
+	    "del:Received:1(p2)");
+	finish();
+
+	/* Not negotiated: the MTA strips and adds the space itself. */
+	leadspc_session(false);
+	CU_ASSERT_FALSE(neg.steps & PROTO_HDR_LEADSPC);
+	ev_header("Subject", "hello world");
+	ev_header("X-Empty", "");
+	EXPECT_STR(P[0]->seen, "[Subject= hello world][X-Empty= ]");
+	EXPECT_STR(P[1]->seen, "[Subject=hello world][X-Empty=]");
+	ev_eoh();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p1=one(p1) | add:X-p1b=one-b(p1) | "
+	    "add:X-p1c= sp(p1) | add:X-p2=two(p2) | "
+	    "ins:1:X-p2i=three(p2) | chg:Subject:1=four(p2) | "
+	    "del:Received:1(p2)");
+	finish();
+}
+
+static void
+test_leading_space_not_negotiated_unless_asked(void)
+{
+	fixture();
+	add_plain("p1");
+	start();
+	CU_ASSERT_FALSE(neg.steps & PROTO_HDR_LEADSPC);
+	CU_ASSERT_FALSE(neg.steps & PROTO_RCPT_REJ);
+	finish();
+}
+
+static void
+test_rejected_rcpt_hidden_from_plugins_that_did_not_ask(void)
+{
+	struct mh_plugin asker = test_plugin;
+	struct verdict v;
+
+	asker.flags = MH_WANT_REJECTED_RCPTS;
+	fixture();
+	add_plain("p1");
+	add("p2", &asker, ON_ERROR_TEMPFAIL, false);
+	add_plain("p3");
+	start();
+	CU_ASSERT(neg.steps & PROTO_RCPT_REJ);
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	set_macro("{rcpt_mailer}", "error");
+	v = ev_rcpt("<gone@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:envrcpt");
+	set_macro("{rcpt_mailer}", "smtp");
+	v = ev_rcpt("<ok@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envrcpt p2:envrcpt p3:envrcpt");
+	EXPECT_STR(P[0]->seen, "<s@example.com>;<ok@example.org>;");
+	EXPECT_STR(P[1]->seen,
+	    "<s@example.com>;<gone@example.org>;<ok@example.org>;");
+	finish();
+
+	/* Not offered: not negotiated. */
+	fixture();
+	add("p1", &asker, ON_ERROR_TEMPFAIL, false);
+	start_offer(OFFER_ACTIONS, OFFER_STEPS & ~PROTO_RCPT_REJ);
+	CU_ASSERT_FALSE(neg.steps & PROTO_RCPT_REJ);
+	finish();
+}
+
+/* ---- tests: what the context gives plugins --------------------------------- */
+
+static mh_status
+hook_macros(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	note(p, "i=%s {i}=%s qid=%s auth=%s {auth_authen}=%s none=%s",
+	    nz(mh_macro(ctx, "i")), nz(mh_macro(ctx, "{i}")),
+	    nz(mh_queue_id(ctx)), nz(mh_macro(ctx, "auth_authen")),
+	    nz(mh_macro(ctx, "{auth_authen}")),
+	    nz(mh_macro(ctx, "{no_such_macro}")));
+	mh_log(ctx, MH_LOG_NOTICE, "hello from %s", "the hook");
+	return MH_CONTINUE;
+}
+
+static void
+test_macros_and_log_reach_plugins(void)
+{
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_macros;
+	set_macro("{auth_authen}", "alice");
+	start();
+	connected();
+	capture_start();
+	ev_address(true, "<s@example.com>", "SIZE=1000");
+	log = capture_end();
+	EXPECT_STR(P[0]->notes, "i=" QID " {i}=" QID " qid=" QID
+	    " auth=alice {auth_authen}=alice none=(null)");
+	EXPECT_STR(P[0]->seen, "<s@example.com> SIZE=1000;");
+	EXPECT_LOGGED(log, "hello from the hook");
+	EXPECT_LOGGED(log, "p1");
+	EXPECT_LOGGED(log, QID);
+	finish();
+}
+
+static void
+test_session_without_io(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_macros;
+	sess = session_new(set, NULL);
+	CU_ASSERT_FATAL(sess != NULL);
+	memset(&neg, 0, sizeof neg);
+	neg.mta_actions = OFFER_ACTIONS;
+	neg.mta_steps = OFFER_STEPS;
+	chain_negotiate(sess, &neg);
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->notes, "i=(null) {i}=(null) qid=(null) "
+	    "auth=(null) {auth_authen}=(null) none=(null)");
+	finish();
+}
+
+static mh_status
+hook_client_address(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	note(p, "%s", nz(mh_client_address(ctx)));
+	return MH_CONTINUE;
+}
+
+static void
+test_client_address_as_text(void)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_un sun;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_client_address;
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_client_address;
+	start();
+	ev_connect();
+	ev_from("<s@example.com>");
+	EXPECT_STR(P[0]->notes, "192.0.2.1 192.0.2.1");
+	chain_close(sess);
+	session_free(sess);
+
+	P[0]->notes[0] = '\0';
+	start();
+	memset(&sin6, 0, sizeof sin6);
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(25);
+	inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+	ev_connect_addr((const struct sockaddr *)&sin6);
+	chain_close(sess);
+	session_free(sess);
+
+	start();
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "/run/client.sock");
+	ev_connect_addr((const struct sockaddr *)&sun);
+	chain_close(sess);
+	session_free(sess);
+
+	start();
+	ev_connect_addr(NULL);
+	EXPECT_STR(P[0]->notes, "2001:db8::1 /run/client.sock (null)");
+	finish();
+}
+
+static mh_status
+hook_progress(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_progress(ctx));
+	return MH_CONTINUE;
+}
+
+static void
+test_progress_reaches_mta(void)
+{
+	const struct mod_list *mods;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_progress;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_eom(&mods);
+	EXPECT_STR(P[0]->rcs, "OK");
+	CU_ASSERT_EQUAL(progress_calls, 1);
+	finish();
+}
+
+static void
+test_header_and_body_passed_unchanged(void)
+{
+	static const char chunk[] = "line one\r\nnul\0byte\r\n";
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	P[0]->seen[0] = '\0';
+	ev_header("Subject", "folded\n\tline");
+	ev_eoh();
+	v = chain_body(sess, (const unsigned char *)chunk, sizeof chunk - 1);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->seen, "[Subject=folded\\n\\tline]"
+	    "[body:20:line one\\r\\nnul\\0byte\\r\\n]");
+	ev_eom(&mods);
+	finish();
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+#define TEST(fn) { #fn, fn }
+
+static const struct {
+	const char *name;
+	CU_TestFunc fn;
+} tests[] = {
+	TEST(test_reject_at_rcpt_is_per_recipient),
+	TEST(test_tempfail_at_rcpt_is_per_recipient),
+	TEST(test_first_terminal_decision_wins),
+	TEST(test_accept_removes_only_that_plugin),
+	TEST(test_accept_at_connect_or_helo_is_for_the_connection),
+	TEST(test_all_accept_answers_accept),
+	TEST(test_all_accept_at_connect_answers_accept),
+	TEST(test_accept_with_queued_mods_answers_continue),
+	TEST(test_accept_at_eom_gets_no_abort),
+	TEST(test_skip_in_body),
+	TEST(test_skip_answer_needs_negotiated_skip),
+	TEST(test_skip_ignores_plugins_without_body),
+	TEST(test_on_error_tempfail_default),
+	TEST(test_on_error_continue),
+	TEST(test_on_error_accept),
+	TEST(test_on_error_reject),
+	TEST(test_on_error_at_connect_refuses_connection),
+	TEST(test_invalid_status_goes_to_on_error),
+	TEST(test_discard_at_connect_is_an_error),
+	TEST(test_illegal_statuses_at_unknown_go_to_on_error),
+	TEST(test_undeclared_action_is_refused_and_on_error),
+	TEST(test_each_action_needs_its_declaration),
+	TEST(test_bad_header_name_refused),
+	TEST(test_bad_values_refused),
+	TEST(test_modification_at_connect_is_refused),
+	TEST(test_modification_outside_message_stages_refused),
+	TEST(test_dry_run_reject_not_enforced),
+	TEST(test_dry_run_mods_not_queued),
+	TEST(test_mod_order_chain_then_call_order),
+	TEST(test_mods_queued_before_eom_arrive_at_eom),
+	TEST(test_body_replacement_later_plugin_wins),
+	TEST(test_change_from_later_wins),
+	TEST(test_quarantine_first_wins),
+	TEST(test_queued_mods_dropped_on_reject),
+	TEST(test_mod_entries_carry_their_arguments),
+	TEST(test_reply_validation),
+	TEST(test_reply_class_mismatch_with_decision_dropped),
+	TEST(test_reply_does_not_outlive_stage),
+	TEST(test_only_deciders_reply_sent),
+	TEST(test_connect_reject_refuses_connection_and_only_close_follows),
+	TEST(test_helo_tempfail_refuses_connection),
+	TEST(test_discard_at_rcpt_ends_message),
+	TEST(test_discard_at_body_ends_message),
+	TEST(test_every_plugin_gets_close_once),
+	TEST(test_eom_or_abort_exactly_once),
+	TEST(test_new_helo_aborts_open_message),
+	TEST(test_new_envfrom_aborts_open_message),
+	TEST(test_msg_slot_cleared_after_eom),
+	TEST(test_several_messages_per_connection),
+	TEST(test_unknown_verdict_concerns_only_command),
+	TEST(test_negotiate_everything_implemented),
+	TEST(test_negotiate_no_bits_for_unused_stages),
+	TEST(test_negotiate_actions_union),
+	TEST(test_plugin_needing_unoffered_action_disabled),
+	TEST(test_negotiate_macros_union_with_defaults),
+	TEST(test_negotiate_macros_need_setsymlist),
+	TEST(test_no_plugins_left_asks_for_nothing),
+	TEST(test_leading_space_emulation),
+	TEST(test_leading_space_not_negotiated_unless_asked),
+	TEST(test_rejected_rcpt_hidden_from_plugins_that_did_not_ask),
+	TEST(test_macros_and_log_reach_plugins),
+	TEST(test_session_without_io),
+	TEST(test_client_address_as_text),
+	TEST(test_progress_reaches_mta),
+	TEST(test_header_and_body_passed_unchanged),
+};
+
+int
+main(void)
+{
+	CU_pSuite suite;
+	unsigned failures;
+
+	/* Everything the engine logs goes to stderr, where tests look. */
+	log_open(true, LOG_MAIL, LOG_DEBUG);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	suite = CU_add_suite("chain", NULL, NULL);
+	if (suite == NULL)
+		goto fail;
+	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	if (CU_get_error() != CUE_SUCCESS)
+		goto fail;
+	CU_cleanup_registry();
+	return failures == 0 ? 0 : 1;
+fail:
+	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+	CU_cleanup_registry();
+	return 2;
+}
