@@ -137,7 +137,17 @@ mh_set_msg_data(mh_ctx *ctx, void *data)
 const char *
 mh_macro(mh_ctx *ctx, const char *name)
 {
-	return name ? session_macro(ctx->session, name) : NULL;
+	char braced[128];
+	size_t n;
+
+	if (name == NULL || (n = strlen(name)) == 0)
+		return NULL;
+	/* libmilter matches long names only in braces: accept both. */
+	if (n > 1 && name[0] != '{' && n + 3 <= sizeof braced) {
+		snprintf(braced, sizeof braced, "{%s}", name);
+		name = braced;
+	}
+	return session_macro(ctx->session, name);
 }
 
 const char *

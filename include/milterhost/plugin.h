@@ -266,8 +266,9 @@ void *mh_msg_data(mh_ctx *ctx);
 void mh_set_msg_data(mh_ctx *ctx, void *data);
 
 /*
- * The value of a macro ("i" and "{i}" are the same), or NULL if the MTA
- * did not send it.  Valid until the callback returns.
+ * The value of a macro, or NULL if the MTA did not send it.  Names may be
+ * given with or without braces ("i" or "{i}", "client_addr" or
+ * "{client_addr}").  Valid until the callback returns.
  */
 const char *mh_macro(mh_ctx *ctx, const char *name);
 /* The queue id (macro i), or NULL before the MTA assigned one. */
