@@ -1,0 +1,525 @@
+-- decisions.lua - miltertest script for tests/wire/decisions.sh: every
+-- decision of a plugin at every stage where it is legal, as the MTA hears
+-- it from the running milterhost, with its scope.
+--
+-- The daemon runs three instances of the scripted test plugin, a, b and
+-- c, in that order (decisions.sh writes the configuration).  Every
+-- scenario is one connection whose client host name is the scenario's
+-- name, which selects the steps of the plugins.  In the generated
+-- scenarios STAGE_DECISION, b decides at the first event of STAGE of the
+-- first message, a and c continue (in STAGE_accall all three accept).
+--
+-- Environment: MH_WIRE_SOCKET (the daemon's socket), MH_WIRE_LOG (its
+-- log, where the plugins log every call as "[INSTANCE] SCENARIO call
+-- STAGE ARGUMENT").
+--
+-- Each check prints "ok: ..." or "FAIL: ..."; the script exits 1 if any
+-- failed.  miltertest swallows Lua errors, so every check runs under
+-- pcall.
+
+local SOCKET = os.getenv("MH_WIRE_SOCKET")
+local LOG = os.getenv("MH_WIRE_LOG")
+local failures = 0
+
+local function fail(fmt, ...)
+	error(string.format(fmt, ...), 0)
+end
+
+local function reply_name(r)
+	local names = {
+		[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
+		[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
+		[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
+		[SMFIR_SKIP] = "skip",
+	}
+	if r == nil or r == 0 then
+		return "nothing"
+	end
+	return names[r] or string.format("%q (%d)", string.char(r), r)
+end
+
+local function check(name, fn)
+	local ok, err = pcall(fn)
+	if ok then
+		mt.echo("ok: " .. name)
+	else
+		failures = failures + 1
+		mt.echo("FAIL: " .. name .. ": " .. tostring(err))
+	end
+end
+
+-- How many lines of the daemon's log contain text (plainly).
+local function log_count(text)
+	local f = io.open(LOG, "r")
+	local n = 0
+
+	if f == nil then
+		fail("cannot read the log %s", tostring(LOG))
+	end
+	for line in f:lines() do
+		if line:find(text, 1, true) then
+			n = n + 1
+		end
+	end
+	f:close()
+	return n
+end
+
+-- The number of calls of instance inst in scenario scen whose log text
+-- starts with what ("eom", "envrcpt <r1@x>", "body 2").
+local function calls(inst, scen, what)
+	return log_count(string.format("[%s] %s call %s", inst, scen, what))
+end
+
+local function expect_calls(inst, scen, what, n)
+	local got = calls(inst, scen, what)
+	if got ~= n then
+		fail("%s was called %d times for %s, expected %d", inst, got,
+		    what, n)
+	end
+end
+
+-- ---- the MTA side ------------------------------------------------------
+
+local NOBIT = {
+	connect = SMFIP_NOCONNECT, helo = SMFIP_NOHELO, envfrom = SMFIP_NOMAIL,
+	envrcpt = SMFIP_NORCPT, data = SMFIP_NODATA, header = SMFIP_NOHDRS,
+	eoh = SMFIP_NOEOH, body = SMFIP_NOBODY, unknown = SMFIP_NOUNKNOWN,
+}
+
+local function open(scen)
+	local c = mt.connect(SOCKET, 50, 0.1)
+	if c == nil then
+		fail("cannot connect to %s", tostring(SOCKET))
+	end
+	local err = mt.negotiate(c, nil, nil, nil)
+	if err ~= nil then
+		fail("negotiation: %s", tostring(err))
+	end
+	return c
+end
+
+-- Send one event; return milterhost's reply.
+local function send(c, scen, ev)
+	local s, err = ev.stage
+	if NOBIT[s] ~= nil and mt.test_option(c, NOBIT[s]) then
+		fail("milterhost negotiated %s away", s)
+	end
+	if s == "connect" then
+		err = mt.conninfo(c, scen, "192.0.2.1")
+	elseif s == "helo" then
+		err = mt.helo(c, "client.example.test")
+	elseif s == "unknown" then
+		err = mt.unknown(c, ev.arg)
+	elseif s == "envfrom" then
+		err = mt.mailfrom(c, ev.arg)
+	elseif s == "envrcpt" then
+		err = mt.rcptto(c, ev.arg)
+	elseif s == "data" then
+		err = mt.data(c)
+	elseif s == "header" then
+		err = mt.header(c, ev.arg, ev.value)
+	elseif s == "eoh" then
+		err = mt.eoh(c)
+	elseif s == "body" then
+		err = mt.bodystring(c, "body chunk " .. ev.arg .. "\r\n")
+	elseif s == "eom" then
+		err = mt.eom(c)
+	end
+	if err ~= nil then
+		fail("%s %s: miltertest: %s", s, tostring(ev.arg),
+		    tostring(err))
+	end
+	return mt.getreply(c)
+end
+
+local function expect(c, scen, ev, want)
+	local r = send(c, scen, ev)
+	if r ~= want then
+		fail("%s %s: milterhost answered %s, expected %s", ev.stage,
+		    ev.arg or "", reply_name(r), reply_name(want))
+	end
+end
+
+-- Send events; each must be answered want (continue if nil).
+local function run(c, scen, events, want)
+	for _, ev in ipairs(events) do
+		expect(c, scen, ev, want or SMFIR_CONTINUE)
+	end
+end
+
+local function ev(stage, arg, value)
+	return { stage = stage, arg = arg, value = value }
+end
+
+local CONN = { ev("connect"), ev("helo") }
+local function message(from)
+	return {
+		ev("envfrom", from), ev("envrcpt", "<r1@x>"),
+		ev("envrcpt", "<r2@x>"), ev("data"),
+		ev("header", "Subject", "wire test"), ev("header", "From", from),
+		ev("eoh"), ev("body", "1"), ev("body", "2"), ev("eom"),
+	}
+end
+
+local function concat(...)
+	local out = {}
+	for _, list in ipairs({ ... }) do
+		for _, e in ipairs(list) do
+			out[#out + 1] = e
+		end
+	end
+	return out
+end
+
+-- ---- generated scenarios -------------------------------------------------
+
+local CONN_STAGES = { "connect", "helo" }
+local MSG_STAGES = { "envfrom", "envrcpt", "data", "header", "eoh", "body",
+	"eom" }
+
+-- The reply each decision must arrive as (at every stage).
+local ANSWER = {
+	rej = SMFIR_REJECT, rejr = SMFIR_REPLYCODE, tf = SMFIR_TEMPFAIL,
+	tfr = SMFIR_REPLYCODE, disc = SMFIR_DISCARD, acc1 = SMFIR_CONTINUE,
+	accall = SMFIR_ACCEPT,
+}
+-- The reply text of rejr and tfr (see decisions.sh).
+local TEXT = {
+	rejr = { "550", "5.7.1", "b refuses " },
+	tfr = { "451", "4.7.1", "b defers " },
+}
+
+-- The event of a stage where b decides, and the text of its call.
+local DECIDING_ARG = { envrcpt = "<r1@x>", header = "Subject", body = "1" }
+
+local function is_decider(e, stage)
+	return e.stage == stage and (DECIDING_ARG[stage] == nil or
+	    DECIDING_ARG[stage] == e.arg)
+end
+
+local function call_text(e)
+	return e.arg ~= nil and e.stage .. " " .. e.arg or e.stage
+end
+
+-- Split events at b's decision: before, the deciding event, after.
+local function split(events, stage)
+	local before, after, at = {}, {}, nil
+	for _, e in ipairs(events) do
+		if at == nil and is_decider(e, stage) then
+			at = e
+		elseif at == nil then
+			before[#before + 1] = e
+		else
+			after[#after + 1] = e
+		end
+	end
+	return before, at, after
+end
+
+-- The reply text at eom, where miltertest keeps it.
+local function check_text(c, scen, dec, stage)
+	if stage ~= "eom" or TEXT[dec] == nil then
+		return
+	end
+	local t = TEXT[dec]
+	if not mt.eom_check(c, MT_SMTPREPLY, t[1], t[2], t[3] .. scen) then
+		fail("eom: the reply is not '%s %s %s%s'", t[1], t[2], t[3],
+		    scen)
+	end
+end
+
+-- connect, helo: a refusal refuses the connection; acc1 lets the others
+-- go on; accall ends the milter's part.
+local function conn_scenario(stage, dec)
+	local scen = stage .. "_" .. dec
+	local events = concat(CONN, message("<s@x>"))
+	local before, at, after = split(events, stage)
+	local c = open(scen)
+
+	run(c, scen, before)
+	expect(c, scen, at, ANSWER[dec])
+	expect_calls("c", scen, call_text(at), dec == "accall" and 1 or
+	    (dec == "acc1" and 1 or 0))
+	if dec == "acc1" then
+		-- b is done for the connection; the others get everything.
+		run(c, scen, after)
+		expect_calls("b", scen, "envfrom", 0)
+		expect_calls("b", scen, "eom", 0)
+		expect_calls("a", scen, "eom", 1)
+		expect_calls("c", scen, "eom", 1)
+	elseif dec ~= "accall" then
+		-- The next command gets the refusal again, no plugin is
+		-- called for it.
+		local r = send(c, scen, after[1])
+		local same = dec:sub(1, 3) == "rej" and SMFIR_REJECT or
+		    SMFIR_TEMPFAIL
+		if r ~= same and r ~= SMFIR_REPLYCODE then
+			fail("%s after the refusal: answered %s, expected %s",
+			    after[1].stage, reply_name(r), reply_name(same))
+		end
+		for _, inst in ipairs({ "a", "b", "c" }) do
+			expect_calls(inst, scen, after[1].stage, 0)
+		end
+	end
+	mt.disconnect(c)
+end
+
+-- Message stages: refusals and discard end the message (every plugin
+-- reached gets abort), except a recipient refusal, which refuses one
+-- recipient; then a second message goes through.
+local function msg_scenario(stage, dec)
+	local scen = stage .. "_" .. dec
+	local events = concat(CONN, message("<s@x>"))
+	local before, at, after = split(events, stage)
+	local c = open(scen)
+	local reached_c = stage ~= "envfrom" or dec == "accall"
+	local ends = dec == "disc" or dec == "accall" or
+	    (stage ~= "envrcpt" and dec ~= "acc1")
+
+	run(c, scen, before)
+	if stage == "eom" and dec == "accall" then
+		-- At eom milterhost answers continue when plugins were left
+		-- at its start (all accepting there): the same for the MTA.
+		local r = send(c, scen, at)
+		if r ~= SMFIR_ACCEPT and r ~= SMFIR_CONTINUE then
+			fail("eom: answered %s, expected accept or continue",
+			    reply_name(r))
+		end
+		mt.echo("  eom, all accepting: milterhost answered " ..
+		    reply_name(r))
+	else
+		expect(c, scen, at, ANSWER[dec])
+	end
+	check_text(c, scen, dec, stage)
+	-- c comes after the decider: called only if b did not decide
+	-- terminally.
+	local c_called = (dec == "acc1" or dec == "accall") and 1 or 0
+	expect_calls("c", scen, call_text(at), c_called)
+	if not ends then
+		run(c, scen, after)
+		-- b left the message on acc1: not called after its accept.
+		if dec == "acc1" and stage ~= "eom" then
+			expect_calls("b", scen, "eom", 0)
+			expect_calls("b", scen, "abort", 1)
+		else
+			expect_calls("b", scen, "eom", 1)
+			expect_calls("b", scen, "abort", 0)
+		end
+		if stage == "envrcpt" then
+			-- the second recipient reaches b (unless it left)
+			-- and c
+			expect_calls("b", scen, "envrcpt <r2@x>",
+			    dec == "acc1" and 0 or 1)
+			expect_calls("c", scen, "envrcpt <r2@x>", 1)
+		end
+		expect_calls("a", scen, "eom", 1)
+		expect_calls("c", scen, "eom", 1)
+		expect_calls("a", scen, "abort", 0)
+	elseif stage == "eom" then
+		-- a and b had their eom call; c, not called, gets abort
+		-- unless it accepted too.
+		expect_calls("a", scen, "abort", 0)
+		expect_calls("b", scen, "abort", 0)
+		expect_calls("c", scen, "abort", dec == "accall" and 0 or 1)
+		expect_calls("a", scen, "eom", 1)
+	else
+		-- The message ended: every plugin reached gets abort.
+		expect_calls("a", scen, "abort", 1)
+		expect_calls("b", scen, "abort", 1)
+		expect_calls("c", scen, "abort", reached_c and 1 or 0)
+		expect_calls("a", scen, "eom", 0)
+	end
+	-- The next message of the connection goes through, with everybody.
+	run(c, scen, message("<s2@x>"))
+	expect_calls("b", scen, "envfrom <s2@x>", 1)
+	expect_calls("c", scen, "envfrom <s2@x>", 1)
+	mt.disconnect(c)
+end
+
+-- unknown: the verdict concerns the command only.
+local function unknown_scenario(dec)
+	local scen = "unknown_" .. dec
+	local c = open(scen)
+
+	run(c, scen, CONN)
+	expect(c, scen, ev("unknown", "XFOO bar"), ANSWER[dec])
+	expect_calls("a", scen, "unknown XFOO bar", 1)
+	expect_calls("c", scen, "unknown", 0)
+	run(c, scen, message("<s@x>"))
+	expect_calls("c", scen, "eom", 1)
+	mt.disconnect(c)
+end
+
+-- ---- special scenarios -----------------------------------------------------
+
+local SPECIAL = {}
+
+-- b skips at the first chunk: SMFIR_SKIP only if nobody else wants body.
+SPECIAL.skip_only = function()
+	local scen = "skip_only"
+	local c = open(scen)
+
+	if not mt.test_option(c, SMFIP_SKIP) then
+		fail("milterhost did not ask for SMFIP_SKIP")
+	end
+	-- a and c accept at eoh, so b is the only plugin left for body.
+	run(c, scen, concat(CONN, { ev("envfrom", "<s@x>"),
+	    ev("envrcpt", "<r1@x>"), ev("header", "Subject", "t"),
+	    ev("eoh") }))
+	expect(c, scen, ev("body", "1"), SMFIR_SKIP)
+	expect(c, scen, ev("eom"), SMFIR_CONTINUE)
+	expect_calls("b", scen, "eom", 1)
+	expect_calls("b", scen, "body 1", 1)
+	mt.disconnect(c)
+end
+
+SPECIAL.skip_other = function()
+	local scen = "skip_other"
+	local c = open(scen)
+
+	run(c, scen, concat(CONN, message("<s@x>")))
+	-- b got the first chunk only, and still eom; a and c got both.
+	expect_calls("b", scen, "body 1", 1)
+	expect_calls("b", scen, "body 2", 0)
+	expect_calls("b", scen, "eom", 1)
+	expect_calls("a", scen, "body 2", 1)
+	expect_calls("c", scen, "body 2", 1)
+	mt.disconnect(c)
+end
+
+-- Multi-line replies: at eom libmilter sends the lines as one reply
+-- "550-5.7.1 one\r\n550-5.7.1 two\r\n550 5.7.1 three"; miltertest compares
+-- "CODE XCODE TEXT" with it, so the first two lines go in CODE.
+SPECIAL.ml_eom = function()
+	local scen = "ml_eom"
+	local c = open(scen)
+	local events = concat(CONN, message("<s@x>"))
+
+	events[#events] = nil
+	run(c, scen, events)
+	expect(c, scen, ev("eom"), SMFIR_REPLYCODE)
+	if not mt.eom_check(c, MT_SMTPREPLY,
+	    "550-5.7.1 first line\r\n550-5.7.1 second line\r\n550",
+	    "5.7.1", "third line") then
+		fail("eom: the multi-line reply is not the three lines")
+	end
+	mt.disconnect(c)
+end
+
+SPECIAL.ml_rcpt = function()
+	local scen = "ml_rcpt"
+	local c = open(scen)
+
+	run(c, scen, concat(CONN, { ev("envfrom", "<s@x>") }))
+	expect(c, scen, ev("envrcpt", "<r1@x>"), SMFIR_REPLYCODE)
+	expect(c, scen, ev("envrcpt", "<r2@x>"), SMFIR_CONTINUE)
+	mt.disconnect(c)
+end
+
+-- A reply of the wrong class is dropped: plain reject / tempfail, and a
+-- warning.
+SPECIAL.mismatch_eom = function()
+	local scen = "mismatch_eom"
+	local c = open(scen)
+	local events = concat(CONN, message("<s@x>"))
+
+	events[#events] = nil
+	run(c, scen, events)
+	expect(c, scen, ev("eom"), SMFIR_REJECT)
+	if mt.eom_check(c, MT_SMTPREPLY, "451", "4.7.1", "wrong class") then
+		fail("eom: the 451 reply reached the MTA with a reject")
+	end
+	if log_count("[b] eom: reply 451 does not fit reject") ~= 1 then
+		fail("no warning about the dropped 451 reply in the log")
+	end
+	mt.disconnect(c)
+end
+
+SPECIAL.mismatch_mail = function()
+	local scen = "mismatch_mail"
+	local c = open(scen)
+
+	run(c, scen, CONN)
+	expect(c, scen, ev("envfrom", "<s@x>"), SMFIR_TEMPFAIL)
+	if log_count("[b] envfrom: reply 550 does not fit tempfail") ~= 1 then
+		fail("no warning about the dropped 550 reply in the log")
+	end
+	mt.disconnect(c)
+end
+
+-- A reply set with CONTINUE does not outlive its callback: b's later
+-- plain reject carries no reply.
+SPECIAL.stale_reply = function()
+	local scen = "stale_reply"
+	local c = open(scen)
+
+	run(c, scen, concat(CONN, { ev("envfrom", "<s@x>") }))
+	expect(c, scen, ev("envrcpt", "<r1@x>"), SMFIR_REJECT)
+	mt.disconnect(c)
+end
+
+-- Two plugins would reject at eom: b's reply arrives, c is not called.
+SPECIAL.first_wins = function()
+	local scen = "first_wins"
+	local c = open(scen)
+	local events = concat(CONN, message("<s@x>"))
+
+	events[#events] = nil
+	run(c, scen, events)
+	expect(c, scen, ev("eom"), SMFIR_REPLYCODE)
+	if not mt.eom_check(c, MT_SMTPREPLY, "550", "5.7.1", "b was first")
+	    then
+		fail("eom: b's reply did not arrive")
+	end
+	if mt.eom_check(c, MT_SMTPREPLY, "554", "5.7.1", "c was second") then
+		fail("eom: c's reply arrived")
+	end
+	expect_calls("c", scen, "eom", 0)
+	expect_calls("c", scen, "abort", 1)
+	mt.disconnect(c)
+end
+
+-- ---- main ------------------------------------------------------------------
+
+local function main()
+	if SOCKET == nil or LOG == nil then
+		fail("MH_WIRE_SOCKET and MH_WIRE_LOG must be set")
+	end
+	mt.set_timeout(5)
+	for _, stage in ipairs(CONN_STAGES) do
+		for _, dec in ipairs({ "rej", "rejr", "tf", "tfr", "acc1",
+		    "accall" }) do
+			check(string.format("%s: %s", stage, dec), function()
+				conn_scenario(stage, dec)
+			end)
+		end
+	end
+	for _, dec in ipairs({ "rej", "rejr", "tf", "tfr" }) do
+		check("unknown: " .. dec, function()
+			unknown_scenario(dec)
+		end)
+	end
+	for _, stage in ipairs(MSG_STAGES) do
+		for _, dec in ipairs({ "rej", "rejr", "tf", "tfr", "disc",
+		    "acc1", "accall" }) do
+			check(string.format("%s: %s", stage, dec), function()
+				msg_scenario(stage, dec)
+			end)
+		end
+	end
+	for _, name in ipairs({ "skip_only", "skip_other", "ml_eom",
+	    "ml_rcpt", "mismatch_eom", "mismatch_mail", "stale_reply",
+	    "first_wins" }) do
+		check(name, SPECIAL[name])
+	end
+end
+
+local ok, err = pcall(main)
+if not ok then
+	mt.echo("FAIL: " .. tostring(err))
+	os.exit(1)
+end
+if failures > 0 then
+	os.exit(1)
+end
