@@ -4,7 +4,7 @@
 #
 # libmilter does not set TCP_NODELAY; an answer of several packets (an
 # added header, then the verdict) then waits ~40 ms for the MTA's delayed
-# ACK.  The daemon runs with addheader on 127.0.0.1, and nodelay_client
+# ACK.  The daemon runs with addheader on 127.0.0.1, and mtaclient
 # (a protocol client that itself sets TCP_NODELAY) sends 30 messages on
 # one connection; the slowest end of message must take under 20 ms.
 
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
 
 wire_init tcp_nodelay
-client=$abs_top_builddir/tests/wire/nodelay_client
+client=$abs_top_builddir/tests/wire/mtaclient
 [ -x "$client" ] || wire_error "$client is missing: build it first"
 
 # Is something listening on 127.0.0.1:$1?
@@ -58,7 +58,7 @@ EOF2
 }
 
 start_tcp
-if "$client" 127.0.0.1 "$port" 30 20; then
+if "$client" nodelay 127.0.0.1 "$port" 30 20; then
 	echo "ok: no Nagle stall at end of message"
 else
 	wire_fail "end of message stalled (or failed) over TCP"

@@ -1,0 +1,349 @@
+/*
+ * mtaclient - a minimal MTA side of the milter protocol, for the checks
+ * miltertest cannot make.
+ *
+ * It speaks as Postfix does: negotiates version 6 with every action and
+ * step offered, then sends messages on one connection, skipping the events
+ * the milter asked not to get.
+ *
+ * mtaclient nodelay HOST PORT MESSAGES MAX_MS
+ *	Times each end-of-message round trip over TCP.  An answer of
+ *	several packets (a modification, then the verdict) stalls ~40 ms on
+ *	Nagle's algorithm unless the milter's socket has TCP_NODELAY.
+ *	Exits 0 if every message got at least one header modification and
+ *	the slowest end of message took less than MAX_MS milliseconds.
+ *
+ * mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES
+ *	Sends one message with a body of SEND_BYTES (in chunks of at most
+ *	64 KB, as MTAs do) over a unix socket and collects the replacement
+ *	body the milter sends at end of message.  Exits 0 if it came in
+ *	several chunks, contiguous, and equals EXPECT_BYTES of the lines
+ *	"%07u " + BODY_LETTERS + CRLF (the pattern the scripted test
+ *	plugin's replace_body_size writes).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define V6_ACTIONS 0x1FFUL
+#define V6_STEPS 0x1FFFFFUL
+#define NOCONNECT 0x1UL
+#define NOHELO 0x2UL
+#define NOMAIL 0x4UL
+#define NORCPT 0x8UL
+#define NOBODY 0x10UL
+#define NOHDRS 0x20UL
+#define NOEOH 0x40UL
+#define NODATA 0x200UL
+
+static int sock;
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "mtaclient: %s: %s\n", what,
+	    errno ? strerror(errno) : "protocol error");
+	exit(1);
+}
+
+static void
+write_all(const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(sock, p, len);
+
+		if (n <= 0)
+			die("write");
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+read_all(void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(sock, p, len);
+
+		if (n <= 0)
+			die("read");
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+send_cmd(char cmd, const void *data, size_t len)
+{
+	unsigned char hdr[5];
+	uint32_t n = htonl((uint32_t)len + 1);
+
+	memcpy(hdr, &n, 4);
+	hdr[4] = (unsigned char)cmd;
+	write_all(hdr, 5);
+	if (len > 0)
+		write_all(data, len);
+}
+
+/* Read one reply; returns its command, its data (len) in buf. */
+static char
+read_reply(char *buf, size_t size, size_t *len)
+{
+	uint32_t n;
+	char cmd;
+
+	read_all(&n, 4);
+	n = ntohl(n);
+	if (n < 1 || n - 1 > size) {
+		errno = 0;
+		die("reply length");
+	}
+	read_all(&cmd, 1);
+	*len = n - 1;
+	read_all(buf, *len);
+	return cmd;
+}
+
+/* Send an event and expect "continue". */
+static void
+event(char cmd, const void *data, size_t len)
+{
+	char buf[70000], r;
+	size_t n;
+
+	send_cmd(cmd, data, len);
+	r = read_reply(buf, sizeof buf, &n);
+	if (r != 'c') {
+		fprintf(stderr, "mtaclient: event %c answered %c\n",
+		    cmd, r);
+		exit(1);
+	}
+}
+
+static unsigned long
+negotiate(void)
+{
+	uint32_t out[3] = { htonl(6), htonl(V6_ACTIONS), htonl(V6_STEPS) };
+	char buf[70000];
+	uint32_t in[3];
+	size_t n;
+
+	send_cmd('O', out, sizeof out);
+	if (read_reply(buf, sizeof buf, &n) != 'O' || n < 12) {
+		errno = 0;
+		die("negotiation");
+	}
+	memcpy(in, buf, sizeof in);
+	return ntohl(in[2]);
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* What came back at end of message. */
+struct eom_result {
+	int headers;            /* added or inserted */
+	unsigned char *body;    /* replacement body, concatenated */
+	size_t body_len;
+	int body_chunks;
+	int body_runs;          /* separate runs of body chunks */
+};
+
+/* Every body chunk is at most this long, as MTAs send it. */
+#define CHUNK 65535
+
+/* One message; returns the end-of-message round trip in ms. */
+static double
+message(unsigned long steps, const char *body, size_t len,
+    struct eom_result *res)
+{
+	static const char mail[] = "<a@example.test>";
+	static const char rcpt[] = "<b@example.test>";
+	static const char hdr[] = "Subject\0test";
+	char buf[70000], r, prev = 0;
+	size_t n;
+	double start;
+
+	if (!(steps & NOMAIL))
+		event('M', mail, sizeof mail);
+	if (!(steps & NORCPT))
+		event('R', rcpt, sizeof rcpt);
+	if (!(steps & NODATA))
+		event('T', NULL, 0);
+	if (!(steps & NOHDRS))
+		event('L', hdr, sizeof hdr);
+	if (!(steps & NOEOH))
+		event('N', NULL, 0);
+	for (size_t off = 0; !(steps & NOBODY) && off < len; off += CHUNK)
+		event('B', body + off, len - off < CHUNK ? len - off : CHUNK);
+	memset(res, 0, sizeof *res);
+	start = now_ms();
+	send_cmd('E', NULL, 0);
+	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a') {
+		switch (r) {
+		case 'h':
+		case 'i':
+			res->headers++;
+			break;
+		case 'b':
+			res->body = realloc(res->body, res->body_len + n + 1);
+			if (res->body == NULL)
+				die("realloc");
+			memcpy(res->body + res->body_len, buf, n);
+			res->body_len += n;
+			res->body_chunks++;
+			if (prev != 'b')
+				res->body_runs++;
+			break;
+		case 'm': case '+': case '-': case '2': case 'e': case 'q':
+		case 'p':
+			break;
+		default:
+			fprintf(stderr, "mtaclient: end of message answered "
+			    "%c\n", r);
+			exit(1);
+		}
+		prev = r;
+	}
+	return now_ms() - start;
+}
+
+/* Negotiate and send connect and helo (unless asked not to). */
+static unsigned long
+open_session(void)
+{
+	static const char conn[] = "client.example.test\0" "4\x30\x39"
+	    "192.0.2.7";
+	unsigned long steps = negotiate();
+
+	if (!(steps & NOCONNECT))
+		event('C', conn, sizeof conn);
+	if (!(steps & NOHELO))
+		event('H', "client.example.test", 20);
+	return steps;
+}
+
+static int
+run_nodelay(const char *host, const char *port, int messages, double max_ms)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct eom_result res;
+	unsigned long steps;
+	double worst = 0;
+	int one = 1;
+
+	sin.sin_port = htons((uint16_t)atoi(port));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		fprintf(stderr, "mtaclient: bad address %s\n", host);
+		return 2;
+	}
+	if ((sock = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	/* Our side must not stall either: only the milter's is measured. */
+	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(sock, (struct sockaddr *)&sin, sizeof sin) < 0)
+		die("connect");
+	steps = open_session();
+	for (int i = 0; i < messages; i++) {
+		double ms = message(steps, "hello\r\n", 7, &res);
+
+		free(res.body);
+		if (res.headers == 0) {
+			fprintf(stderr, "mtaclient: message %d: no header "
+			    "added\n", i + 1);
+			return 1;
+		}
+		if (ms > worst)
+			worst = ms;
+	}
+	send_cmd('Q', NULL, 0);
+	printf("mtaclient: %d messages, slowest end of message %.2f ms "
+	    "(limit %.0f ms)\n", messages, worst, max_ms);
+	return worst < max_ms ? 0 : 1;
+}
+
+#define BODY_LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01"
+#define BODY_LINE 64
+
+/* size bytes of the numbered-lines pattern; caller frees. */
+static char *
+pattern(size_t size)
+{
+	char *body = malloc(size + BODY_LINE + 1), *p = body;
+
+	if (body == NULL)
+		die("malloc");
+	for (unsigned k = 0; (size_t)(p - body) < size; k++) {
+		snprintf(p, BODY_LINE + 1, "%07u %s\r\n", k, BODY_LETTERS);
+		p += BODY_LINE;
+	}
+	return body;
+}
+
+static int
+run_bigbody(const char *path, size_t send, size_t expect)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct eom_result res;
+	char *sent = pattern(send), *want = pattern(expect);
+	int ok;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		fprintf(stderr, "mtaclient: socket path too long\n");
+		return 2;
+	}
+	strcpy(sun.sun_path, path);
+	if ((sock = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	if (connect(sock, (struct sockaddr *)&sun, sizeof sun) < 0)
+		die("connect");
+	message(open_session(), sent, send, &res);
+	send_cmd('Q', NULL, 0);
+	printf("mtaclient: sent a %zu-byte body; got a %zu-byte replacement "
+	    "in %d chunk(s), %d run(s)\n", send, res.body_len,
+	    res.body_chunks, res.body_runs);
+	ok = res.body_len == expect && memcmp(res.body, want, expect) == 0 &&
+	    res.body_runs == 1 && res.body_chunks == (int)((expect + CHUNK -
+	    1) / CHUNK);
+	if (!ok)
+		fprintf(stderr, "mtaclient: the replacement body is not the "
+		    "expected %zu bytes in one run of %zu chunks\n", expect,
+		    (expect + CHUNK - 1) / CHUNK);
+	free(res.body);
+	free(sent);
+	free(want);
+	return ok ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 6 && strcmp(argv[1], "nodelay") == 0)
+		return run_nodelay(argv[2], argv[3], atoi(argv[4]),
+		    atof(argv[5]));
+	if (argc == 5 && strcmp(argv[1], "bigbody") == 0)
+		return run_bigbody(argv[2], strtoul(argv[3], NULL, 10),
+		    strtoul(argv[4], NULL, 10));
+	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
+	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n");
+	return 2;
+}
