@@ -13,6 +13,13 @@
  *	Exits 0 if every message got at least one header modification and
  *	the slowest end of message took less than MAX_MS milliseconds.
  *
+ * mtaclient mods SOCKETPATH
+ *	Sends one short message over a unix socket and prints every
+ *	message change the milter sends at end of message, one a line:
+ *	"mod LETTER FIELD|FIELD...", the fields of the command's data
+ *	(NUL-separated strings on the wire; a header index first where the
+ *	command has one).  Exits 0 if the message was accepted.
+ *
  * mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES
  *	Sends one message with a body of SEND_BYTES (in chunks of at most
  *	64 KB, as MTAs do) over a unix socket and collects the replacement
@@ -23,6 +30,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -166,7 +174,32 @@ struct eom_result {
 	size_t body_len;
 	int body_chunks;
 	int body_runs;          /* separate runs of body chunks */
+	bool print;             /* print every change */
 };
+
+/* Print a change: "mod LETTER" then its NUL-separated fields. */
+static void
+print_mod(char letter, const char *data, size_t n)
+{
+	size_t off = 0;
+
+	printf("mod %c ", letter);
+	if (letter == 'i' || letter == 'm') {
+		uint32_t idx;
+
+		memcpy(&idx, data, 4);
+		printf("%u|", (unsigned)ntohl(idx));
+		off = 4;
+	}
+	while (off < n) {
+		size_t len = strnlen(data + off, n - off);
+
+		printf("%.*s%s", (int)len, data + off,
+		    off + len + 1 < n ? "|" : "");
+		off += len + 1;
+	}
+	printf("\n");
+}
 
 /* Every body chunk is at most this long, as MTAs send it. */
 #define CHUNK 65535
@@ -195,10 +228,17 @@ message(unsigned long steps, const char *body, size_t len,
 		event('N', NULL, 0);
 	for (size_t off = 0; !(steps & NOBODY) && off < len; off += CHUNK)
 		event('B', body + off, len - off < CHUNK ? len - off : CHUNK);
-	memset(res, 0, sizeof *res);
+	{
+		bool print = res->print;
+
+		memset(res, 0, sizeof *res);
+		res->print = print;
+	}
 	start = now_ms();
 	send_cmd('E', NULL, 0);
 	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a') {
+		if (res->print && r != 'b')
+			print_mod(r, buf, n);
 		switch (r) {
 		case 'h':
 		case 'i':
@@ -246,7 +286,7 @@ static int
 run_nodelay(const char *host, const char *port, int messages, double max_ms)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
-	struct eom_result res;
+	struct eom_result res = { .print = false };
 	unsigned long steps;
 	double worst = 0;
 	int one = 1;
@@ -299,23 +339,42 @@ pattern(size_t size)
 	return body;
 }
 
-static int
-run_bigbody(const char *path, size_t send, size_t expect)
+static void
+connect_unix(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct eom_result res;
-	char *sent = pattern(send), *want = pattern(expect);
-	int ok;
 
 	if (strlen(path) >= sizeof sun.sun_path) {
 		fprintf(stderr, "mtaclient: socket path too long\n");
-		return 2;
+		exit(2);
 	}
 	strcpy(sun.sun_path, path);
 	if ((sock = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
 		die("socket");
 	if (connect(sock, (struct sockaddr *)&sun, sizeof sun) < 0)
 		die("connect");
+}
+
+static int
+run_mods(const char *path)
+{
+	struct eom_result res = { .print = true };
+
+	connect_unix(path);
+	message(open_session(), "hello\r\n", 7, &res);
+	send_cmd('Q', NULL, 0);
+	free(res.body);
+	return 0;
+}
+
+static int
+run_bigbody(const char *path, size_t send, size_t expect)
+{
+	struct eom_result res = { .print = false };
+	char *sent = pattern(send), *want = pattern(expect);
+	int ok;
+
+	connect_unix(path);
 	message(open_session(), sent, send, &res);
 	send_cmd('Q', NULL, 0);
 	printf("mtaclient: sent a %zu-byte body; got a %zu-byte replacement "
@@ -340,10 +399,13 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "nodelay") == 0)
 		return run_nodelay(argv[2], argv[3], atoi(argv[4]),
 		    atof(argv[5]));
+	if (argc == 3 && strcmp(argv[1], "mods") == 0)
+		return run_mods(argv[2]);
 	if (argc == 5 && strcmp(argv[1], "bigbody") == 0)
 		return run_bigbody(argv[2], strtoul(argv[3], NULL, 10),
 		    strtoul(argv[4], NULL, 10));
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
+	    "       mtaclient mods SOCKETPATH\n"
 	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n");
 	return 2;
 }
