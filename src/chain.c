@@ -865,7 +865,6 @@ chain_eom(struct session *s, const struct mod_list **mods)
 {
 	struct event ev = { .stage = MH_STAGE_EOM };
 	struct verdict v = { MH_CONTINUE, NULL };
-	bool left;
 
 	s->merged.n = 0;
 	*mods = &s->merged;
@@ -874,7 +873,6 @@ chain_eom(struct session *s, const struct mod_list **mods)
 	if (message_is_over(s, MH_STAGE_EOM))
 		return (struct verdict){ s->msg_over, NULL };
 	begin_event(s, MH_STAGE_EOM);
-	left = any_left(s, true);
 	s->stage = MH_STAGE_EOM;
 	for (size_t i = 0; i < s->nctx && v.status == MH_CONTINUE; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
@@ -888,13 +886,16 @@ chain_eom(struct session *s, const struct mod_list **mods)
 		if (is_terminal(st)) {
 			v.status = st;
 			v.reply = take_reply(s, ctx, st);
+		} else if (st == MH_ACCEPT) {
+			ctx->msg_done = true;
 		}
 		reply_clear(&ctx->reply);
 	}
 	if (v.status == MH_CONTINUE) {
 		merge_queues(s);
 		s->eom_pending = true;
-		if (!left)
+		/* Everybody accepted (before or at eom). */
+		if (!any_left(s, true))
 			v.status = MH_ACCEPT;
 	}
 	end_message(s);
