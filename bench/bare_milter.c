@@ -1,0 +1,149 @@
+/*
+ * bare_milter - the benchmark's floor: a plain libmilter milter that
+ * answers continue to every event.
+ *
+ *	bare_milter -p SOCKETSPEC [-H]
+ *
+ * -p	where to listen, in libmilter's notation (unix:/path,
+ *	inet:PORT@HOST).
+ * -H	the header-adding variant: add "X-Bench: bare" at the end of every
+ *	message.
+ *
+ * It is libmilter as a milter author gets it, on purpose: it sets no
+ * TCP_NODELAY, so over TCP the header variant's end-of-message answer (a
+ * change, then the verdict) stalls about 40 ms on Nagle's algorithm and
+ * the MTA's delayed ACK.  That stall is what the benchmark compares
+ * milterhost against.  SIGTERM stops it.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+static bool add_header;
+
+static sfsistat
+bare_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_helo(SMFICTX *ctx, char *name)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_envfrom(SMFICTX *ctx, char **argv)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_envrcpt(SMFICTX *ctx, char **argv)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_data(SMFICTX *ctx)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_header(SMFICTX *ctx, char *name, char *value)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_eoh(SMFICTX *ctx)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_eom(SMFICTX *ctx)
+{
+	if (add_header && smfi_addheader(ctx, "X-Bench", "bare") !=
+	    MI_SUCCESS)
+		return SMFIS_TEMPFAIL;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_abort(SMFICTX *ctx)
+{
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+bare_close(SMFICTX *ctx)
+{
+	return SMFIS_CONTINUE;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bare_milter -p SOCKETSPEC [-H]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct smfiDesc desc = {
+		.xxfi_name = "bare_milter",
+		.xxfi_version = SMFI_VERSION,
+		.xxfi_connect = bare_connect,
+		.xxfi_helo = bare_helo,
+		.xxfi_envfrom = bare_envfrom,
+		.xxfi_envrcpt = bare_envrcpt,
+		.xxfi_header = bare_header,
+		.xxfi_eoh = bare_eoh,
+		.xxfi_body = bare_body,
+		.xxfi_eom = bare_eom,
+		.xxfi_abort = bare_abort,
+		.xxfi_close = bare_close,
+		.xxfi_data = bare_data,
+	};
+	const char *spec = NULL;
+	int c;
+
+	while ((c = getopt(argc, argv, "p:H")) != -1) {
+		switch (c) {
+		case 'p':
+			spec = optarg;
+			break;
+		case 'H':
+			add_header = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (spec == NULL || optind != argc)
+		usage();
+	if (add_header)
+		desc.xxfi_flags = SMFIF_ADDHDRS;
+	if (strncmp(spec, "unix:", 5) == 0)
+		unlink(spec + 5);
+	if (smfi_setconn((char *)spec) != MI_SUCCESS ||
+	    smfi_register(desc) != MI_SUCCESS) {
+		fprintf(stderr, "bare_milter: cannot set up %s\n", spec);
+		return 1;
+	}
+	return smfi_main() == MI_SUCCESS ? 0 : 1;
+}

@@ -1,0 +1,1100 @@
+/*
+ * loadgen - a milter-protocol load generator: the MTA side, as Postfix
+ * speaks it, for measuring milters.
+ *
+ *	loadgen [--connections N] [--messages TOTAL] [--per-conn M]
+ *		[--size BYTES] [--warmup N] --target SPEC [--target SPEC]...
+ *
+ * Every connection is one thread with one SMTP session at a time.  A
+ * session opens one socket per target (unix:/path, local:/path,
+ * inet:PORT@HOST, inet6:PORT@HOST), negotiates protocol version 6 offering
+ * every action (0x1FF) and every step (0x1FFFFF), sends connect and helo,
+ * then up to M messages (MAIL, RCPT, DATA, six headers, EOH, a body of
+ * BYTES split into chunks of 65535 bytes, EOM), then QUIT.  Sessions follow
+ * one another on each thread until TOTAL messages were sent.
+ *
+ * Several targets form a chain, as Postfix runs smtpd_milters = a, b, c:
+ * each event goes to each target in turn, and a reject, tempfail or
+ * discard ends the event there (later targets do not hear it).  What a
+ * target negotiated is honoured per target: the SMFIP_NO* steps it does
+ * not want, the SMFIP_NR_* replies it will not send, the leading space of
+ * header values, and the macro lists it asked for (otherwise Postfix's
+ * default lists are sent, with the values a Postfix smtpd would have).
+ * A target that accepts is sent nothing more for the connection (accept at
+ * connect or helo) or for the message; skip ends its body chunks.
+ *
+ * Every reply is checked against the event it answers and the actions the
+ * target negotiated.  A protocol or I/O error ends that session, is
+ * printed (the first few) and counted; a run with errors exits 1, for it
+ * is not a result.
+ *
+ * Latency is measured per message, from sending MAIL to the first target
+ * until the final answer to EOM from the last one.  The --warmup messages
+ * run first, with the same connections, and are not counted.  The report
+ * is one machine-readable line on stdout,
+ *
+ *	msgs=... secs=... rate=... p50_ms=... p90_ms=... p99_ms=...
+ *	max_ms=... accepted=... rejected=... tempfailed=... discarded=...
+ *	changes=... errors=...
+ *
+ * (changes: the message changes received at end of message)
+ *
+ * and one line for people after it.  Our own sockets get TCP_NODELAY, so
+ * that only the milter's side of a TCP connection can stall.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h> /* SMFIF_* */
+#include <libmilter/mfdef.h>
+
+#define PROTO_VERSION 6
+#define OFFER_ACTIONS 0x1FFUL
+#define OFFER_STEPS 0x1FFFFFUL
+#define CHUNK 65535             /* body chunk, as MTAs send it */
+#define REPLY_MAX (1024 * 1024) /* longest reply we take */
+#define WBUF_SIZE (CHUNK + 8192)
+#define MAX_TARGETS 64
+#define MAX_ERRORS_SHOWN 10
+
+/* Macro stages, numbered as in smfi_setsymlist (SMFIM_*). */
+enum { M_CONNECT, M_HELO, M_MAIL, M_RCPT, M_DATA, M_EOM, M_EOH, M_STAGES };
+
+/* What an event ended in. */
+enum outcome { O_CONTINUE, O_REJECT, O_TEMPFAIL, O_DISCARD, O_CONNFAIL,
+	O_ERROR };
+
+struct target {
+	const char *spec;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+/* One session's connection to one target. */
+struct link {
+	const struct target *target;
+	int fd;
+	uint32_t actions;        /* what the target may do */
+	uint32_t steps;          /* SMFIP_* it asked for */
+	char *symlist[M_STAGES]; /* macro lists it asked for, or NULL */
+	bool conn_done;          /* accepted the connection */
+	bool msg_done;           /* accepted the message */
+	bool skip_body;          /* answered skip to a body chunk */
+	unsigned char rbuf[65536];
+	size_t rpos, rlen;
+};
+
+/* One connection: a thread. */
+struct worker {
+	int id;
+	bool record;                /* false during the warm-up */
+	struct link *links;
+	size_t nlinks;
+	unsigned char *wbuf;
+	size_t wlen;
+	unsigned char *reply;       /* the last reply's data */
+	size_t reply_len;
+	char qid[32];
+	unsigned long serial;
+	char error[512];            /* the error that ended the session */
+	double *lat;                /* ms per message */
+	size_t nlat, latcap;
+	unsigned long msgs, accepted, rejected, tempfailed, discarded,
+	    changes, errors;
+};
+
+/* The run's options. */
+static struct target targets[MAX_TARGETS];
+static size_t ntargets;
+static int opt_connections = 1;
+static unsigned long opt_messages = 1000;
+static unsigned long opt_per_conn = 1;
+static size_t opt_size = 4096;
+static unsigned long opt_warmup;
+
+static const char *body_text;   /* opt_size bytes of CRLF lines */
+static atomic_ulong to_claim;   /* messages of this phase not yet taken */
+static atomic_int errors_shown;
+
+/* ---- errors -------------------------------------------------------------- */
+
+static void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "loadgen: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+/* Record why the session fails; returns O_ERROR. */
+static enum outcome
+session_error(struct worker *w, const struct link *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(w->error, sizeof w->error, "%s: ",
+	    l ? l->target->spec : "session");
+	va_start(ap, fmt);
+	vsnprintf(w->error + n, sizeof w->error - (size_t)n, fmt, ap);
+	va_end(ap);
+	return O_ERROR;
+}
+
+/* ---- targets ------------------------------------------------------------- */
+
+static void
+parse_target(const char *spec)
+{
+	struct target *t;
+
+	if (ntargets == MAX_TARGETS)
+		fatal("more than %d targets", MAX_TARGETS);
+	t = &targets[ntargets++];
+	t->spec = spec;
+	if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&t->addr;
+		const char *path = strchr(spec, ':') + 1;
+
+		if (strlen(path) >= sizeof sun->sun_path)
+			fatal("%s: socket path too long", spec);
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, path);
+		t->addrlen = sizeof *sun;
+		return;
+	}
+	if (strncmp(spec, "inet:", 5) == 0 || strncmp(spec, "inet6:", 6) == 0) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+		const char *port = strchr(spec, ':') + 1;
+		const char *at = strchr(port, '@');
+		char portbuf[16];
+		int rc;
+
+		hints.ai_family = spec[4] == '6' ? AF_INET6 : AF_INET;
+		if (at == NULL || (size_t)(at - port) >= sizeof portbuf)
+			fatal("%s: want inet:PORT@HOST", spec);
+		memcpy(portbuf, port, (size_t)(at - port));
+		portbuf[at - port] = '\0';
+		if ((rc = getaddrinfo(at + 1, portbuf, &hints, &ai)) != 0)
+			fatal("%s: %s", spec, gai_strerror(rc));
+		memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
+		t->addrlen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+		return;
+	}
+	fatal("%s: want unix:/path or inet:PORT@HOST", spec);
+}
+
+/* ---- the wire ------------------------------------------------------------ */
+
+/* Append one command to the write buffer. */
+static void
+put_cmd(struct worker *w, char cmd, const void *data, size_t len)
+{
+	uint32_t n = htonl((uint32_t)len + 1);
+
+	memcpy(w->wbuf + w->wlen, &n, 4);
+	w->wbuf[w->wlen + 4] = (unsigned char)cmd;
+	if (len > 0)
+		memcpy(w->wbuf + w->wlen + 5, data, len);
+	w->wlen += len + 5;
+}
+
+static int
+flush(struct worker *w, struct link *l)
+{
+	const unsigned char *p = w->wbuf;
+	size_t len = w->wlen;
+
+	w->wlen = 0;
+	while (len > 0) {
+		ssize_t n = write(l->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			session_error(w, l, "write: %s", strerror(errno));
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+read_exact(struct worker *w, struct link *l, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		size_t take;
+
+		if (l->rpos == l->rlen) {
+			ssize_t n = read(l->fd, l->rbuf, sizeof l->rbuf);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				session_error(w, l, "read: %s", n == 0 ?
+				    "connection closed by the milter" :
+				    strerror(errno));
+				return -1;
+			}
+			l->rpos = 0;
+			l->rlen = (size_t)n;
+		}
+		take = l->rlen - l->rpos;
+		if (take > len)
+			take = len;
+		memcpy(p, l->rbuf + l->rpos, take);
+		l->rpos += take;
+		p += take;
+		len -= take;
+	}
+	return 0;
+}
+
+/* Read one reply: its letter, or -1.  Its data goes to w->reply. */
+static int
+read_reply(struct worker *w, struct link *l)
+{
+	uint32_t n;
+	unsigned char cmd;
+
+	if (read_exact(w, l, &n, 4) < 0)
+		return -1;
+	n = ntohl(n);
+	if (n < 1 || n > REPLY_MAX) {
+		session_error(w, l, "reply length %u", (unsigned)n);
+		return -1;
+	}
+	if (read_exact(w, l, &cmd, 1) < 0 ||
+	    read_exact(w, l, w->reply, n - 1) < 0)
+		return -1;
+	w->reply_len = n - 1;
+	return cmd;
+}
+
+/* ---- macros -------------------------------------------------------------- */
+
+/* Postfix's default macro lists (milter_*_macros). */
+static const char *const default_macros[M_STAGES] = {
+	[M_CONNECT] = "j {daemon_name} {daemon_addr} v _",
+	[M_HELO] = "{tls_version} {cipher} {cipher_bits} {cert_subject} "
+	    "{cert_issuer}",
+	[M_MAIL] = "i {auth_type} {auth_authen} {auth_author} {mail_addr} "
+	    "{mail_host} {mail_mailer}",
+	[M_RCPT] = "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+	[M_DATA] = "i",
+	[M_EOM] = "i",
+	[M_EOH] = "i",
+};
+
+/* The value smtpd would give a macro, or NULL if it has none here. */
+static const char *
+macro_value(const struct worker *w, const char *name, size_t len)
+{
+	static const struct { const char *name, *value; } fixed[] = {
+		{ "j", "mx.bench.test" },
+		{ "daemon_name", "smtpd" },
+		{ "daemon_addr", "127.0.0.1" },
+		{ "v", "Postfix 3.7.11" },
+		{ "_", "client.example.test [192.0.2.7]" },
+		{ "client_addr", "192.0.2.7" },
+		{ "client_name", "client.example.test" },
+		{ "mail_addr", "sender@example.test" },
+		{ "mail_host", "" },
+		{ "mail_mailer", "smtp" },
+		{ "rcpt_addr", "rcpt@example.test" },
+		{ "rcpt_host", "mx.example.test" },
+		{ "rcpt_mailer", "smtp" },
+	};
+
+	if (len > 2 && name[0] == '{' && name[len - 1] == '}') {
+		name++;
+		len -= 2;
+	}
+	if (len == 1 && name[0] == 'i')
+		return w->qid;
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strlen(fixed[i].name) == len &&
+		    memcmp(fixed[i].name, name, len) == 0)
+			return fixed[i].value[0] ? fixed[i].value : NULL;
+	return NULL;
+}
+
+/* Queue the macros of a stage for one target (none if it has no values). */
+static void
+put_macros(struct worker *w, const struct link *l, int stage, char cmd)
+{
+	const char *list = l->symlist[stage] ? l->symlist[stage] :
+	    default_macros[stage];
+	unsigned char data[2048];
+	size_t len = 1;
+
+	data[0] = (unsigned char)cmd;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, " ,");
+		const char *v = n > 0 ? macro_value(w, p, n) : NULL;
+
+		if (v != NULL && len + n + strlen(v) + 4 < sizeof data) {
+			/* Long names go with braces, as Postfix sends them. */
+			bool brace = n > 1 && p[0] != '{';
+
+			if (brace)
+				data[len++] = '{';
+			memcpy(data + len, p, n);
+			len += n;
+			if (brace)
+				data[len++] = '}';
+			data[len++] = '\0';
+			memcpy(data + len, v, strlen(v) + 1);
+			len += strlen(v) + 1;
+		}
+		p += n;
+		p += strspn(p, " ,");
+	}
+	if (len > 1)
+		put_cmd(w, SMFIC_MACRO, data, len);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+/* What an event is and which steps concern it. */
+struct event {
+	char cmd;
+	int macro_stage;   /* M_* or -1 */
+	uint32_t no_step;  /* SMFIP_NO*: the target does not want it */
+	uint32_t no_reply; /* SMFIP_NR_*: the target will not answer */
+	bool connection;   /* connect or helo: accept covers the connection */
+};
+
+static const struct event EV_CONNECT = { SMFIC_CONNECT, M_CONNECT,
+	SMFIP_NOCONNECT, SMFIP_NR_CONN, true };
+static const struct event EV_HELO = { SMFIC_HELO, M_HELO, SMFIP_NOHELO,
+	SMFIP_NR_HELO, true };
+static const struct event EV_MAIL = { SMFIC_MAIL, M_MAIL, SMFIP_NOMAIL,
+	SMFIP_NR_MAIL, false };
+static const struct event EV_RCPT = { SMFIC_RCPT, M_RCPT, SMFIP_NORCPT,
+	SMFIP_NR_RCPT, false };
+static const struct event EV_DATA = { SMFIC_DATA, M_DATA, SMFIP_NODATA,
+	SMFIP_NR_DATA, false };
+static const struct event EV_HEADER = { SMFIC_HEADER, -1, SMFIP_NOHDRS,
+	SMFIP_NR_HDR, false };
+static const struct event EV_EOH = { SMFIC_EOH, M_EOH, SMFIP_NOEOH,
+	SMFIP_NR_EOH, false };
+static const struct event EV_BODY = { SMFIC_BODY, -1, SMFIP_NOBODY,
+	SMFIP_NR_BODY, false };
+
+static bool
+link_wants(const struct link *l, const struct event *ev)
+{
+	if (l->conn_done || (!ev->connection && l->msg_done))
+		return false;
+	if (ev->cmd == SMFIC_BODY && l->skip_body)
+		return false;
+	return (l->steps & ev->no_step) == 0;
+}
+
+/* The final answers any event may get; the others are errors. */
+static enum outcome
+final_answer(struct worker *w, struct link *l, const struct event *ev,
+    int r)
+{
+	switch (r) {
+	case SMFIR_CONTINUE:
+		return O_CONTINUE;
+	case SMFIR_ACCEPT:
+		if (ev->connection)
+			l->conn_done = true;
+		else
+			l->msg_done = true;
+		return O_CONTINUE;
+	case SMFIR_REJECT:
+		return O_REJECT;
+	case SMFIR_TEMPFAIL:
+		return O_TEMPFAIL;
+	case SMFIR_REPLYCODE:
+		if (w->reply_len < 4 || (w->reply[0] != '4' &&
+		    w->reply[0] != '5'))
+			return session_error(w, l, "bad reply code to %c",
+			    ev->cmd);
+		return w->reply[0] == '5' ? O_REJECT : O_TEMPFAIL;
+	case SMFIR_DISCARD:
+		if (ev->connection)
+			break;
+		return O_DISCARD;
+	case SMFIR_SKIP:
+		if (ev->cmd != SMFIC_BODY)
+			break;
+		l->skip_body = true;
+		return O_CONTINUE;
+	case SMFIR_CONN_FAIL:
+	case SMFIR_SHUTDOWN:
+		return O_CONNFAIL;
+	}
+	return session_error(w, l, "unexpected reply '%c' to event '%c'", r,
+	    ev->cmd);
+}
+
+/* Send an event to one target and read its answer. */
+static enum outcome
+event_to(struct worker *w, struct link *l, const struct event *ev,
+    const void *data, size_t len)
+{
+	int r;
+
+	if (ev->macro_stage >= 0)
+		put_macros(w, l, ev->macro_stage, ev->cmd);
+	put_cmd(w, ev->cmd, data, len);
+	if (flush(w, l) < 0)
+		return O_ERROR;
+	if (l->steps & ev->no_reply)
+		return O_CONTINUE;
+	while ((r = read_reply(w, l)) == SMFIR_PROGRESS)
+		;
+	if (r < 0)
+		return O_ERROR;
+	return final_answer(w, l, ev, r);
+}
+
+/*
+ * Send an event to every target in turn that wants it.  A target's
+ * refusal ends the event there.
+ */
+static enum outcome
+event(struct worker *w, const struct event *ev, const void *data,
+    size_t len)
+{
+	for (size_t i = 0; i < w->nlinks; i++) {
+		struct link *l = &w->links[i];
+		enum outcome o;
+
+		if (link_wants(l, ev) &&
+		    (o = event_to(w, l, ev, data, len)) != O_CONTINUE)
+			return o;
+	}
+	return O_CONTINUE;
+}
+
+/* The action a message change needs, or 0 if r is not one. */
+static uint32_t
+change_action(int r)
+{
+	switch (r) {
+	case SMFIR_ADDHEADER:
+	case SMFIR_INSHEADER:
+		return SMFIF_ADDHDRS;
+	case SMFIR_CHGHEADER:
+		return SMFIF_CHGHDRS;
+	case SMFIR_REPLBODY:
+		return SMFIF_CHGBODY;
+	case SMFIR_ADDRCPT:
+		return SMFIF_ADDRCPT;
+	case SMFIR_ADDRCPT_PAR:
+		return SMFIF_ADDRCPT_PAR;
+	case SMFIR_DELRCPT:
+		return SMFIF_DELRCPT;
+	case SMFIR_CHGFROM:
+		return SMFIF_CHGFROM;
+	case SMFIR_QUARANTINE:
+		return SMFIF_QUARANTINE;
+	}
+	return 0;
+}
+
+/* End of message: changes, then the final answer, from each target. */
+static enum outcome
+end_of_message(struct worker *w)
+{
+	static const struct event ev = { SMFIC_BODYEOB, M_EOM, 0, 0, false };
+
+	for (size_t i = 0; i < w->nlinks; i++) {
+		struct link *l = &w->links[i];
+		enum outcome o;
+		uint32_t act;
+		int r;
+
+		if (!link_wants(l, &ev))
+			continue;
+		put_macros(w, l, M_EOM, SMFIC_BODYEOB);
+		put_cmd(w, SMFIC_BODYEOB, NULL, 0);
+		if (flush(w, l) < 0)
+			return O_ERROR;
+		while ((r = read_reply(w, l)) >= 0 &&
+		    (r == SMFIR_PROGRESS || (act = change_action(r)) != 0)) {
+			if (r == SMFIR_PROGRESS)
+				continue;
+			if ((l->actions & act) == 0)
+				return session_error(w, l, "change '%c' "
+				    "without its action negotiated", r);
+			if (w->record)
+				w->changes++;
+		}
+		if (r < 0)
+			return O_ERROR;
+		if ((o = final_answer(w, l, &ev, r)) != O_CONTINUE)
+			return o;
+	}
+	return O_CONTINUE;
+}
+
+/* A message ended early: tell every target still in it. */
+static enum outcome
+abort_message(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlinks; i++) {
+		struct link *l = &w->links[i];
+
+		if (l->conn_done)
+			continue;
+		put_cmd(w, SMFIC_ABORT, NULL, 0);
+		if (flush(w, l) < 0)
+			return O_ERROR;
+	}
+	return O_CONTINUE;
+}
+
+/* ---- a session ----------------------------------------------------------- */
+
+static int
+connect_target(struct worker *w, struct link *l)
+{
+	int one = 1;
+
+	l->fd = socket(l->target->addr.ss_family, SOCK_STREAM, 0);
+	if (l->fd < 0) {
+		session_error(w, l, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (l->target->addr.ss_family != AF_UNIX &&
+	    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+		session_error(w, l, "TCP_NODELAY: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(l->fd, (const struct sockaddr *)&l->target->addr,
+	    l->target->addrlen) < 0) {
+		session_error(w, l, "connect: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the macro lists that follow the negotiation's three numbers. */
+static int
+read_symlists(struct worker *w, struct link *l)
+{
+	size_t off = 12;
+
+	while (off + 4 < w->reply_len) {
+		uint32_t stage;
+		size_t n;
+
+		memcpy(&stage, w->reply + off, 4);
+		stage = ntohl(stage);
+		off += 4;
+		n = strnlen((char *)w->reply + off, w->reply_len - off);
+		if (stage >= M_STAGES || off + n == w->reply_len) {
+			session_error(w, l, "bad macro list in negotiation");
+			return -1;
+		}
+		free(l->symlist[stage]);
+		if ((l->symlist[stage] = strdup((char *)w->reply + off)) ==
+		    NULL)
+			fatal("out of memory");
+		off += n + 1;
+	}
+	return 0;
+}
+
+static int
+negotiate(struct worker *w, struct link *l)
+{
+	uint32_t offer[3] = { htonl(PROTO_VERSION), htonl(OFFER_ACTIONS),
+		htonl(OFFER_STEPS) };
+	uint32_t got[3];
+	int r;
+
+	put_cmd(w, SMFIC_OPTNEG, offer, sizeof offer);
+	if (flush(w, l) < 0 || (r = read_reply(w, l)) < 0)
+		return -1;
+	if (r != SMFIC_OPTNEG || w->reply_len < 12) {
+		session_error(w, l, "negotiation answered '%c'", r);
+		return -1;
+	}
+	memcpy(got, w->reply, sizeof got);
+	l->actions = ntohl(got[1]);
+	l->steps = ntohl(got[2]);
+	if (ntohl(got[0]) < 2 || ntohl(got[0]) > PROTO_VERSION ||
+	    (l->actions & ~OFFER_ACTIONS) != 0 ||
+	    (l->steps & ~OFFER_STEPS) != 0) {
+		session_error(w, l, "negotiated version %u, actions %#x, "
+		    "steps %#x: more than offered", (unsigned)ntohl(got[0]),
+		    (unsigned)l->actions, (unsigned)l->steps);
+		return -1;
+	}
+	return read_symlists(w, l);
+}
+
+static void
+close_links(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlinks; i++) {
+		struct link *l = &w->links[i];
+
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+		for (int m = 0; m < M_STAGES; m++) {
+			free(l->symlist[m]);
+			l->symlist[m] = NULL;
+		}
+	}
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void
+count(struct worker *w, enum outcome o, double ms)
+{
+	if (!w->record)
+		return;
+	w->msgs++;
+	switch (o) {
+	case O_CONTINUE:
+		w->accepted++;
+		break;
+	case O_REJECT:
+		w->rejected++;
+		break;
+	case O_TEMPFAIL:
+		w->tempfailed++;
+		break;
+	default:
+		w->discarded++;
+		break;
+	}
+	if (ms < 0)
+		return;
+	if (w->nlat == w->latcap) {
+		w->latcap = w->latcap ? 2 * w->latcap : 1024;
+		w->lat = realloc(w->lat, w->latcap * sizeof *w->lat);
+		if (w->lat == NULL)
+			fatal("out of memory");
+	}
+	w->lat[w->nlat++] = ms;
+}
+
+/* The headers of every message, as cleanup passes them (name\0value\0). */
+static const char *const headers[][2] = {
+	{ "Received", "from client.example.test (client.example.test "
+	    "[192.0.2.7])\n\tby mx.bench.test (Postfix) with ESMTP id QID\n\t"
+	    "for <rcpt@example.test>" },
+	{ "From", "Sender <sender@example.test>" },
+	{ "To", "<rcpt@example.test>" },
+	{ "Subject", "load generator message" },
+	{ "Date", "Mon, 23 Nov 2026 10:00:00 +0000" },
+	{ "Message-ID", "<loadgen@example.test>" },
+};
+
+/* The headers, each with a leading space for the targets that want it. */
+static enum outcome
+send_headers(struct worker *w)
+{
+	for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) {
+		char data[512];
+		size_t nlen = strlen(headers[h][0]) + 1;
+		size_t vlen = strlen(headers[h][1]) + 1;
+
+		memcpy(data, headers[h][0], nlen);
+		data[nlen] = ' ';
+		for (size_t i = 0; i < w->nlinks; i++) {
+			struct link *l = &w->links[i];
+			size_t lead = (l->steps & SMFIP_HDR_LEADSPC) != 0;
+			enum outcome o;
+
+			if (!link_wants(l, &EV_HEADER))
+				continue;
+			memcpy(data + nlen + lead, headers[h][1], vlen);
+			o = event_to(w, l, &EV_HEADER, data, nlen + lead +
+			    vlen);
+			if (o != O_CONTINUE)
+				return o;
+		}
+	}
+	return O_CONTINUE;
+}
+
+/* Everything of one message after RCPT, up to the end of the body. */
+static enum outcome
+send_content(struct worker *w)
+{
+	enum outcome o;
+
+	if ((o = event(w, &EV_DATA, NULL, 0)) != O_CONTINUE ||
+	    (o = send_headers(w)) != O_CONTINUE ||
+	    (o = event(w, &EV_EOH, NULL, 0)) != O_CONTINUE)
+		return o;
+	for (size_t off = 0; off < opt_size; off += CHUNK) {
+		size_t n = opt_size - off < CHUNK ? opt_size - off : CHUNK;
+
+		if ((o = event(w, &EV_BODY, body_text + off, n)) !=
+		    O_CONTINUE)
+			return o;
+	}
+	return end_of_message(w);
+}
+
+/* One message: its outcome, counted. */
+static enum outcome
+message(struct worker *w)
+{
+	static const char mail[] = "<sender@example.test>";
+	static const char rcpt[] = "<rcpt@example.test>";
+	double start = now_ms();
+	enum outcome o;
+
+	snprintf(w->qid, sizeof w->qid, "4B%02X%09lX", w->id, ++w->serial);
+	for (size_t i = 0; i < w->nlinks; i++) {
+		w->links[i].msg_done = false;
+		w->links[i].skip_body = false;
+	}
+	if ((o = event(w, &EV_MAIL, mail, sizeof mail)) == O_CONTINUE &&
+	    (o = event(w, &EV_RCPT, rcpt, sizeof rcpt)) == O_CONTINUE &&
+	    (o = send_content(w)) == O_CONTINUE) {
+		count(w, o, now_ms() - start);
+		return o;
+	}
+	if (o == O_ERROR || o == O_CONNFAIL)
+		return o;
+	/* Refused or discarded before its end: abort it everywhere. */
+	if (abort_message(w) == O_ERROR)
+		return O_ERROR;
+	count(w, o, now_ms() - start);
+	return O_CONTINUE;
+}
+
+/* Connect, helo; a refusal there refuses the session's messages. */
+static enum outcome
+open_session(struct worker *w)
+{
+	static const char conn[] = "client.example.test\0" "4\x30\x39"
+	    "192.0.2.7";
+	enum outcome o;
+
+	for (size_t i = 0; i < w->nlinks; i++) {
+		struct link *l = &w->links[i];
+
+		l->conn_done = false;
+		if (connect_target(w, l) < 0 || negotiate(w, l) < 0)
+			return O_ERROR;
+	}
+	if ((o = event(w, &EV_CONNECT, conn, sizeof conn)) != O_CONTINUE)
+		return o;
+	return event(w, &EV_HELO, "client.example.test", 20);
+}
+
+/* One SMTP session of n messages; -1 on an error. */
+static int
+session(struct worker *w, unsigned long n)
+{
+	enum outcome o = open_session(w);
+	unsigned long done = 0;
+
+	if (o == O_REJECT || o == O_TEMPFAIL) {
+		for (; done < n; done++)
+			count(w, o, -1);
+		o = O_CONTINUE;
+	}
+	while (o == O_CONTINUE && done < n) {
+		o = message(w);
+		done++;
+	}
+	if (o == O_CONTINUE)
+		for (size_t i = 0; i < w->nlinks && o == O_CONTINUE; i++) {
+			put_cmd(w, SMFIC_QUIT, NULL, 0);
+			if (flush(w, &w->links[i]) < 0)
+				o = O_ERROR;
+		}
+	close_links(w);
+	if (o == O_CONNFAIL)
+		session_error(w, NULL, "a milter failed the connection");
+	if (o == O_CONTINUE)
+		return 0;
+	if (w->record)
+		w->errors++;
+	if (atomic_fetch_add(&errors_shown, 1) < MAX_ERRORS_SHOWN)
+		fprintf(stderr, "loadgen: connection %d: %s\n", w->id,
+		    w->error);
+	return -1;
+}
+
+/* Take up to want messages of the phase; 0 when none are left. */
+static unsigned long
+claim(unsigned long want)
+{
+	unsigned long left = atomic_load(&to_claim);
+
+	while (left > 0) {
+		unsigned long take = left < want ? left : want;
+
+		if (atomic_compare_exchange_weak(&to_claim, &left,
+		    left - take))
+			return take;
+	}
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned long n;
+
+	while ((n = claim(opt_per_conn)) > 0)
+		session(w, n);
+	return NULL;
+}
+
+/* Run a phase of n messages over every connection; its seconds. */
+static double
+run_phase(struct worker *ws, unsigned long n, bool record)
+{
+	pthread_t *tids = calloc((size_t)opt_connections, sizeof *tids);
+	double start;
+
+	if (tids == NULL)
+		fatal("out of memory");
+	atomic_store(&to_claim, n);
+	start = now_ms();
+	for (int i = 0; i < opt_connections; i++) {
+		ws[i].record = record;
+		if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
+			fatal("pthread_create failed");
+	}
+	for (int i = 0; i < opt_connections; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	return (now_ms() - start) / 1e3;
+}
+
+/* ---- set-up and report --------------------------------------------------- */
+
+static struct worker *
+make_workers(void)
+{
+	struct worker *ws = calloc((size_t)opt_connections, sizeof *ws);
+
+	if (ws == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < opt_connections; i++) {
+		struct worker *w = &ws[i];
+
+		w->id = i;
+		w->nlinks = ntargets;
+		w->links = calloc(ntargets, sizeof *w->links);
+		w->wbuf = malloc(WBUF_SIZE);
+		w->reply = malloc(REPLY_MAX);
+		if (w->links == NULL || w->wbuf == NULL || w->reply == NULL)
+			fatal("out of memory");
+		for (size_t t = 0; t < ntargets; t++) {
+			w->links[t].target = &targets[t];
+			w->links[t].fd = -1;
+		}
+	}
+	return ws;
+}
+
+static char *
+make_body(size_t size)
+{
+	char *b = malloc(size + 1);
+
+	if (b == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < size; i++)
+		b[i] = i % 78 == 76 ? '\r' : i % 78 == 77 ? '\n' :
+		    (char)('a' + i % 26);
+	b[size] = '\0';
+	return b;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The nearest-rank percentile p of n sorted values. */
+static double
+percentile(const double *v, size_t n, double p)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0;
+	rank = (size_t)(p / 100 * (double)n + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	return v[(rank > n ? n : rank) - 1];
+}
+
+static int
+report(struct worker *ws, double secs)
+{
+	struct worker sum = { 0 };
+	double *lat;
+	size_t nlat = 0;
+
+	for (int i = 0; i < opt_connections; i++)
+		nlat += ws[i].nlat;
+	if ((lat = malloc((nlat + 1) * sizeof *lat)) == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < opt_connections; i++) {
+		memcpy(lat + sum.nlat, ws[i].lat, ws[i].nlat * sizeof *lat);
+		sum.nlat += ws[i].nlat;
+		sum.msgs += ws[i].msgs;
+		sum.accepted += ws[i].accepted;
+		sum.rejected += ws[i].rejected;
+		sum.tempfailed += ws[i].tempfailed;
+		sum.discarded += ws[i].discarded;
+		sum.changes += ws[i].changes;
+		sum.errors += ws[i].errors;
+	}
+	qsort(lat, nlat, sizeof *lat, cmp_double);
+	printf("msgs=%lu secs=%.3f rate=%.1f p50_ms=%.3f p90_ms=%.3f "
+	    "p99_ms=%.3f max_ms=%.3f accepted=%lu rejected=%lu "
+	    "tempfailed=%lu discarded=%lu changes=%lu errors=%lu\n",
+	    sum.msgs, secs,
+	    secs > 0 ? (double)sum.msgs / secs : 0, percentile(lat, nlat, 50),
+	    percentile(lat, nlat, 90), percentile(lat, nlat, 99),
+	    percentile(lat, nlat, 100), sum.accepted, sum.rejected,
+	    sum.tempfailed, sum.discarded, sum.changes, sum.errors);
+	printf("loadgen: %lu messages of %zu bytes in %.2f s over %d "
+	    "connection(s), %lu per session, %zu milter(s): %.0f msgs/s, "
+	    "latency p50 %.2f ms, p99 %.2f ms, max %.2f ms; %lu error(s)\n",
+	    sum.msgs, opt_size, secs, opt_connections, opt_per_conn,
+	    ntargets, secs > 0 ? (double)sum.msgs / secs : 0,
+	    percentile(lat, nlat, 50), percentile(lat, nlat, 99),
+	    percentile(lat, nlat, 100), sum.errors);
+	free(lat);
+	if (sum.errors > 0) {
+		fprintf(stderr, "loadgen: %lu error(s): a run with errors is "
+		    "not a result\n", sum.errors);
+		return 1;
+	}
+	return 0;
+}
+
+static unsigned long
+number(const char *opt, const char *arg, unsigned long min)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || v < min ||
+	    arg[0] == '-')
+		fatal("--%s %s: want a number >= %lu", opt, arg, min);
+	return v;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: loadgen [--connections N] [--messages TOTAL] "
+	    "[--per-conn M]\n\t[--size BYTES] [--warmup N] --target SPEC "
+	    "[--target SPEC]...\n"
+	    "SPEC: unix:/path, inet:PORT@HOST or inet6:PORT@HOST; several "
+	    "targets form a chain\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "connections", required_argument, NULL, 'c' },
+		{ "messages", required_argument, NULL, 'm' },
+		{ "per-conn", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 's' },
+		{ "target", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct worker *ws;
+	double secs;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:m:p:s:t:w:h", opts, NULL)) !=
+	    -1) {
+		switch (c) {
+		case 'c':
+			opt_connections = (int)number("connections", optarg,
+			    1);
+			break;
+		case 'm':
+			opt_messages = number("messages", optarg, 1);
+			break;
+		case 'p':
+			opt_per_conn = number("per-conn", optarg, 1);
+			break;
+		case 's':
+			opt_size = number("size", optarg, 0);
+			break;
+		case 't':
+			parse_target(optarg);
+			break;
+		case 'w':
+			opt_warmup = number("warmup", optarg, 0);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || ntargets == 0 || opt_connections > 4096)
+		usage();
+	body_text = make_body(opt_size);
+	ws = make_workers();
+	if (opt_warmup > 0)
+		run_phase(ws, opt_warmup, false);
+	if (atomic_load(&errors_shown) > 0) {
+		fprintf(stderr, "loadgen: errors during the warm-up\n");
+		return 1;
+	}
+	secs = run_phase(ws, opt_messages, true);
+	return report(ws, secs);
+}
