@@ -18,52 +18,9 @@
 -- packet into a 1024-byte buffer, so a replaced body must stay below that
 -- (miltertest 1.6.0 crashes on a 65535-byte REPLBODY chunk).
 
-local SOCKET = os.getenv("MH_WIRE_SOCKET")
-local LOG = os.getenv("MH_WIRE_LOG")
-local failures = 0
-
-local function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
-
-local function reply_name(r)
-	local names = {
-		[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
-		[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
-		[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
-		[SMFIR_SKIP] = "skip",
-	}
-	if r == nil or r == 0 then
-		return "nothing"
-	end
-	return names[r] or string.format("%q (%d)", string.char(r), r)
-end
-
-local function check(name, fn)
-	local ok, err = pcall(fn)
-	if ok then
-		mt.echo("ok: " .. name)
-	else
-		failures = failures + 1
-		mt.echo("FAIL: " .. name .. ": " .. tostring(err))
-	end
-end
-
-local function log_count(text)
-	local f = io.open(LOG, "r")
-	local n = 0
-
-	if f == nil then
-		fail("cannot read the log %s", tostring(LOG))
-	end
-	for line in f:lines() do
-		if line:find(text, 1, true) then
-			n = n + 1
-		end
-	end
-	f:close()
-	return n
-end
+-- The shared helpers (fail, reply_name, check, log_count); this script
+-- defines its own open and message.
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "scripted_lib.lua")
 
 local function open(scen)
 	local c = mt.connect(SOCKET, 50, 0.1)
