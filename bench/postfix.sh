@@ -1,0 +1,339 @@
+#!/bin/sh
+# postfix.sh - the end-to-end benchmark: mail sent with smtp-source through
+# a private Postfix instance on loopback, with no milter, with one bare
+# libmilter milter, with milterhost running 5 no-op plugins, and with 5 bare
+# milters chained in smtpd_milters, measured in one run.
+#
+#	make bench-postfix	(make bench runs it after run.sh)
+#	sh bench/postfix.sh	from the build directory
+#
+# One Postfix instance (tests/postfix/instance.sh: its own configuration,
+# queue and data directories in a temporary directory, relaying to
+# smtp-sink) has one smtpd per case, on its own loopback port, each with
+# its own smtpd_milters, so the cases differ in nothing else and run
+# without a reload in between.  The milters listen on unix sockets, as
+# they would beside a real Postfix; milter_default_action = tempfail, so a
+# milter that cannot be reached fails the run instead of being skipped.
+#
+# Round after round, every case runs interleaved (A B C D A B C D ...), each
+# after its own warm-up and with Postfix's queue empty at its start:
+# smtp-source sends BENCH_PF_MESSAGES messages over BENCH_PF_SESSIONS
+# parallel SMTP sessions, one message per session (Postfix opens a new
+# connection to each milter for every session).  The time is from the
+# first connection to the last message's "250" after DATA, which Postfix
+# gives only once every milter has answered the end of the message.  Mail
+# goes on to smtp-sink while the next messages come in, as in real life.
+#
+# It prints per case the median msgs/s over the rounds and its ratio to
+# the case without a milter, the milters' CPU per message (utime + stime
+# from /proc, summed over a chain's processes, over all rounds), the whole
+# machine's CPU per message (busy ticks of /proc/stat: Postfix, milters,
+# smtp-source and smtp-sink together), and the milters' RSS.  Last, it
+# checks Postfix's log: every message sent was delivered to smtp-sink, and
+# nothing was deferred, bounced, rejected or warned about.
+#
+# Environment (defaults in brackets):
+#	BENCH_PF_ROUNDS [3]		rounds
+#	BENCH_PF_MESSAGES [1000]	messages per case and round
+#	BENCH_PF_WARMUP [100]		messages before each measured run
+#	BENCH_PF_SESSIONS [10]		parallel SMTP sessions
+#	BENCH_PF_SIZE [4096]		body bytes per message
+#	BUILDDIR [.]			where bench/bare_milter, src/milterhost
+#					and bench/.libs/noop.so were built
+#	srcdir [the script's ..]	the source tree (for instance.sh)
+#
+# Exit status: 0 if every run went through without an error, 1 if not (a
+# run with errors is not a result), 77 if Postfix is not installed or we
+# are not root (with the reason).
+set -eu
+
+rounds=${BENCH_PF_ROUNDS:-3}
+msgs=${BENCH_PF_MESSAGES:-1000}
+warm=${BENCH_PF_WARMUP:-100}
+sessions=${BENCH_PF_SESSIONS:-10}
+size=${BENCH_PF_SIZE:-4096}
+b=$(cd "${BUILDDIR:-.}" && pwd)
+src=${srcdir:-$(dirname "$0")/..}
+src=$(cd "$src" && pwd)
+
+. "$src/tests/postfix/instance.sh"
+
+if ! pf_available; then
+	echo "postfix.sh: SKIPPED, the end-to-end benchmark needs Postfix:" \
+	    "$PF_WHY" >&2
+	exit 77
+fi
+bare=$b/bench/bare_milter
+milterhost=$b/src/milterhost
+for f in "$bare" "$milterhost" "$b/bench/.libs/noop.so"; do
+	if [ ! -e "$f" ]; then
+		echo "postfix.sh: $f is missing: run make bench-postfix" >&2
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/milterhost-bench-pf.XXXXXX")
+# Postfix's daemons (user postfix) must reach the queue and the sockets.
+chmod 755 "$tmp"
+pf=$tmp/postfix
+pids=
+cleanup() {
+	pf_stop "$pf" 2>/dev/null || :
+	for p in $pids; do
+		kill "$p" 2>/dev/null || :
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || :
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# Five loopback ports that nothing listens on: the sink and four smtpds.
+base=$((30000 + $$ % 20000))
+while pf_listening $base || pf_listening $((base + 1)) ||
+    pf_listening $((base + 2)) || pf_listening $((base + 3)) ||
+    pf_listening $((base + 4)); do
+	base=$((base + 5))
+done
+sink_port=$base
+
+# ---- milters ----------------------------------------------------------------
+
+# wait_socket PATH NAME: until the milter's unix socket exists.
+wait_socket() {
+	n=0
+	until [ -S "$1" ]; do
+		n=$((n + 1))
+		if [ $n -gt 100 ] || ! kill -0 "$2" 2>/dev/null; then
+			echo "postfix.sh: no socket $1; logs:" >&2
+			cat "$tmp"/*.log >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
+# start_bare NAME: sets pid_NAME; socket $tmp/NAME.sock, mode 0666 (the
+# umask of the milter's process).
+start_bare() {
+	(umask 000 && exec "$bare" -p "unix:$tmp/$1.sock") 2>"$tmp/$1.log" &
+	eval "pid_$1=$!"
+	pids="$pids $!"
+	wait_socket "$tmp/$1.sock" $!
+}
+
+start_bare bare
+{
+	printf '[milterhost]\nsocket = unix:%s\nsocket_mode = 0666\n' \
+	    "$tmp/mh5.sock"
+	printf 'plugin_dir = %s\n' "$b/bench/.libs"
+	for k in 1 2 3 4 5; do
+		printf '[plugin:noop%d]\nmodule = noop\n' $k
+	done
+} >"$tmp/mh5.ini"
+"$milterhost" -f -c "$tmp/mh5.ini" 2>"$tmp/mh5.log" &
+pid_mh5=$!
+pids="$pids $!"
+wait_socket "$tmp/mh5.sock" $pid_mh5
+chain5= chain5_pids=
+for i in 1 2 3 4 5; do
+	start_bare "c$i"
+	eval "p=\$pid_c$i"
+	chain5="$chain5${chain5:+,}unix:$tmp/c$i.sock"
+	chain5_pids="$chain5_pids $p"
+done
+
+# ---- Postfix ----------------------------------------------------------------
+
+cases="none bare mh5 chain5"
+case_port() {
+	case $1 in
+	none) echo $((base + 1)) ;;
+	bare) echo $((base + 2)) ;;
+	mh5) echo $((base + 3)) ;;
+	chain5) echo $((base + 4)) ;;
+	esac
+}
+case_pids() {
+	case $1 in
+	none) ;;
+	bare) echo "$pid_bare" ;;
+	mh5) echo "$pid_mh5" ;;
+	chain5) echo "$chain5_pids" ;;
+	esac
+}
+
+pf_create "$pf" "$sink_port"
+# No throttling of the clients while the queue manager catches up: measure
+# the way in, not the way out.
+pf_main "$pf" in_flow_delay=0
+pf_smtpd "$pf" "$(case_port none)" smtpd_milters=
+pf_smtpd "$pf" "$(case_port bare)" "smtpd_milters=unix:$tmp/bare.sock"
+pf_smtpd "$pf" "$(case_port mh5)" "smtpd_milters=unix:$tmp/mh5.sock"
+pf_smtpd "$pf" "$(case_port chain5)" "smtpd_milters=$chain5"
+pf_start "$pf" || exit 1
+
+# ---- measuring --------------------------------------------------------------
+
+# cpu_ticks PID...: utime + stime of all of them, in clock ticks.
+cpu_ticks() {
+	t=0
+	for p in "$@"; do
+		set -- $(sed 's/^.*) //' "/proc/$p/stat")
+		t=$((t + ${12} + ${13}))
+	done
+	echo $t
+}
+
+# busy_ticks: the machine's busy time (user nice system irq softirq steal).
+busy_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# rss_kb PID...: VmRSS of all of them, in kB.
+rss_kb() {
+	t=0
+	for p in "$@"; do
+		t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+	done
+	echo $t
+}
+
+sent=0
+# send CASE COUNT: send COUNT messages through the case's smtpd.
+send() {
+	if ! smtp-source -s "$sessions" -m "$2" -l "$size" \
+	    -f sender@milterhost.test -t rcpt@example.net \
+	    "127.0.0.1:$(case_port "$1")" >"$tmp/source.out" 2>&1; then
+		echo "postfix.sh: smtp-source through $1 failed; a run with" \
+		    "errors is not a result:" >&2
+		cat "$tmp/source.out" >&2
+		tail -n 20 "$pf/maillog" >&2
+		exit 1
+	fi
+	sent=$((sent + $2))
+}
+
+# drain: wait until Postfix has passed everything on to smtp-sink.
+drain() {
+	if ! pf_wait_empty "$pf" 120; then
+		echo "postfix.sh: Postfix's queue did not empty in 120 s" \
+		    "($(pf_queued "$pf") messages left)" >&2
+		tail -n 20 "$pf/maillog" >&2
+		exit 1
+	fi
+}
+
+now_ns() {
+	date +%s%N
+}
+
+results=$tmp/results
+: >"$results"
+# measure CASE ROUND
+measure() {
+	p=$(case_pids "$1")
+	send "$1" "$warm"
+	drain
+	# shellcheck disable=SC2086
+	before=$(cpu_ticks $p)
+	busy0=$(busy_ticks)
+	t0=$(now_ns)
+	send "$1" "$msgs"
+	t1=$(now_ns)
+	busy1=$(busy_ticks)
+	# shellcheck disable=SC2086
+	after=$(cpu_ticks $p)
+	# shellcheck disable=SC2086
+	rss=$(rss_kb $p)
+	drain
+	echo "$1 $2 $(awk "BEGIN { printf \"%.1f\", $msgs / (($t1 - $t0) / 1e9) }")" \
+	    "$((after - before)) $((busy1 - busy0)) $msgs $rss" >>"$results"
+}
+
+echo "milterhost end-to-end benchmark through Postfix" \
+    "$(postconf -d -h mail_version 2>/dev/null): $rounds rounds," \
+    "$msgs messages of $size body bytes per case and round over $sessions" \
+    "SMTP sessions, one message each, $warm of warm-up before each;" \
+    "$(nproc) CPU(s)"
+start=$(date +%s)
+r=1
+while [ $r -le "$rounds" ]; do
+	for c in $cases; do
+		measure "$c" $r
+	done
+	echo "round $r of $rounds done ($(($(date +%s) - start)) s)"
+	r=$((r + 1))
+done
+
+# ---- Postfix's log ----------------------------------------------------------
+
+delivered=$(pf_count "$pf" ' status=sent ')
+bad=$(pf_count "$pf" \
+    ' status=(deferred|bounced|expired)|warning:|error:|fatal:|panic:|milter-reject|NOQUEUE')
+if [ "$delivered" -ne "$sent" ] || [ "$bad" -ne 0 ]; then
+	echo "postfix.sh: Postfix delivered $delivered of $sent messages" \
+	    "to smtp-sink, and logged $bad warnings, errors or" \
+	    "rejections:" >&2
+	grep -E ' status=(deferred|bounced|expired)|warning:|error:|fatal:|panic:|milter-reject|NOQUEUE' \
+	    "$pf/maillog" | head -n 20 >&2
+	exit 1
+fi
+for p in $pids; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		echo "postfix.sh: a milter (pid $p) died; logs:" >&2
+		cat "$tmp"/*.log >&2
+		exit 1
+	fi
+done
+
+# ---- the table --------------------------------------------------------------
+
+tck=$(getconf CLK_TCK)
+summary=$tmp/summary
+for c in $cases; do
+	awk -v c="$c" '$1 == c' "$results" >"$tmp/one"
+	rate=$(cut -d' ' -f3 "$tmp/one" | sort -g | awk '
+	    { v[NR] = $1 }
+	    END {
+		if (NR % 2)
+			print v[(NR + 1) / 2]
+		else
+			print (v[NR / 2] + v[NR / 2 + 1]) / 2
+	    }')
+	awk -v c="$c" -v rate="$rate" -v tck="$tck" '
+	    { m += $4; b += $5; n += $6; rss = $7 }
+	    END {
+		printf "%s %s %.0f %.0f %d\n", c, rate, m / tck * 1e6 / n,
+		    b / tck * 1e6 / n, rss
+	    }' "$tmp/one"
+done >"$summary"
+
+echo
+printf '%-8s %9s %6s %15s %15s %9s\n' case msgs/s ratio milter_us/msg \
+    machine_us/msg milter_MB
+awk '{ if ($1 == "none") f = $2; row[NR] = $0 }
+END {
+	for (i = 1; i <= NR; i++) {
+		split(row[i], v, " ")
+		printf "%-8s %9.0f %6.2f %15d %15d %9.1f\n", v[1], v[2],
+		    v[2] / f, v[3], v[4], v[5] / 1024
+	}
+}' "$summary"
+echo "(none: no milter; bare: one bare libmilter milter; mh5: milterhost" \
+    "with 5 no-op plugins; chain5: 5 bare milters in smtpd_milters." \
+    "msgs/s: median over $rounds rounds; ratio: over none's; milter CPU:" \
+    "utime+stime of the milter processes, machine CPU: all busy time," \
+    "both over all rounds' messages, tick $((1000 / tck)) ms; all" \
+    "$delivered messages reached smtp-sink)"
+m=$(awk '$1 == "mh5" { print $2 }' "$summary")
+c=$(awk '$1 == "chain5" { print $2 }' "$summary")
+mc=$(awk '$1 == "mh5" { print $3 }' "$summary")
+cc=$(awk '$1 == "chain5" { print $3 }' "$summary")
+echo "milterhost with 5 plugins against 5 chained milters:" \
+    "x$(awk "BEGIN { printf \"%.2f\", $m / $c }") msgs/s," \
+    "x$(awk "BEGIN { printf \"%.2f\", ($mc > 0 ? $cc / $mc : 0) }") less" \
+    "milter CPU per message"
+echo "total $(($(date +%s) - start)) s"

@@ -1,0 +1,199 @@
+#!/bin/bash
+# postfix.sh - end to end through a real Postfix: a private instance on
+# loopback (tests/postfix/instance.sh) takes mail from swaks, hands it to
+# milterhost running the bundled addheader plugin twice, and relays it to
+# smtp-sink, which keeps every message it receives.
+#
+#  1. Over a unix socket and over TCP: the delivered message carries both
+#     headers, the inserted one above Postfix's Received header and the
+#     appended one after the message's last header, with Postfix's own
+#     macros expanded (the queue id of that very message, $myhostname,
+#     the sender).
+#  2. milterhost stopped while Postfix runs (milter_default_action =
+#     tempfail): the client hears 4xx and nothing is delivered; once
+#     milterhost is back, mail flows again.
+#
+# Skipped (exit 77, with the reason) only when Postfix is not installed or
+# the test does not run as root; CI installs it.
+
+here=$(cd "$(dirname "$0")" && pwd) || exit 99
+. "$here/lib.sh" || exit 99
+. "${abs_top_srcdir:?run the test with make check}/tests/postfix/instance.sh" || exit 99
+
+if ! pf_available; then
+	echo "SKIP: postfix: the end-to-end test needs Postfix: $PF_WHY"
+	exit 77
+fi
+if ! command -v swaks >/dev/null 2>&1; then
+	echo "SKIP: postfix: the end-to-end test needs swaks" \
+	    "(Debian: apt-get install swaks)"
+	exit 77
+fi
+
+wire_init postfix
+# Postfix's daemons run as postfix and must reach the queue and the socket.
+chmod 755 "$WIRE_TMP"
+pf=$WIRE_TMP/pf
+
+# Four loopback ports nothing listens on: the sink, the smtpd using the
+# unix socket, the smtpd using TCP, and milterhost's TCP socket.
+base=$((30000 + $$ % 20000))
+while pf_listening $base || pf_listening $((base + 1)) ||
+    pf_listening $((base + 2)) || pf_listening $((base + 3)); do
+	base=$((base + 4))
+done
+port_unix=$((base + 1))
+port_tcp=$((base + 2))
+milter_tcp=$((base + 3))
+
+stop_postfix() {
+	pf_stop "$pf"
+}
+trap 'st=$?; stop_postfix; (exit $st); wire_cleanup' EXIT
+
+pf_create "$pf" "$base" dump || wire_error "cannot make the Postfix instance"
+pf_smtpd "$pf" "$port_unix" "smtpd_milters=unix:$WIRE_SOCKET"
+pf_smtpd "$pf" "$port_tcp" "smtpd_milters=inet:127.0.0.1:$milter_tcp"
+pf_start "$pf" || wire_error "the private Postfix instance did not start"
+echo "ok: private Postfix $(postconf -d -h mail_version) runs in $pf"
+
+plugins='
+[plugin:queue]
+module = addheader
+header = X-MH-Queue
+value = %{i} on %{j}
+
+[plugin:top]
+module = addheader
+header = X-MH-Top
+value = sender %{mail_addr}
+position = 0
+'
+unix_ini=$(printf 'socket_mode = 0666\n%s\n' "$plugins" | wire_config unix) ||
+    exit 99
+tcp_ini=$(printf '%s\n' "$plugins" | wire_config tcp) || exit 99
+sed -i "s|^socket = .*|socket = inet:$milter_tcp@127.0.0.1|" "$tcp_ini"
+
+# start_tcp: milterhost on TCP, run as the wire library runs it on the
+# unix socket, so that wire_stop and the cleanup apply to it too.
+start_tcp() {
+	WIRE_RUNS=$((WIRE_RUNS + 1))
+	echo "==== run $WIRE_RUNS: milterhost -f -c $tcp_ini" >>"$WIRE_LOG"
+	"$WIRE_DAEMON" -f -c "$tcp_ini" >>"$WIRE_LOG" 2>&1 &
+	WIRE_PID=$!
+	pf_wait_listening "$milter_tcp" milterhost && wire_alive
+}
+
+# send NAME PORT: send one message with swaks to the smtpd on PORT; its
+# transcript is in $WIRE_TMP/NAME.swaks, the status is swaks's.
+send() {
+	swaks --server 127.0.0.1 --port "$2" --from "sender@milterhost.test" \
+	    --to "rcpt-$1@example.net" --header "Subject: $1" \
+	    --body "body of $1" >"$WIRE_TMP/$1.swaks" 2>&1
+}
+
+# delivered NAME: the file in which smtp-sink kept the message for NAME,
+# once Postfix has passed it on; empty if it never arrived.
+delivered() {
+	pf_wait_empty "$pf" 30 || return 1
+	grep -l "^X-Rcpt-Args: <rcpt-$1@example.net>" "$pf"/sink/* 2>/dev/null
+}
+
+# check_headers NAME FILE: the two headers, where and what they should be.
+check_headers() {
+	local name=$1 file=$2 qid top_line rcvd_line queue_line last_line
+
+	# Postfix's queue id, from its own Received header.
+	qid=$(sed -n 's/.*(Postfix) with E\{0,1\}SMTP id \([0-9A-F]*\)$/\1/p' \
+	    "$file" | head -n 1)
+	top_line=$(grep -n '^X-MH-Top: ' "$file" | cut -d: -f1)
+	rcvd_line=$(grep -n '^	by mx.milterhost.test (Postfix)' "$file" |
+	    cut -d: -f1)
+	queue_line=$(grep -n '^X-MH-Queue: ' "$file" | cut -d: -f1)
+	last_line=$(grep -n '^X-Mailer: ' "$file" | cut -d: -f1)
+	if [ -z "$qid" ]; then
+		wire_fail "$name: no Received header from Postfix with a queue id"
+	elif ! grep -qx "X-MH-Queue: $qid on mx.milterhost.test" "$file"; then
+		wire_fail "$name: X-MH-Queue is not '$qid on" \
+		    "mx.milterhost.test'"
+	elif ! grep -qx 'X-MH-Top: sender sender@milterhost.test' "$file"; then
+		wire_fail "$name: X-MH-Top is not 'sender sender@milterhost.test'"
+	elif [ -z "$top_line" ] || [ -z "$rcvd_line" ] ||
+	    [ "$top_line" -ge "$rcvd_line" ]; then
+		wire_fail "$name: X-MH-Top is not above Postfix's Received header"
+	elif [ -z "$queue_line" ] || [ -z "$last_line" ] ||
+	    [ "$queue_line" -le "$last_line" ]; then
+		wire_fail "$name: X-MH-Queue is not after the last header"
+	else
+		echo "ok: $name: delivered with X-MH-Top above Received and" \
+		    "X-MH-Queue: $qid on mx.milterhost.test at the end"
+		return 0
+	fi
+	sed 's/^/    /' "$file"
+	return 1
+}
+
+# ---- 1. headers, over a unix socket and over TCP ----------------------------
+
+wire_start "$unix_ini" || exit 1
+if send unix "$port_unix"; then
+	f=$(delivered unix)
+	if [ -n "$f" ]; then
+		check_headers unix "$f"
+	else
+		wire_fail "unix: Postfix accepted the message but did not" \
+		    "deliver it to smtp-sink"
+	fi
+else
+	wire_fail "unix: swaks failed"
+	sed 's/^/    /' "$WIRE_TMP/unix.swaks"
+fi
+
+# ---- 2. milterhost stopped while Postfix runs, and back ---------------------
+
+wire_stop
+if send down "$port_unix"; then
+	wire_fail "down: Postfix accepted mail with milterhost stopped"
+elif ! grep -q '^<\*\* *4[0-9][0-9] ' "$WIRE_TMP/down.swaks"; then
+	wire_fail "down: the client did not hear 4xx"
+	sed 's/^/    /' "$WIRE_TMP/down.swaks"
+else
+	echo "ok: down: $(grep -m1 '^<\*\* *4' "$WIRE_TMP/down.swaks")"
+fi
+if [ "$(pf_queued "$pf")" -ne 0 ] || [ -n "$(delivered down)" ]; then
+	wire_fail "down: a message was queued or delivered"
+fi
+
+wire_start "$unix_ini" || exit 1
+if send back "$port_unix" && f=$(delivered back) && [ -n "$f" ]; then
+	check_headers back "$f"
+else
+	wire_fail "back: mail does not flow again once milterhost is back"
+	sed 's/^/    /' "$WIRE_TMP/back.swaks"
+fi
+wire_stop
+
+start_tcp || wire_fail "tcp: milterhost does not listen on TCP port $milter_tcp"
+if send tcp "$port_tcp"; then
+	f=$(delivered tcp)
+	if [ -n "$f" ]; then
+		check_headers tcp "$f"
+	else
+		wire_fail "tcp: Postfix accepted the message but did not" \
+		    "deliver it to smtp-sink"
+	fi
+else
+	wire_fail "tcp: swaks failed"
+	sed 's/^/    /' "$WIRE_TMP/tcp.swaks"
+fi
+wire_stop
+
+# Postfix's log: three messages delivered, one tempfailed, nothing else.
+sent=$(pf_count "$pf" ' status=sent ')
+bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:')
+if [ "$sent" -ne 3 ] || [ "$bad" -ne 0 ]; then
+	wire_fail "Postfix's log: $sent messages sent (want 3), $bad" \
+	    "deferred, bounced or fatal"
+	sed 's/^/    /' "$pf/maillog"
+fi
+wire_exit
