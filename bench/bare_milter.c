@@ -2,12 +2,16 @@
  * bare_milter - the benchmark's floor: a plain libmilter milter that
  * answers continue to every event.
  *
- *	bare_milter -p SOCKETSPEC [-H]
+ *	bare_milter -p SOCKETSPEC [-H] [-E]
  *
  * -p	where to listen, in libmilter's notation (unix:/path,
  *	inet:PORT@HOST).
  * -H	the header-adding variant: add "X-Bench: bare" at the end of every
  *	message.
+ * -E	register the end-of-message callback only, so that libmilter asks
+ *	the MTA to skip every other event (SMFIP_NO*), as milterhost does
+ *	when its plugins want only the end of the message: with -H, the
+ *	like-for-like rival of milterhost's header plugin.
  *
  * It is libmilter as a milter author gets it, on purpose: it sets no
  * TCP_NODELAY, so over TCP the header variant's end-of-message answer (a
@@ -97,7 +101,7 @@ bare_close(SMFICTX *ctx)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bare_milter -p SOCKETSPEC [-H]\n");
+	fprintf(stderr, "usage: bare_milter -p SOCKETSPEC [-H] [-E]\n");
 	exit(2);
 }
 
@@ -122,13 +126,20 @@ main(int argc, char **argv)
 	const char *spec = NULL;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:H")) != -1) {
+	while ((c = getopt(argc, argv, "p:HE")) != -1) {
 		switch (c) {
 		case 'p':
 			spec = optarg;
 			break;
 		case 'H':
 			add_header = true;
+			break;
+		case 'E':
+			desc = (struct smfiDesc){
+				.xxfi_name = "bare_milter",
+				.xxfi_version = SMFI_VERSION,
+				.xxfi_eom = bare_eom,
+			};
 			break;
 		default:
 			usage();

@@ -9,7 +9,8 @@
 # no-op plugins, and 10 more bare milters for the chains of 5 and 10 that
 # the load generator runs as Postfix runs smtpd_milters = a, b, c; and on
 # loopback TCP: the bare milter adding a header at the end of the message
-# (libmilter without TCP_NODELAY) and milterhost with the header plugin.
+# (libmilter without TCP_NODELAY; like the header plugin it takes only the
+# end of the message) and milterhost with the header plugin.
 # Then, round after round, it runs every case at 1 and at 4 connections,
 # interleaved (A B C ... A B C ...) so that drift hits every case alike,
 # each case after its own warm-up.  It prints per case the medians over the
@@ -95,12 +96,15 @@ wait_ready() {
 	done
 }
 
-# start_bare NAME SPEC [-H]: sets pid_NAME.
+# start_bare NAME SPEC [OPTION...]: sets pid_NAME.
 start_bare() {
-	"$bare" -p "$2" ${3:-} 2>"$tmp/$1.log" &
-	eval "pid_$1=$!"
+	sb_name=$1
+	sb_spec=$2
+	shift 2
+	"$bare" -p "$sb_spec" "$@" 2>"$tmp/$sb_name.log" &
+	eval "pid_$sb_name=$!"
 	pids="$pids $!"
-	wait_ready "$2"
+	wait_ready "$sb_spec"
 }
 
 # start_mh NAME SPEC MODULE COUNT: sets pid_NAME.
@@ -135,7 +139,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 		chain5_pids="$chain5_pids $p"
 	fi
 done
-start_bare barehdr "inet:$port1@127.0.0.1" -H
+start_bare barehdr "inet:$port1@127.0.0.1" -H -E
 start_mh mhhdr "inet:$port2@127.0.0.1" hdr 1
 
 # The cases: name, servers, loadgen targets.
