@@ -61,6 +61,7 @@ src=${srcdir:-$(dirname "$0")/..}
 src=$(cd "$src" && pwd)
 
 . "$src/tests/postfix/instance.sh"
+. "$src/bench/lib.sh"
 
 if ! pf_available; then
 	echo "postfix.sh: SKIPPED, the end-to-end benchmark needs Postfix:" \
@@ -84,13 +85,7 @@ pf=$tmp/postfix
 pids=
 cleanup() {
 	pf_stop "$pf" 2>/dev/null || :
-	for p in $pids; do
-		kill "$p" 2>/dev/null || :
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || :
-	done
-	rm -rf "$tmp"
+	stop_servers
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -217,28 +212,9 @@ pf_start "$pf" || exit 1
 
 # ---- measuring --------------------------------------------------------------
 
-# cpu_ticks PID...: utime + stime of all of them, in clock ticks.
-cpu_ticks() {
-	t=0
-	for p in "$@"; do
-		set -- $(sed 's/^.*) //' "/proc/$p/stat")
-		t=$((t + ${12} + ${13}))
-	done
-	echo $t
-}
-
 # busy_ticks: the machine's busy time (user nice system irq softirq steal).
 busy_ticks() {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
-# rss_kb PID...: VmRSS of all of them, in kB.
-rss_kb() {
-	t=0
-	for p in "$@"; do
-		t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
-	done
-	echo $t
 }
 
 sent=0
@@ -335,14 +311,7 @@ tck=$(getconf CLK_TCK)
 summary=$tmp/summary
 for c in $cases; do
 	awk -v c="$c" '$1 == c' "$results" >"$tmp/one"
-	rate=$(cut -d' ' -f3 "$tmp/one" | sort -g | awk '
-	    { v[NR] = $1 }
-	    END {
-		if (NR % 2)
-			print v[(NR + 1) / 2]
-		else
-			print (v[NR / 2] + v[NR / 2 + 1]) / 2
-	    }')
+	rate=$(cut -d' ' -f3 "$tmp/one" | median)
 	awk -v c="$c" -v rate="$rate" -v tck="$tck" '
 	    { m += $4; b += $5; n += $6; rss = $7 }
 	    END {

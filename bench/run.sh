@@ -62,18 +62,11 @@ for f in "$loadgen" "$bare" "$milterhost" "$b/bench/.libs/noop.so" \
 	fi
 done
 
+. "$(cd "${srcdir:-$(dirname "$0")/..}" && pwd)/bench/lib.sh"
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/milterhost-bench.XXXXXX")
 pids=
-cleanup() {
-	for p in $pids; do
-		kill "$p" 2>/dev/null || :
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || :
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap stop_servers EXIT
 trap 'exit 1' INT TERM HUP
 
 # Two loopback ports, probably free.
@@ -178,27 +171,6 @@ case_warm() {
 
 # ---- measuring --------------------------------------------------------------
 
-# cpu_ticks PID...: utime + stime of all of them, in clock ticks.
-cpu_ticks() {
-	t=0
-	for p in "$@"; do
-		# The fields after the command name "(...)": utime is the
-		# 12th, stime the 13th.
-		set -- $(sed 's/^.*) //' "/proc/$p/stat")
-		t=$((t + ${12} + ${13}))
-	done
-	echo $t
-}
-
-# rss_kb PID...: VmRSS of all of them, in kB.
-rss_kb() {
-	t=0
-	for p in "$@"; do
-		t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
-	done
-	echo $t
-}
-
 # loadgen_run FILE ARGS...: run loadgen; on errors, show them and stop.
 loadgen_run() {
 	out=$1
@@ -278,14 +250,7 @@ for conns in 1 4; do
 		awk -v c="$c" -v n="$conns" '$1 == c && $2 == n' "$results" \
 		    >"$tmp/one"
 		med() {
-			cut -d' ' -f"$1" "$tmp/one" | sort -g | awk '
-			    { v[NR] = $1 }
-			    END {
-				if (NR % 2)
-					print v[(NR + 1) / 2]
-				else
-					print (v[NR / 2] + v[NR / 2 + 1]) / 2
-			    }'
+			cut -d' ' -f"$1" "$tmp/one" | median
 		}
 		worst() {
 			cut -d' ' -f"$1" "$tmp/one" | sort -g | tail -n 1

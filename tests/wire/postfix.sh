@@ -138,21 +138,29 @@ check_headers() {
 	return 1
 }
 
+# send_and_check NAME PORT: one message through the smtpd on PORT must be
+# delivered, with the headers as check_headers wants them.
+send_and_check() {
+	local f
+
+	if ! send "$1" "$2"; then
+		wire_fail "$1: swaks failed"
+		sed 's/^/    /' "$WIRE_TMP/$1.swaks"
+		return 1
+	fi
+	f=$(delivered "$1")
+	if [ -z "$f" ]; then
+		wire_fail "$1: Postfix accepted the message but did not" \
+		    "deliver it to smtp-sink"
+		return 1
+	fi
+	check_headers "$1" "$f"
+}
+
 # ---- 1. headers, over a unix socket and over TCP ----------------------------
 
 wire_start "$unix_ini" || exit 1
-if send unix "$port_unix"; then
-	f=$(delivered unix)
-	if [ -n "$f" ]; then
-		check_headers unix "$f"
-	else
-		wire_fail "unix: Postfix accepted the message but did not" \
-		    "deliver it to smtp-sink"
-	fi
-else
-	wire_fail "unix: swaks failed"
-	sed 's/^/    /' "$WIRE_TMP/unix.swaks"
-fi
+send_and_check unix "$port_unix"
 
 # ---- 2. milterhost stopped while Postfix runs, and back ---------------------
 
@@ -170,27 +178,11 @@ if [ "$(pf_queued "$pf")" -ne 0 ] || [ -n "$(delivered down)" ]; then
 fi
 
 wire_start "$unix_ini" || exit 1
-if send back "$port_unix" && f=$(delivered back) && [ -n "$f" ]; then
-	check_headers back "$f"
-else
-	wire_fail "back: mail does not flow again once milterhost is back"
-	sed 's/^/    /' "$WIRE_TMP/back.swaks"
-fi
+send_and_check back "$port_unix"
 wire_stop
 
 start_tcp || wire_fail "tcp: milterhost does not listen on TCP port $milter_tcp"
-if send tcp "$port_tcp"; then
-	f=$(delivered tcp)
-	if [ -n "$f" ]; then
-		check_headers tcp "$f"
-	else
-		wire_fail "tcp: Postfix accepted the message but did not" \
-		    "deliver it to smtp-sink"
-	fi
-else
-	wire_fail "tcp: swaks failed"
-	sed 's/^/    /' "$WIRE_TMP/tcp.swaks"
-fi
+send_and_check tcp "$port_tcp"
 t0=$(date +%s%N)
 if smtp-source -s 1 -m 20 -l 1000 -f sender@milterhost.test \
     -t timed@example.net "127.0.0.1:$port_tcp" >"$WIRE_TMP/timed.out" 2>&1
