@@ -90,20 +90,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Nine loopback ports that nothing listens on: the sink, six smtpds and
-# the two header milters.
-ports_free() {
-	for k in 0 1 2 3 4 5 6 7 8; do
-		if pf_listening $(($1 + k)); then
-			return 1
-		fi
-	done
-}
-base=$((30000 + $$ % 20000))
-until ports_free $base; do
-	base=$((base + 9))
-done
-sink_port=$base
+# Nine loopback ports that nothing listens on: the sink (base), six smtpds
+# (base+1..6) and the two header milters (base+7, base+8).
+base=$(pf_free_ports 9)
 
 # ---- milters ----------------------------------------------------------------
 
@@ -196,7 +185,7 @@ case_pids() {
 	esac
 }
 
-pf_create "$pf" "$sink_port"
+pf_create "$pf" "$base"
 # No throttling of the clients while the queue manager catches up: measure
 # the way in, not the way out.
 pf_main "$pf" in_flow_delay=0

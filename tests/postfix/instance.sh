@@ -31,6 +31,12 @@
 #				wait until the queue is empty; 1 on timeout
 #	pf_count DIR PATTERN	how many lines of the maillog match the
 #				extended regular expression PATTERN
+#	pf_listening PORT	0 if something listens on 127.0.0.1:PORT
+#	pf_wait_listening PORT WHAT
+#				wait up to 10 s for it; 1, saying so, if not
+#	pf_free_ports COUNT	print a port P such that nothing listens on
+#				127.0.0.1:P to P+COUNT-1 (for the sink, the
+#				smtpds and the caller's own servers)
 #
 # Postfix's daemons run as the postfix user and must reach DIR and the
 # milter sockets: DIR's parents must be searchable by others (a mktemp -d
@@ -42,8 +48,7 @@ PF_WHY=
 
 pf_available() {
 	for p in postfix postconf smtp-sink smtp-source; do
-		if ! command -v "$p" >/dev/null 2>&1 &&
-		    [ ! -x "/usr/sbin/$p" ]; then
+		if ! command -v "$p" >/dev/null 2>&1; then
 			PF_WHY="$p is not installed (Debian: apt-get install postfix)"
 			return 1
 		fi
@@ -171,6 +176,20 @@ pf_wait_listening() {
 		fi
 		sleep 0.1
 	done
+}
+
+pf_free_ports() {
+	pf_base=$((30000 + $$ % 20000))
+	pf_k=0
+	while [ $pf_k -lt "$1" ]; do
+		if pf_listening $((pf_base + pf_k)); then
+			pf_base=$((pf_base + pf_k + 1))
+			pf_k=0
+		else
+			pf_k=$((pf_k + 1))
+		fi
+	done
+	echo $pf_base
 }
 
 pf_start() {

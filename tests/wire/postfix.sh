@@ -42,11 +42,7 @@ pf=$WIRE_TMP/pf
 
 # Four loopback ports nothing listens on: the sink, the smtpd using the
 # unix socket, the smtpd using TCP, and milterhost's TCP socket.
-base=$((30000 + $$ % 20000))
-while pf_listening $base || pf_listening $((base + 1)) ||
-    pf_listening $((base + 2)) || pf_listening $((base + 3)); do
-	base=$((base + 4))
-done
+base=$(pf_free_ports 4)
 port_unix=$((base + 1))
 port_tcp=$((base + 2))
 milter_tcp=$((base + 3))
