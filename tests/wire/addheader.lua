@@ -11,8 +11,10 @@
 --     chain   two instances with header X-Chain: "first" appends
 --             "first %{j}", then "second" inserts "second %{i}" at 0
 --
--- miltertest swallows Lua errors, so everything runs under pcall and a
--- failure is printed with mt.echo before exiting 1.
+-- miltertest swallows Lua errors: everything runs under run_script()
+-- (wire_lib.lua).
+
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
@@ -25,22 +27,6 @@ local DAEMON_NAME = "smtpd\r\nin"       -- macro {daemon_name}
 
 -- Not exported by miltertest: the command letter of end of message.
 local SMFIC_BODYEOB = string.byte("E")
-
-local function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
-
-local function reply_name(r)
-	local names = {
-		[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
-		[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
-		[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
-	}
-	if r == nil then
-		return "nothing"
-	end
-	return names[r] or string.format("%q (%d)", string.char(r), r)
-end
 
 --
 -- One protocol step.  miltertest refuses to send a stage the milter
@@ -200,9 +186,5 @@ local function main()
 	mt.disconnect(conn)
 end
 
-local ok, err = pcall(main)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end
+run_script(main)
 mt.echo("PASS: scenario " .. SCENARIO)

@@ -9,23 +9,14 @@
 --   MH_WIRE_DIR       (transaction) directory holding the body chunks
 --                     chunk1, chunk2, chunk3 that callbacks.sh wrote
 --
--- miltertest swallows Lua errors, so everything runs under pcall and a
--- failure is printed with mt.echo before exiting 1.
+-- miltertest swallows Lua errors: everything runs under run_script()
+-- (wire_lib.lua).
+
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
 local DIR = os.getenv("MH_WIRE_DIR")
-
-local function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
-
-local function reply_name(r)
-	if r == nil then
-		return "nothing"
-	end
-	return string.format("'%s'", string.char(r))
-end
 
 -- One protocol step, which must be sent (the recorder implements every
 -- stage, so milterhost must not have negotiated it away) and answered
@@ -161,18 +152,14 @@ local scenarios = {
 	messages = messages,
 }
 
-local ok, err = pcall(function()
-	local run = scenarios[SCENARIO or ""]
-	if run == nil then
+run_script(function()
+	local scenario = scenarios[SCENARIO or ""]
+	if scenario == nil then
 		fail("unknown MH_WIRE_SCENARIO %s", tostring(SCENARIO))
 	end
 	if SOCKET == nil or SOCKET == "" then
 		fail("MH_WIRE_SOCKET is not set")
 	end
-	run()
+	scenario()
 end)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end
 mt.echo("sent: scenario " .. SCENARIO)

@@ -15,7 +15,7 @@
 --
 -- Each check prints "ok: ..." or "FAIL: ..."; the script exits 1 if any
 -- failed.  miltertest swallows Lua errors, so every check runs under
--- pcall.
+-- pcall (check and run_script of wire_lib.lua).
 
 -- The shared helpers (fail, check, open, send, expect, run, ...).
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "scripted_lib.lua")
@@ -352,11 +352,4 @@ local function main()
 	end
 end
 
-local ok, err = pcall(main)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end
-if failures > 0 then
-	os.exit(1)
-end
+run_script(main)

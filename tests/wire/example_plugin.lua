@@ -5,11 +5,9 @@
 --
 -- Environment: MH_WIRE_SOCKET, the daemon's socket.
 
-local SOCKET = os.getenv("MH_WIRE_SOCKET")
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
-local function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
+local SOCKET = os.getenv("MH_WIRE_SOCKET")
 
 local function expect(conn, what, want)
 	local r = mt.getreply(conn)
@@ -41,7 +39,7 @@ local function session(sender)
 	return conn
 end
 
-local ok, err = pcall(function()
+run_script(function()
 	-- A sender of the refused domain: a reject carrying the plugin's
 	-- own reply (SMFIR_REPLYCODE; a reject without one is SMFIR_REJECT).
 	-- miltertest keeps the text of replies at end of message only.
@@ -56,7 +54,3 @@ local ok, err = pcall(function()
 	mt.disconnect(conn)
 	mt.echo("ok: <someone@good.example> continues")
 end)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end

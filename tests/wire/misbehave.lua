@@ -234,11 +234,4 @@ local function main()
 	end
 end
 
-local ok, err = pcall(main)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end
-if failures > 0 then
-	os.exit(1)
-end
+run_script(main)

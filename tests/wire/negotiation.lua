@@ -10,6 +10,8 @@
 -- Note: miltertest's mt.negotiate takes (conn, version, steps, actions),
 -- not (conn, version, actions, steps) as its manual says.
 
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
+
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
 
@@ -40,10 +42,6 @@ local ACTIONS = {
 	CHGFROM = SMFIF_CHGFROM, ADDRCPT_PAR = SMFIF_ADDRCPT_PAR,
 	SETSYMLIST = SMFIF_SETSYMLIST,
 }
-
-local function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
 
 local function set_of(list)
 	local s = {}
@@ -250,17 +248,13 @@ function scenarios.rejected()
 	mt.disconnect(conn)
 end
 
-local ok, err = pcall(function()
-	local run = scenarios[SCENARIO or ""]
-	if run == nil then
+run_script(function()
+	local scenario = scenarios[SCENARIO or ""]
+	if scenario == nil then
 		fail("unknown MH_WIRE_SCENARIO %s", tostring(SCENARIO))
 	end
-	run()
+	scenario()
 end)
-if not ok then
-	mt.echo("FAIL: " .. tostring(err))
-	os.exit(1)
-end
 local said = {
 	eomonly = "eom only: all NO bits the MTA offers, nothing else",
 	recorder = "recorder: no NO bit, no NR bit, no action, no "

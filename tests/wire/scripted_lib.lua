@@ -1,4 +1,5 @@
--- scripted_lib.lua - what decisions.lua and misbehave.lua share: talking
+-- scripted_lib.lua - what decisions.lua, misbehave.lua and mods.lua share
+-- beyond wire_lib.lua (which it loads): talking
 -- to the running milterhost as miltertest's MTA, and reading the scripted
 -- test plugin's call lines from the daemon's log.  Loaded with dofile by
 -- those scripts; it defines globals, since miltertest runs one script.
@@ -7,35 +8,8 @@
 
 SOCKET = os.getenv("MH_WIRE_SOCKET")
 LOG = os.getenv("MH_WIRE_LOG")
-failures = 0
 
-function fail(fmt, ...)
-	error(string.format(fmt, ...), 0)
-end
-
-function reply_name(r)
-	local names = {
-		[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
-		[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
-		[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
-		[SMFIR_SKIP] = "skip",
-	}
-	if r == nil or r == 0 then
-		return "nothing"
-	end
-	return names[r] or string.format("%q (%d)", string.char(r), r)
-end
-
-function check(name, fn)
-	local ok, err = pcall(fn)
-	if ok then
-		mt.echo("ok: " .. name)
-	else
-		failures = failures + 1
-		mt.echo("FAIL: " .. name .. ": " .. tostring(err))
-	end
-end
-
+dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 -- How many lines of the daemon's log contain text (plainly).
 function log_count(text)
 	local f = io.open(LOG, "r")
