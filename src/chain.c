@@ -107,7 +107,7 @@ session_macro(struct session *s, const char *name)
 	return s->io.macro(s->io.arg, name);
 }
 
-static const char *
+const char *
 session_qid(struct session *s)
 {
 	const char *qid = session_macro(s, "i");

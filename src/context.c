@@ -43,14 +43,6 @@ ctx_destroy(struct mh_ctx *ctx)
 	reply_clear(&ctx->reply);
 }
 
-static const char *
-queue_id(mh_ctx *ctx)
-{
-	const char *qid = session_macro(ctx->session, "i");
-
-	return qid ? qid : "NOQUEUE";
-}
-
 void
 mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 {
@@ -59,7 +51,8 @@ mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 	if (!log_enabled(level))
 		return;
 	vsnprintf(text, sizeof text, fmt, ap);
-	log_msg(level, "%s: [%s] %s", queue_id(ctx), ctx->inst->name, text);
+	log_msg(level, "%s: [%s] %s", session_qid(ctx->session),
+	    ctx->inst->name, text);
 }
 
 void
@@ -86,9 +79,10 @@ refuse(mh_ctx *ctx, int err, const char *fmt, ...)
 	vsnprintf(ctx->fail_reason, sizeof ctx->fail_reason, fmt, ap);
 	va_end(ap);
 	ctx->failed = true;
-	log_msg(LOG_ERR, "%s: [%s] %s: refused: %s (%s)", queue_id(ctx),
-	    ctx->inst->name, chain_stage_name(ctx->session->stage),
-	    ctx->fail_reason, mh_strerror(err));
+	log_msg(LOG_ERR, "%s: [%s] %s: refused: %s (%s)",
+	    session_qid(ctx->session), ctx->inst->name,
+	    chain_stage_name(ctx->session->stage), ctx->fail_reason,
+	    mh_strerror(err));
 	return err;
 }
 

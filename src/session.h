@@ -47,6 +47,8 @@ struct session {
 
 /* The value of a macro, or NULL. */
 const char *session_macro(struct session *s, const char *name);
+/* The queue id (macro i) for log lines, or "NOQUEUE". */
+const char *session_qid(struct session *s);
 /* Is stage one of the message stages (envfrom .. eom)? */
 bool stage_is_message(mh_stage stage);
 
