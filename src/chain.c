@@ -852,8 +852,7 @@ merge_queues(struct session *s)
 {
 	for (size_t i = 0; i < s->nctx; i++)
 		s->queues[i] = &s->ctx[i].mods;
-	if (mods_merge(&s->merged, s->queues, s->nctx,
-	    session_macro(s, "i")) < 0) {
+	if (mods_merge(&s->merged, s->queues, s->nctx, session_qid(s)) < 0) {
 		log_msg(LOG_ERR, "%s: out of memory merging message changes",
 		    session_qid(s));
 		s->merged.n = 0;

@@ -151,7 +151,7 @@ pick_single(struct mod_queue *const *queues, size_t nqueues,
 	if (count > 1)
 		log_msg(LOG_WARNING, "%s: %zu requests to %s: the one of "
 		    "instance %s is used, as the %s in the chain",
-		    qid ? qid : "NOQUEUE", count, mod_type_name(t),
+		    qid, count, mod_type_name(t),
 		    chosen->owner, first_wins ? "first" : "last");
 	return chosen;
 }

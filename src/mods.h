@@ -52,7 +52,8 @@ size_t mod_queue_count(const struct mod_queue *q);
 /*
  * The merged list: pointers into the queues, valid until they change.
  * Warnings about conflicts (two body replacements, several changes of
- * sender, several quarantines) go to the log with the queue id qid.
+ * sender, several quarantines) go to the log with the queue id qid (the
+ * log text for the message, e.g. "NOQUEUE"; never NULL).
  */
 struct mod_list {
 	const struct mod **items;
