@@ -43,6 +43,8 @@
 
 #define DEFAULT_SOCKET "inet:8891@127.0.0.1"
 #define DEFAULT_TIMEOUT 7210
+/* How long a stop waits for open sessions, in seconds. */
+#define DEFAULT_STOP_TIMEOUT 30
 #define PLUGIN_PREFIX "plugin:"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -204,6 +206,18 @@ set_timeout(struct config *cfg, struct config_instance *inst,
 }
 
 static enum set_result
+set_stop_timeout(struct config *cfg, struct config_instance *inst,
+		 const char *value)
+{
+	long n;
+
+	if (!parse_number(value, strlen(value), 10, INT_MAX, &n))
+		return SET_BAD;
+	cfg->stop_timeout = (int)n;
+	return SET_OK;
+}
+
+static enum set_result
 set_backlog(struct config *cfg, struct config_instance *inst,
 	    const char *value)
 {
@@ -353,6 +367,8 @@ static const struct host_key host_keys[] = {
 	    "unix:/PATH or local:/PATH, with PORT 1-65535" },
 	{ "plugin_dir", set_plugin_dir, "a directory" },
 	{ "timeout", set_timeout, "a positive number of seconds" },
+	{ "stop_timeout", set_stop_timeout,
+	    "a number of seconds, 0 to close open sessions at once" },
 	{ "backlog", set_backlog,
 	    "a positive number of connections, 0 for libmilter's default" },
 	{ "user", set_user, "a user name" },
@@ -823,6 +839,7 @@ config_new(const char *path)
 		return NULL;
 	}
 	cfg->timeout = DEFAULT_TIMEOUT;
+	cfg->stop_timeout = DEFAULT_STOP_TIMEOUT;
 	cfg->backlog = 0;
 	cfg->socket_mode = -1;
 	cfg->log_level = LOG_INFO;

@@ -57,6 +57,7 @@ struct config {
 	char *socket;      /* libmilter connection spec */
 	char *plugin_dir;  /* absolute, or relative to the config file's dir */
 	int timeout;       /* libmilter I/O timeout, seconds */
+	int stop_timeout;  /* how long a stop waits for open sessions, s */
 	int backlog;       /* listen backlog, 0 = libmilter's default */
 	char *user;        /* NULL: keep the current user */
 	char *group;       /* NULL: the user's primary group */

@@ -12,8 +12,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,13 +25,11 @@
 #include "loader.h"
 #include "log.h"
 #include "milter.h"
+#include "service.h"
 
 #ifndef CONF_FILE
 #define CONF_FILE "/usr/local/etc/milterhost/milterhost.ini"
 #endif
-
-/* How long a stop waits for sessions in flight. */
-#define DRAIN_SECONDS 30
 
 /* The pipe to the parent waiting for the daemon to serve: the child
  * writes READY, or why it could not start. */
@@ -243,27 +239,11 @@ drop_privileges(const struct config *cfg)
 		fail("cannot become user %s: %s", cfg->user, strerror(errno));
 }
 
-/* Keep the stop signals for libmilter's signal thread: block them before
- * any thread (a plugin's, libmilter's) exists. */
-static void
-block_signals(void)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
 static int
 serve(const struct config *cfg, bool foreground)
 {
 	char err[1024];
 	struct plugin_set *set;
-	int rc, left;
 
 	if (milter_setup(cfg, err, sizeof err) < 0)
 		fail("%s: socket %s: %s", cfg->file, cfg->socket, err);
@@ -271,26 +251,24 @@ serve(const struct config *cfg, bool foreground)
 		daemonize();
 	write_pidfile(cfg->pidfile);
 	drop_privileges(cfg);
-	block_signals();
+	service_block_signals();
 	if ((set = plugin_set_load(cfg, err, sizeof err)) == NULL)
 		fail("%s", err);
 	milter_set_plugins(set);
 	plugin_set_release(set);
+	if (service_start(cfg, err, sizeof err) < 0)
+		fail("%s", err);
 	log_msg(LOG_INFO, "milterhost %s ready on %s with %zu plugin "
 	    "instance%s", PACKAGE_VERSION, cfg->socket, set->ninstances,
 	    set->ninstances == 1 ? "" : "s");
 	report_ready();
-	rc = milter_run();
-	log_msg(LOG_INFO, "stopping: waiting up to %d s for open sessions",
-	    DRAIN_SECONDS);
-	if ((left = milter_drain(DRAIN_SECONDS)) > 0)
-		log_msg(LOG_WARNING, "%d sessions still open at exit", left);
-	else
-		milter_set_plugins(NULL);
+	/* A stop ends the process in service.c; this is a failure. */
+	milter_run();
+	log_msg(LOG_ERR, "libmilter stopped serving (see its messages in "
+	    "the mail log): exiting");
 	if (cfg->pidfile != NULL)
 		unlink(cfg->pidfile);
-	log_msg(LOG_INFO, "stopped");
-	return rc == 0 ? 0 : 1;
+	return 1;
 }
 
 int

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -19,14 +18,25 @@
 #include "chain.h"
 #include "log.h"
 #include "milter.h"
+#include "reuse.h"
 
 /* libmilter refuses a single command larger than this. */
 #define CHUNK_MAX 65535
 
+/* libmilter's pool closes a connection idle for longer than its I/O
+ * timeout, looking every 600 s: a record older than both is dead. */
+#define POOL_CHECK_SECONDS 600
+
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct plugin_set *current_set;
 static unsigned open_sessions; /* atomic */
-static bool over_tcp;          /* set once, before smfi_main */
+
+/* Set once, before smfi_main. */
+static bool over_tcp;
+static int listen_fd = -1;     /* libmilter's listening socket */
+static char *unix_socket;      /* its path, for a unix socket */
+static struct stat unix_socket_file; /* what the path was when we made it */
+static unsigned idle_limit;    /* seconds a reuse record may live */
 
 void
 milter_set_plugins(struct plugin_set *set)
@@ -135,36 +145,53 @@ answer(SMFICTX *ctx, struct verdict v)
 	return to_sfsistat(v.status);
 }
 
+/*
+ * The engine's answer to the MTA's offer for session s.  Over TCP, never
+ * let the MTA skip DATA: Postfix still sends the DATA stage's macros when
+ * the command is skipped, and a message that gets no reply leaves its ACK
+ * delayed by up to 40 ms; the next write (the end-of-message command,
+ * from Postfix's cleanup) then waits that long on Nagle's algorithm.
+ * Taking DATA, answered by the plugins that want it (or at once by none),
+ * costs one round trip and keeps every packet acknowledged.  A unix
+ * socket has no Nagle: there DATA is skipped when no plugin wants it.
+ */
+static void
+negotiate(struct session *s, const struct mta_offer *offer,
+    struct negotiation *n)
+{
+	n->mta_actions = offer->actions;
+	n->mta_steps = offer->steps;
+	chain_negotiate(s, n);
+	if (over_tcp)
+		n->steps &= ~(unsigned long)SMFIP_NODATA;
+}
+
 static sfsistat
 xx_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	struct negotiation n = { .mta_actions = f0, .mta_steps = f1 };
+	struct mta_offer offer = { f0, f1 };
+	struct negotiation n;
 	struct session *s = start_session(ctx);
 
 	*pf2 = *pf3 = 0;
 	if (s == NULL) {
-		/* Never fail negotiation: ask for nothing instead. */
+		/*
+		 * Out of memory.  Never fail negotiation (the MTA would apply
+		 * its default action to the whole session, which may be
+		 * "accept"): ask for connect only, and tempfail it there.
+		 */
 		*pf0 = 0;
-		*pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
-		    SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH |
+		*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT |
+		    SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH |
 		    SMFIP_NOUNKNOWN | SMFIP_NODATA);
 		return SMFIS_CONTINUE;
 	}
-	chain_negotiate(s, &n);
-	/*
-	 * Over TCP, never let the MTA skip DATA.  Postfix still sends the
-	 * DATA stage's macros when the command is skipped, and a message that
-	 * gets no reply leaves its ACK delayed by up to 40 ms; the next write
-	 * (the end-of-message command, from Postfix's cleanup) then waits that
-	 * long on Nagle's algorithm.  Taking DATA, answered by the plugins
-	 * that want it (or at once by none), costs one round trip and keeps
-	 * every packet acknowledged.  A unix socket has no Nagle: there DATA
-	 * is skipped when no plugin wants it.
-	 */
-	if (over_tcp)
-		n.steps &= ~(unsigned long)SMFIP_NODATA;
+	if (!reuse_remember(ctx, &offer, idle_limit))
+		log_msg(LOG_WARNING, "out of memory: a second SMTP session on "
+		    "this milter connection will be tempfailed");
+	negotiate(s, &offer, &n);
 	for (int m = 0; m < MACRO_STAGES; m++) {
 		if (n.macros[m] == NULL)
 			continue;
@@ -177,13 +204,38 @@ xx_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * A connect without a session: the MTA ended the previous SMTP session
+ * with SMFIC_QUIT_NC and starts another on this connection, without a
+ * new negotiation.  The new session is negotiated as the first was, from
+ * the MTA's offer kept since then, so that it is filtered the same way.
+ */
+static struct session *
+resume_session(SMFICTX *ctx)
+{
+	struct mta_offer offer;
+	struct negotiation n;
+	struct session *s;
+
+	if (!reuse_recall(ctx, &offer)) {
+		log_msg(LOG_ERR, "no session for this connection (out of "
+		    "memory, or an SMTP session on a reused milter connection "
+		    "whose negotiation is not known): answering tempfail");
+		return NULL;
+	}
+	if ((s = start_session(ctx)) == NULL)
+		return NULL;
+	negotiate(s, &offer, &n);
+	return s;
+}
+
 static sfsistat
 xx_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
 {
 	struct session *s = smfi_getpriv(ctx);
 
-	if (s == NULL)
-		return SMFIS_CONTINUE;
+	if (s == NULL && (s = resume_session(ctx)) == NULL)
+		return SMFIS_TEMPFAIL;
 	return answer(ctx, chain_connect(s, hostname, addr));
 }
 
@@ -342,9 +394,17 @@ xx_close(SMFICTX *ctx)
 {
 	struct session *s = smfi_getpriv(ctx);
 
-	/* Plugins get close even when negotiation never happened. */
-	if (s == NULL && (s = start_session(ctx)) == NULL)
-		return SMFIS_CONTINUE;
+	if (s == NULL) {
+		/*
+		 * After SMFIC_QUIT_NC the connection's end brings a second
+		 * close: the last session had its close already.
+		 */
+		if (reuse_forget(ctx))
+			return SMFIS_CONTINUE;
+		/* Plugins get close even when negotiation never happened. */
+		if ((s = start_session(ctx)) == NULL)
+			return SMFIS_CONTINUE;
+	}
 	chain_close(s);
 	session_free(s);
 	smfi_setpriv(ctx, NULL);
@@ -372,33 +432,40 @@ static struct smfiDesc description = {
 };
 
 /*
- * libmilter does not set TCP_NODELAY, so an end-of-message answer of
- * several packets waits ~40 ms for a delayed ACK.  Accepted sockets
- * inherit the option from the listening one, which after
- * smfi_opensocket() is our only TCP socket in the listening state.
+ * The socket smfi_opensocket() opened: at that point the process's one
+ * socket in the listening state (no plugin is loaded yet).  Returns its
+ * descriptor, or -1.
  */
 static int
-set_listener_nodelay(void)
+find_listener(void)
 {
-	int found = 0;
+	int found = -1;
 
 	for (int fd = 0; fd < 1024; fd++) {
-		int listening = 0, domain = 0, one = 1;
+		int listening = 0;
 		socklen_t len = sizeof listening;
 
 		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
 		    &len) < 0 || !listening)
 			continue;
-		len = sizeof domain;
-		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
-		    (domain != AF_INET && domain != AF_INET6))
-			continue;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof one) < 0)
+		if (found >= 0)
 			return -1;
-		found++;
+		found = fd;
 	}
 	return found;
+}
+
+/*
+ * libmilter does not set TCP_NODELAY, so an end-of-message answer of
+ * several packets waits ~40 ms for a delayed ACK.  Accepted sockets
+ * inherit the option from the listening one.
+ */
+static int
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* The path of a unix:/local: socket spec, or NULL. */
@@ -455,32 +522,82 @@ milter_setup(const struct config *cfg, char *err, size_t errlen)
 		    "permission?)", cfg->socket);
 		return -1;
 	}
-	over_tcp = unix_path(cfg->socket) == NULL;
-	if (over_tcp && set_listener_nodelay() <= 0) {
-		snprintf(err, errlen, "cannot set TCP_NODELAY on %s",
-		    cfg->socket);
+	if ((listen_fd = find_listener()) < 0) {
+		snprintf(err, errlen, "cannot find libmilter's listening "
+		    "socket for %s", cfg->socket);
 		return -1;
 	}
+	over_tcp = unix_path(cfg->socket) == NULL;
+	if (over_tcp && set_nodelay(listen_fd) < 0) {
+		snprintf(err, errlen, "cannot set TCP_NODELAY on %s: %s",
+		    cfg->socket, strerror(errno));
+		return -1;
+	}
+	if (!over_tcp && (unix_socket = strdup(unix_path(cfg->socket))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (unix_socket != NULL && stat(unix_socket, &unix_socket_file) < 0) {
+		snprintf(err, errlen, "%s: %s", unix_socket, strerror(errno));
+		return -1;
+	}
+	idle_limit = (unsigned)cfg->timeout + POOL_CHECK_SECONDS;
 	return set_socket_access(cfg, err, errlen);
 }
 
 int
 milter_run(void)
 {
-	return smfi_main() == MI_SUCCESS ? 0 : -1;
+	smfi_main();
+	return -1;
 }
 
-int
-milter_drain(int timeout)
+/*
+ * libmilter's listener goes on polling its descriptor until the process
+ * ends; it must neither accept nor see an error there (an error makes it
+ * stop libmilter, and Debian's libmilter then stops serving the open
+ * sessions too).  So the descriptor is pointed at an empty pipe whose
+ * writing end stays open, and the real socket, reached through a copy,
+ * is shut down: the kernel refuses new connections at once.  A unix
+ * socket's path is removed if it is still ours.
+ */
+void
+milter_stop_accepting(void)
 {
-	struct timespec tick = { 0, 50 * 1000 * 1000 };
-	time_t end = time(NULL) + timeout;
-	unsigned n;
+	static int quiet[2] = { -1, -1 };
+	struct stat path;
+	int real;
 
-	while ((n = __atomic_load_n(&open_sessions, __ATOMIC_SEQ_CST)) > 0 &&
-	    time(NULL) < end)
-		nanosleep(&tick, NULL);
-	return (int)n;
+	if (listen_fd < 0)
+		return;
+	if ((real = dup(listen_fd)) < 0 || pipe(quiet) < 0 ||
+	    dup2(quiet[0], listen_fd) < 0) {
+		log_msg(LOG_ERR, "cannot close the listening socket (%s): new "
+		    "connections are served until milterhost exits",
+		    strerror(errno));
+		if (real >= 0)
+			close(real);
+		return;
+	}
+	close(quiet[0]);
+	if (shutdown(real, SHUT_RDWR) < 0)
+		log_msg(LOG_WARNING, "shutdown of the listening socket: %s",
+		    strerror(errno));
+	/* Not the socket of a milterhost started since. */
+	if (unix_socket != NULL && stat(unix_socket, &path) == 0 &&
+	    path.st_dev == unix_socket_file.st_dev &&
+	    path.st_ino == unix_socket_file.st_ino && unlink(unix_socket) < 0)
+		log_msg(LOG_WARNING, "cannot remove %s: %s", unix_socket,
+		    strerror(errno));
+	close(real);
+	listen_fd = -1;
+}
+
+unsigned
+milter_open_sessions(void)
+{
+	return __atomic_load_n(&open_sessions, __ATOMIC_SEQ_CST);
 }
 
 const char *

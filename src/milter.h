@@ -25,13 +25,21 @@ int milter_setup(const struct config *cfg, char *err, size_t errlen);
 /* The plugin set new connections run (retained; the previous released). */
 void milter_set_plugins(struct plugin_set *set);
 
-/* Serve until libmilter is told to stop (SIGTERM, SIGHUP, SIGINT).
- * Returns 0 on an orderly stop. */
+/*
+ * Serve.  libmilter's loop does not end at a stop signal (service.c takes
+ * those): it returns only when libmilter failed, with -1.
+ */
 int milter_run(void);
 
-/* Wait up to timeout seconds for open sessions to close; returns how
- * many are still open. */
-int milter_drain(int timeout);
+/*
+ * Refuse new connections from now on, at once; the open sessions go on
+ * being served.  A unix socket's path is removed.  Any thread.
+ */
+void milter_stop_accepting(void);
+
+/* How many SMTP sessions are open (from negotiation, or connect, to
+ * close). */
+unsigned milter_open_sessions(void);
 
 /* libmilter's version as text. */
 const char *milter_library_version(void);

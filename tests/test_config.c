@@ -140,6 +140,7 @@ check_defaults(const struct config *cfg)
 	CU_ASSERT_STRING_EQUAL(cfg->socket, "inet:8891@127.0.0.1");
 	CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, PLUGIN_DIR);
 	CU_ASSERT_EQUAL(cfg->timeout, 7210);
+	CU_ASSERT_EQUAL(cfg->stop_timeout, 30);
 	CU_ASSERT_EQUAL(cfg->backlog, 0);
 	CU_ASSERT_PTR_NULL(cfg->user);
 	CU_ASSERT_PTR_NULL(cfg->group);
@@ -194,6 +195,7 @@ test_every_host_key_is_parsed(void)
 	    "socket = unix:/run/milterhost/milter.sock\n"
 	    "plugin_dir = /opt/mh/plugins\n"
 	    "timeout = 30\n"
+	    "stop_timeout = 0\n"
 	    "backlog = 64\n"
 	    "user = milter\n"
 	    "group = postfix\n"
@@ -209,6 +211,7 @@ test_every_host_key_is_parsed(void)
 	CU_ASSERT_STRING_EQUAL(cfg->socket, "unix:/run/milterhost/milter.sock");
 	CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/opt/mh/plugins");
 	CU_ASSERT_EQUAL(cfg->timeout, 30);
+	CU_ASSERT_EQUAL(cfg->stop_timeout, 0);
 	CU_ASSERT_EQUAL(cfg->backlog, 64);
 	CU_ASSERT_STRING_EQUAL(cfg->user, "milter");
 	CU_ASSERT_STRING_EQUAL(cfg->group, "postfix");
@@ -304,6 +307,15 @@ test_bad_boolean_is_an_error(void)
 	    "'enabled'", "'2'", "yes, no");
 	check_error("[plugin:p]\nmodule = p.so\ndry_run = yess\n", 3,
 	    "'dry_run'", "'yess'", "yes, no");
+}
+
+static void
+test_stop_timeout_must_be_a_number_of_seconds(void)
+{
+	check_error("[milterhost]\nstop_timeout = -1\n", 2, "'stop_timeout'",
+	    "'-1'", "seconds");
+	check_error("[milterhost]\nstop_timeout = 30s\n", 2,
+	    "'stop_timeout'", "'30s'");
 }
 
 static void
@@ -1109,6 +1121,7 @@ static const struct {
 	TEST(test_boolean_spellings_are_accepted),
 	TEST(test_bad_boolean_is_an_error),
 	TEST(test_timeout_must_be_a_positive_integer),
+	TEST(test_stop_timeout_must_be_a_number_of_seconds),
 	TEST(test_backlog_zero_means_libmilter_default),
 	TEST(test_socket_mode_is_octal_up_to_0777),
 	TEST(test_pidfile_must_be_absolute),

@@ -305,6 +305,8 @@ rec_connect(mh_ctx *ctx, const char *hostname, const struct sockaddr *addr)
 	if (mh_conn_data(ctx) != NULL)
 		mh_log(ctx, MH_LOG_NOTICE, "rec error connection slot set "
 		    "at connect");
+	/* Freed at close: a slot not fresh at the next connect shows. */
+	mh_set_conn_data(ctx, strdup(hostname));
 	describe_sockaddr(sa, sizeof sa, addr, &family);
 	mh_log(ctx, MH_LOG_NOTICE, "rec connect host=%s family=%s addr=%s "
 	    "sa=%s", hostname, family, client ? client : "NULL", sa);
@@ -430,6 +432,8 @@ rec_close(mh_ctx *ctx)
 	if (mh_msg_data(ctx) != NULL)
 		mh_log(ctx, MH_LOG_NOTICE, "rec error message slot still set "
 		    "at close");
+	free(mh_conn_data(ctx));
+	mh_set_conn_data(ctx, NULL);
 	mh_log(ctx, MH_LOG_NOTICE, "rec close");
 }
 

@@ -27,6 +27,30 @@
  *	several chunks, contiguous, and equals EXPECT_BYTES of the lines
  *	"%07u " + BODY_LETTERS + CRLF (the pattern the scripted test
  *	plugin's replace_body_size writes).
+ *
+ * mtaclient quitnc SOCKETPATH SESSIONS quit|eof
+ *	Runs SESSIONS SMTP sessions on one milter connection, negotiated
+ *	once, separated by SMFIC_QUIT_NC ("a new connection follows"), as
+ *	an MTA that reuses milter connections does.  Session N connects as
+ *	host sessionN.example.test and sends one message to <reject@...>
+ *	and <b@example.test>.  Ends with QUIT, or with QUIT_NC and then
+ *	closing the socket (eof).  Exits 0 if in every session the first
+ *	recipient was rejected, the second not, and the end of message
+ *	brought at least one header change.
+ *
+ * mtaclient stop SOCKETPATH PID
+ *	Opens a session and sends MAIL, then sends SIGTERM to PID (the
+ *	daemon) and, 200 ms later, checks that a new connection to
+ *	SOCKETPATH is refused; then finishes the message and sends a second
+ *	one on the same session.  Exits 0 if every event was answered and
+ *	both ends of message brought a header change.
+ *
+ * mtaclient hold SOCKETPATH SECONDS
+ *	Opens a session, sends MAIL, then waits up to SECONDS for the milter
+ *	to close the connection.  Prints "connection closed after N ms" and
+ *	exits 0 if it did, else 1.
+ *
+ * Every reply is waited for at most 10 s.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,7 +61,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,20 +151,27 @@ read_reply(char *buf, size_t size, size_t *len)
 	return cmd;
 }
 
-/* Send an event and expect "continue". */
+/* Send an event and expect the reply want. */
 static void
-event(char cmd, const void *data, size_t len)
+expect(char cmd, const void *data, size_t len, char want)
 {
 	char buf[70000], r;
 	size_t n;
 
 	send_cmd(cmd, data, len);
 	r = read_reply(buf, sizeof buf, &n);
-	if (r != 'c') {
-		fprintf(stderr, "mtaclient: event %c answered %c\n",
-		    cmd, r);
+	if (r != want) {
+		fprintf(stderr, "mtaclient: event %c answered %c, not %c\n",
+		    cmd, r, want);
 		exit(1);
 	}
+}
+
+/* Send an event and expect "continue". */
+static void
+event(char cmd, const void *data, size_t len)
+{
+	expect(cmd, data, len, 'c');
 }
 
 static unsigned long
@@ -353,6 +386,12 @@ connect_unix(const char *path)
 		die("socket");
 	if (connect(sock, (struct sockaddr *)&sun, sizeof sun) < 0)
 		die("connect");
+	/* A milter that stopped answering fails the test, never hangs it. */
+	{
+		struct timeval tv = { 10, 0 };
+
+		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	}
 }
 
 static int
@@ -393,6 +432,137 @@ run_bigbody(const char *path, size_t send, size_t expect)
 	return ok ? 0 : 1;
 }
 
+/* One SMTP session of run_quitnc, connecting as host sessionN. */
+static bool
+quitnc_session(unsigned long steps, int n)
+{
+	static const char mail[] = "<a@example.test>";
+	static const char bad[] = "<reject@example.test>";
+	static const char good[] = "<b@example.test>";
+	static const char hdr[] = "Subject\0test";
+	struct eom_result res = { .print = false };
+	char conn[128], host[64];
+	int len;
+
+	snprintf(host, sizeof host, "session%d.example.test", n);
+	len = snprintf(conn, sizeof conn, "%s%c4%c%c192.0.2.%d", host, 0,
+	    0x30, 0x39, n);
+	if (!(steps & NOCONNECT))
+		event('C', conn, (size_t)len + 1);
+	if (!(steps & NOHELO))
+		event('H', host, strlen(host) + 1);
+	expect('M', mail, sizeof mail, 'c');
+	expect('R', bad, sizeof bad, 'r');
+	expect('R', good, sizeof good, 'c');
+	if (!(steps & NODATA))
+		event('T', NULL, 0);
+	/* message() would send MAIL and RCPT again: the rest by hand. */
+	if (!(steps & NOHDRS))
+		event('L', hdr, sizeof hdr);
+	if (!(steps & NOEOH))
+		event('N', NULL, 0);
+	if (!(steps & NOBODY))
+		event('B', "hello\r\n", 7);
+	{
+		char buf[70000], r;
+		size_t nb;
+
+		send_cmd('E', NULL, 0);
+		while ((r = read_reply(buf, sizeof buf, &nb)) != 'c' &&
+		    r != 'a')
+			if (r == 'h' || r == 'i')
+				res.headers++;
+	}
+	printf("mtaclient: session %d: recipient rejected, %d header "
+	    "change(s)\n", n, res.headers);
+	return res.headers > 0;
+}
+
+static int
+run_quitnc(const char *path, int sessions, const char *end)
+{
+	unsigned long steps;
+	bool ok = true;
+
+	connect_unix(path);
+	steps = negotiate();
+	for (int i = 1; i <= sessions; i++) {
+		if (i > 1)
+			send_cmd('K', NULL, 0);
+		ok = quitnc_session(steps, i) && ok;
+	}
+	if (strcmp(end, "eof") == 0)
+		send_cmd('K', NULL, 0);
+	else
+		send_cmd('Q', NULL, 0);
+	close(sock);
+	return ok ? 0 : 1;
+}
+
+static int
+run_stop(const char *path, pid_t pid)
+{
+	static const char mail[] = "<a@example.test>";
+	static const char rcpt[] = "<b@example.test>";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct eom_result res = { .print = false };
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	unsigned long steps;
+	int other, first;
+
+	connect_unix(path);
+	steps = open_session();
+	expect('M', mail, sizeof mail, 'c');
+	if (kill(pid, SIGTERM) < 0)
+		die("kill");
+	nanosleep(&pause, NULL);
+	strcpy(sun.sun_path, path);
+	if ((other = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+		die("socket");
+	if (connect(other, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		fprintf(stderr, "mtaclient: a new connection was accepted "
+		    "after SIGTERM\n");
+		return 1;
+	}
+	printf("mtaclient: after SIGTERM a new connection is refused (%s)\n",
+	    strerror(errno));
+	close(other);
+	expect('R', rcpt, sizeof rcpt, 'c');
+	/* The rest of this message, then one more on the same session. */
+	steps |= NOMAIL | NORCPT;
+	message(steps, "hello\r\n", 7, &res);
+	first = res.headers;
+	free(res.body);
+	message(steps & ~(NOMAIL | NORCPT), "hello\r\n", 7, &res);
+	free(res.body);
+	send_cmd('Q', NULL, 0);
+	printf("mtaclient: both messages answered after SIGTERM, %d and %d "
+	    "header change(s)\n", first, res.headers);
+	return first > 0 && res.headers > 0 ? 0 : 1;
+}
+
+static int
+run_hold(const char *path, int seconds)
+{
+	static const char mail[] = "<a@example.test>";
+	struct timeval tv = { seconds, 0 };
+	double start;
+	char c;
+
+	connect_unix(path);
+	open_session();
+	expect('M', mail, sizeof mail, 'c');
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	start = now_ms();
+	if (read(sock, &c, 1) == 0) {
+		printf("mtaclient: connection closed after %.0f ms\n",
+		    now_ms() - start);
+		return 0;
+	}
+	printf("mtaclient: connection still open after %d s\n", seconds);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -404,8 +574,17 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "bigbody") == 0)
 		return run_bigbody(argv[2], strtoul(argv[3], NULL, 10),
 		    strtoul(argv[4], NULL, 10));
+	if (argc == 5 && strcmp(argv[1], "quitnc") == 0)
+		return run_quitnc(argv[2], atoi(argv[3]), argv[4]);
+	if (argc == 4 && strcmp(argv[1], "hold") == 0)
+		return run_hold(argv[2], atoi(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "stop") == 0)
+		return run_stop(argv[2], (pid_t)atol(argv[3]));
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
 	    "       mtaclient mods SOCKETPATH\n"
-	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n");
+	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n"
+	    "       mtaclient quitnc SOCKETPATH SESSIONS quit|eof\n"
+	    "       mtaclient stop SOCKETPATH PID\n"
+	    "       mtaclient hold SOCKETPATH SECONDS\n");
 	return 2;
 }

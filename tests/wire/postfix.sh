@@ -15,8 +15,15 @@
 #     the end of the message; milterhost still takes DATA over TCP, see
 #     src/milter.c).
 #  2. milterhost stopped while Postfix runs (milter_default_action =
-#     tempfail): the client hears 4xx and nothing is delivered; once
-#     milterhost is back, mail flows again.
+#     tempfail): the idle stop takes under 0.5 s, the client hears 4xx
+#     and nothing is delivered; once milterhost is back, mail flows
+#     again.
+#  3. SIGTERM while four SMTP sessions are open (each past RCPT): every
+#     one of them completes its message normally, through milterhost,
+#     and is delivered with its headers; a session that starts during
+#     the stop hears 4xx at once (milterhost refuses the connection, so
+#     Postfix applies milter_default_action without waiting for its
+#     timeout); milterhost exits 0 when the four sessions have ended.
 #
 # Skipped (exit 77, with the reason) only when Postfix is not installed or
 # the test does not run as root; CI installs it.
@@ -160,7 +167,14 @@ send_and_check unix "$port_unix"
 
 # ---- 2. milterhost stopped while Postfix runs, and back ---------------------
 
+t0=$(date +%s%N)
 wire_stop
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ "$ms" -lt 500 ]; then
+	echo "ok: an idle stop took $ms ms"
+else
+	wire_fail "an idle stop took $ms ms (want < 500 ms)"
+fi
 if send down "$port_unix"; then
 	wire_fail "down: Postfix accepted mail with milterhost stopped"
 elif ! grep -q '^<\*\* *4[0-9][0-9] ' "$WIRE_TMP/down.swaks"; then
@@ -175,7 +189,99 @@ fi
 
 wire_start "$unix_ini" || exit 1
 send_and_check back "$port_unix"
-wire_stop
+
+# ---- 3. SIGTERM with SMTP sessions open -------------------------------------
+
+# smtp_reply FD: read one SMTP reply; print its last line, "" on timeout.
+smtp_reply() {
+	local line
+
+	while IFS= read -r -t 20 line <&"$1"; do
+		line=${line%$'\r'}
+		case $line in
+		[0-9][0-9][0-9]" "*) echo "$line"; return 0 ;;
+		esac
+	done
+	echo ""
+}
+
+# held_session NAME PORT: an SMTP session that stops after RCPT, says so
+# in $WIRE_TMP/NAME.ready and goes on with DATA once $WIRE_TMP/go
+# exists; the last reply of each step goes to $WIRE_TMP/NAME.smtp.
+held_session() {
+	local name=$1 fd out=$WIRE_TMP/$1.smtp
+
+	exec {fd}<>"/dev/tcp/127.0.0.1/$2" || return 1
+	{
+		smtp_reply "$fd"
+		printf 'EHLO client.test\r\n' >&"$fd"; smtp_reply "$fd"
+		printf 'MAIL FROM:<sender@milterhost.test>\r\n' >&"$fd"
+		smtp_reply "$fd"
+		printf 'RCPT TO:<rcpt-%s@example.net>\r\n' "$name" >&"$fd"
+		smtp_reply "$fd"
+		: >"$WIRE_TMP/$name.ready"
+		while [ ! -e "$WIRE_TMP/go" ]; do sleep 0.05; done
+		printf 'DATA\r\n' >&"$fd"; smtp_reply "$fd"
+		printf 'Subject: %s\r\nX-Mailer: held\r\n\r\nbody of %s\r\n.\r\n' \
+		    "$name" "$name" >&"$fd"
+		echo "end: $(smtp_reply "$fd")"
+		printf 'QUIT\r\n' >&"$fd"; smtp_reply "$fd"
+	} >"$out"
+	exec {fd}>&-
+}
+
+rm -f "$WIRE_TMP/go"
+held=
+for i in 1 2 3 4; do
+	held_session "held$i" "$port_unix" &
+	held="$held $!"
+done
+for i in $(seq 100); do
+	[ "$(ls "$WIRE_TMP"/held*.ready 2>/dev/null | wc -l)" -eq 4 ] && break
+	sleep 0.1
+done
+kill -TERM "$WIRE_PID"
+sleep 0.2
+t0=$(date +%s%N)
+if send during "$port_unix"; then
+	wire_fail "during: a session started during the stop was accepted"
+elif grep -q '^<\*\* *4[0-9][0-9] ' "$WIRE_TMP/during.swaks"; then
+	echo "ok: during the stop a new session heard 4xx in" \
+	    "$((($(date +%s%N) - t0) / 1000000)) ms"
+else
+	wire_fail "during: the client did not hear 4xx"
+	sed 's/^/    /' "$WIRE_TMP/during.swaks"
+fi
+: >"$WIRE_TMP/go"
+wait $held
+for i in 1 2 3 4; do
+	if grep -q "^end: 250 " "$WIRE_TMP/held$i.smtp"; then
+		f=$(delivered "held$i")
+		if [ -n "$f" ]; then
+			check_headers "held$i" "$f"
+		else
+			wire_fail "held$i: accepted but not delivered"
+		fi
+	else
+		wire_fail "held$i: the message was not accepted:" \
+		    "$(tr '\n' ' ' <"$WIRE_TMP/held$i.smtp")"
+	fi
+done
+t0=$(date +%s%N)
+while wire_alive && [ $((($(date +%s%N) - t0) / 1000000)) -lt 3000 ]; do
+	sleep 0.05
+done
+if wire_alive; then
+	wire_fail "milterhost still runs 3 s after its sessions ended"
+	wire_stop
+else
+	wait "$WIRE_PID"
+	st=$?
+	WIRE_PID=
+	[ "$st" -eq 0 ] && echo "ok: milterhost exited 0 after the sessions" ||
+	    wire_fail "milterhost exited $st after SIGTERM"
+fi
+grep -q "still open" "$WIRE_LOG" && wire_fail "the stop gave up on sessions"
 
 start_tcp || wire_fail "tcp: milterhost does not listen on TCP port $milter_tcp"
 send_and_check tcp "$port_tcp"
@@ -197,11 +303,11 @@ fi
 pf_wait_empty "$pf" 30 || wire_fail "tcp: Postfix's queue did not empty"
 wire_stop
 
-# Postfix's log: 23 messages delivered, one tempfailed, nothing else.
+# Postfix's log: 27 messages delivered, two tempfailed, nothing else.
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:')
-if [ "$sent" -ne 23 ] || [ "$bad" -ne 0 ]; then
-	wire_fail "Postfix's log: $sent messages sent (want 23), $bad" \
+if [ "$sent" -ne 27 ] || [ "$bad" -ne 0 ]; then
+	wire_fail "Postfix's log: $sent messages sent (want 27), $bad" \
 	    "deferred, bounced or fatal"
 	sed 's/^/    /' "$pf/maillog"
 fi

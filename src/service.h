@@ -1,0 +1,31 @@
+/*
+ * service - the daemon's signals and its stop.
+ *
+ * SIGTERM, SIGHUP and SIGINT stop milterhost: it refuses new connections
+ * at once, serves the open sessions until they end or stop_timeout runs
+ * out (a second stop signal ends the wait), finis the plugins, removes
+ * the pidfile and exits.  libmilter would stop on these signals itself,
+ * and Debian's libmilter then stops serving the open sessions too, so
+ * milterhost takes them from libmilter (see service.c).
+ */
+#ifndef MILTERHOST_SERVICE_H
+#define MILTERHOST_SERVICE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/*
+ * Block the signals the service takes, in the calling thread and so in
+ * every thread it starts later.  Call it before any thread (a plugin's,
+ * libmilter's) exists.
+ */
+void service_block_signals(void);
+
+/*
+ * Start the thread that waits for the stop signals; cfg must live until
+ * the process ends.  Returns 0, or -1 with the reason in err.
+ */
+int service_start(const struct config *cfg, char *err, size_t errlen);
+
+#endif /* MILTERHOST_SERVICE_H */
