@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
 
 wire_init addheader
+wire_need_miltertest
 script=$here/addheader.lua
 
 # ---- 1. configuration checks -------------------------------------------

@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/callbacks_lib.sh" || exit 99
 
 wire_init callbacks
+wire_need_miltertest
 script=$here/callbacks.lua
 
 ini=$(wire_config callbacks <<EOF

@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
 
 wire_init decisions
+wire_need_miltertest
 plugin=$abs_top_builddir/tests/plugins/.libs/scripted.so
 [ -f "$plugin" ] || wire_error "$plugin is missing: run make check"
 

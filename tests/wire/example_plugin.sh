@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
 
 wire_init example_plugin
+wire_need_miltertest
 src=$abs_top_srcdir/contrib/examples/rejectdomain.c
 so=$WIRE_TMP/rejectdomain.so
 

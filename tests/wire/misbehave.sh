@@ -15,6 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
 
 wire_init misbehave
+wire_need_miltertest
 plugins=$abs_top_builddir/tests/plugins/.libs
 for so in scripted scripted_few; do
 	[ -f "$plugins/$so.so" ] ||

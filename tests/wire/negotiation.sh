@@ -12,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/callbacks_lib.sh" || exit 99
 
 wire_init negotiation
+wire_need_miltertest
 script=$here/negotiation.lua
 
 # run_config NAME SCENARIO: start the daemon on the config from stdin and
