@@ -193,40 +193,38 @@ set_plugin_dir(struct config *cfg, struct config_instance *inst,
 	return set_string(&cfg->plugin_dir, value);
 }
 
+/* A whole number of seconds or connections into *field. */
+static enum set_result
+set_count(int *field, const char *value, bool zero_ok)
+{
+	long n;
+
+	if (!parse_number(value, strlen(value), 10, INT_MAX, &n) ||
+	    (n == 0 && !zero_ok))
+		return SET_BAD;
+	*field = (int)n;
+	return SET_OK;
+}
+
 static enum set_result
 set_timeout(struct config *cfg, struct config_instance *inst,
 	    const char *value)
 {
-	long n;
-
-	if (!parse_number(value, strlen(value), 10, INT_MAX, &n) || n == 0)
-		return SET_BAD;
-	cfg->timeout = (int)n;
-	return SET_OK;
+	return set_count(&cfg->timeout, value, false);
 }
 
 static enum set_result
 set_stop_timeout(struct config *cfg, struct config_instance *inst,
 		 const char *value)
 {
-	long n;
-
-	if (!parse_number(value, strlen(value), 10, INT_MAX, &n))
-		return SET_BAD;
-	cfg->stop_timeout = (int)n;
-	return SET_OK;
+	return set_count(&cfg->stop_timeout, value, true);
 }
 
 static enum set_result
 set_backlog(struct config *cfg, struct config_instance *inst,
 	    const char *value)
 {
-	long n;
-
-	if (!parse_number(value, strlen(value), 10, INT_MAX, &n))
-		return SET_BAD;
-	cfg->backlog = (int)n;
-	return SET_OK;
+	return set_count(&cfg->backlog, value, true);
 }
 
 static enum set_result
