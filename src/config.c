@@ -24,7 +24,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <search.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +412,10 @@ struct parser {
 	bool expect_handler; /* libinih must call the handler for the line */
 	bool handled;        /* and it did */
 
+	size_t instances_cap; /* room in cfg->instances, see grow() */
+	size_t settings_cap;  /* room in the current instance's settings */
+	void *names;          /* tsearch tree of the instances' names */
+
 	enum section_kind section;
 	char label[256];     /* "[milterhost]", "[plugin:NAME]" */
 	int host_line;       /* line of [milterhost], 0 if none yet */
@@ -453,6 +459,27 @@ static int
 fail_nomem(struct parser *p)
 {
 	return fail(p, p->lineno, "out of memory");
+}
+
+/*
+ * array, of *cap elements of size bytes, with room for element n: moved
+ * and grown by half again (to 4 at least) if full.  NULL if out of memory,
+ * array unchanged.  Growing by one element would copy the array once per
+ * element (realloc cannot always grow in place; under ASan it never does).
+ */
+static void *
+grow(void *array, size_t *cap, size_t n, size_t size)
+{
+	size_t want;
+
+	if (n < *cap)
+		return array;
+	want = *cap < 4 ? 4 : *cap + *cap / 2;
+	if (want > SIZE_MAX / size || (array = realloc(array, want * size)) ==
+	    NULL)
+		return NULL;
+	*cap = want;
+	return array;
 }
 
 /* ---- sections --------------------------------------------------------- */
@@ -506,6 +533,35 @@ begin_host_section(struct parser *p)
 	return true;
 }
 
+static int
+compare_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * Refuse a second section called name.  The names are looked up in a
+ * tree, not by a scan of the sections, which would make loading quadratic
+ * in their number; only the error, which ends the load, scans them for
+ * the line of the first.
+ */
+static bool
+check_new_name(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+
+	if (tfind(name, &p->names, compare_names) == NULL)
+		return true;
+	for (size_t i = 0; i < cfg->ninstances; i++) {
+		if (strcmp(cfg->instances[i].name, name) == 0) {
+			fail(p, p->lineno, "section [plugin:%s] given twice "
+			    "(first on line %d)", name, cfg->instances[i].line);
+			break;
+		}
+	}
+	return false;
+}
+
 static bool
 begin_plugin_section(struct parser *p, const char *name)
 {
@@ -517,14 +573,10 @@ begin_plugin_section(struct parser *p, const char *name)
 		    "letters, digits, '_', '.' and '-'", name, name);
 		return false;
 	}
-	for (size_t i = 0; i < cfg->ninstances; i++) {
-		if (strcmp(cfg->instances[i].name, name) == 0) {
-			fail(p, p->lineno, "section [plugin:%s] given twice "
-			    "(first on line %d)", name, cfg->instances[i].line);
-			return false;
-		}
-	}
-	inst = realloc(cfg->instances, (cfg->ninstances + 1) * sizeof *inst);
+	if (!check_new_name(p, name))
+		return false;
+	inst = grow(cfg->instances, &p->instances_cap, cfg->ninstances,
+	    sizeof *inst);
 	if (inst == NULL) {
 		fail_nomem(p);
 		return false;
@@ -538,6 +590,12 @@ begin_plugin_section(struct parser *p, const char *name)
 		return false;
 	}
 	cfg->ninstances++;
+	/* The tree holds the instance's copy, which lives as long as cfg. */
+	if (tsearch(inst->name, &p->names, compare_names) == NULL) {
+		fail_nomem(p);
+		return false;
+	}
+	p->settings_cap = 0;
 	inst->line = p->lineno;
 	inst->enabled = true;
 	p->section = SECTION_PLUGIN;
@@ -737,7 +795,7 @@ add_setting(struct parser *p, const char *key, const char *value, size_t len)
 	struct config_instance *inst = current_instance(p);
 	struct config_setting *s;
 
-	s = realloc(inst->settings, (inst->nsettings + 1) * sizeof *s);
+	s = grow(inst->settings, &p->settings_cap, inst->nsettings, sizeof *s);
 	if (s == NULL)
 		return fail_nomem(p);
 	inst->settings = s;
@@ -821,6 +879,17 @@ handle_key(void *user, const char *section, const char *name,
 
 /* ---- the config ------------------------------------------------------- */
 
+/*
+ * Empty the tree of names, whose keys belong to the instances.  POSIX has
+ * no tdestroy(); the first member of a node is the pointer to its key.
+ */
+static void
+free_names(void **root)
+{
+	while (*root != NULL)
+		tdelete(*(void **)*root, root, compare_names);
+}
+
 static struct config *
 config_new(const char *path)
 {
@@ -900,6 +969,7 @@ config_load(const char *path, char *err, size_t errlen)
 	fclose(p.fp);
 	free(p.buf);
 	free(p.key);
+	free_names(&p.names);
 	if (!ok) {
 		config_free(p.cfg);
 		return NULL;

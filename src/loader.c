@@ -22,13 +22,20 @@
  * on_error.  A file that any section names as its module, even a disabled
  * section, is skipped: disabling an instance must switch it off.
  *
+ * Nothing is found by a scan of all sections, instances or modules, which
+ * would make loading quadratic in the number of sections: the loader keeps
+ * tsearch trees of the modules it opened and, for autoload, of the files
+ * the sections name and of the instance names.
+ *
  * This file also holds the two host functions of init time, mh_init_error
  * and mh_parse_bool.
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <search.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +274,52 @@ plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out,
 	return 0;
 }
 
+/* ---- arrays and trees ------------------------------------------------- */
+
+/*
+ * array, of *cap elements of size bytes, with room for element n: moved
+ * and grown by half again (to 4 at least) if full.  NULL if out of memory,
+ * array unchanged.  Growing by one element would copy the array once per
+ * element (realloc cannot always grow in place; under ASan it never does).
+ */
+static void *
+grow(void *array, size_t *cap, size_t n, size_t size)
+{
+	size_t want;
+
+	if (n < *cap)
+		return array;
+	want = *cap < 4 ? 4 : *cap + *cap / 2;
+	if (want > SIZE_MAX / size || (array = realloc(array, want * size)) ==
+	    NULL)
+		return NULL;
+	*cap = want;
+	return array;
+}
+
+/*
+ * Empty a tsearch tree, freeing its keys if they belong to it.  POSIX has
+ * no tdestroy(); the first member of a node is the pointer to its key.
+ */
+static void
+tree_free(void **root, int (*compare)(const void *, const void *),
+	  bool free_keys)
+{
+	while (*root != NULL) {
+		void *key = *(void **)*root;
+
+		tdelete(key, root, compare);
+		if (free_keys)
+			free(key);
+	}
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 /* ---- sets ---------------------------------------------------------------- */
 
 struct plugin_set *
@@ -327,7 +380,8 @@ module_add(struct plugin_set *set, char *path, void *handle,
 {
 	struct module **mods, *m;
 
-	mods = realloc(set->modules, (set->nmodules + 1) * sizeof *mods);
+	mods = grow(set->modules, &set->modules_cap, set->nmodules,
+	    sizeof *mods);
 	if (mods == NULL)
 		return NULL;
 	set->modules = mods;
@@ -355,7 +409,8 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	char *copy;
 
 	memset(call, 0, sizeof *call);
-	ins = realloc(set->instances, (set->ninstances + 1) * sizeof *ins);
+	ins = grow(set->instances, &set->instances_cap, set->ninstances,
+	    sizeof *ins);
 	if (ins == NULL)
 		return mh_init_error(&call->init, NULL, "out of memory");
 	set->instances = ins;
@@ -428,28 +483,109 @@ plugin_set_add(struct plugin_set *set, const char *name,
 	return 0;
 }
 
-/* ---- modules --------------------------------------------------------- */
+/* ---- the loader and its modules --------------------------------------- */
 
-static bool
-same_file(const char *a, const char *b)
+struct loader {
+	const struct config *cfg;
+	char *dir;              /* the plugin directory */
+	struct plugin_set *set;
+	char *err;
+	size_t errlen;
+
+	/* tsearch trees; one that "owns" its keys frees them with it. */
+	void *module_paths;     /* the modules opened, by path */
+	void *module_files;     /* and by file: struct file_id, owns */
+	void *named_paths;      /* autoload: the files sections name, owns */
+	void *named_files;      /* and by file: struct file_id, owns */
+	void *names;            /* autoload: the names of the set's instances */
+};
+
+/*
+ * Two paths are the same file if they are equal, or name the same inode:
+ * a section may give a module's file name and another its absolute path.
+ */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	struct module *module;  /* in module_files */
+};
+
+static int
+compare_file_ids(const void *a, const void *b)
 {
-	struct stat sa, sb;
+	const struct file_id *x = a, *y = b;
 
-	if (strcmp(a, b) == 0)
-		return true;
-	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-		return false;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return 0;
 }
 
-static struct module *
-find_module(const struct plugin_set *set, const char *path)
+static int
+compare_module_paths(const void *a, const void *b)
 {
-	for (size_t i = 0; i < set->nmodules; i++)
-		if (set->modules[i]->handle != NULL &&
-		    same_file(set->modules[i]->path, path))
-			return set->modules[i];
-	return NULL;
+	const struct module *x = a, *y = b;
+
+	return strcmp(x->path, y->path);
+}
+
+/* Add a file_id for st, of module m, to *tree unless there is one. */
+static int
+add_file_id(void **tree, const struct stat *st, struct module *m)
+{
+	struct file_id *id, **found;
+
+	if ((id = malloc(sizeof *id)) == NULL)
+		return -1;
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->module = m;
+	if ((found = tsearch(id, tree, compare_file_ids)) == NULL) {
+		free(id);
+		return -1;
+	}
+	if (*found != id)
+		free(id);
+	return 0;
+}
+
+/* The file_id in tree of the file path names, or NULL. */
+static struct file_id *
+find_file_id(void *const *tree, const char *path)
+{
+	struct file_id key, **found;
+	struct stat st;
+
+	if (*tree == NULL || stat(path, &st) < 0)
+		return NULL;
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	found = tfind(&key, tree, compare_file_ids);
+	return found != NULL ? *found : NULL;
+}
+
+/* The module open already for path, or NULL. */
+static struct module *
+find_module(const struct loader *ld, const char *path)
+{
+	struct module key = { .path = (char *)path }, **found;
+	struct file_id *id;
+
+	found = tfind(&key, &ld->module_paths, compare_module_paths);
+	if (found != NULL)
+		return *found;
+	id = find_file_id(&ld->module_files, path);
+	return id != NULL ? id->module : NULL;
+}
+
+/* Index m, whose file is st, for find_module. */
+static int
+index_module(struct loader *ld, struct module *m, const struct stat *st)
+{
+	if (tsearch(m, &ld->module_paths, compare_module_paths) == NULL)
+		return -1;
+	return add_file_id(&ld->module_files, st, m);
 }
 
 /* "dir/namesuffix", to free; NULL if out of memory. */
@@ -484,13 +620,14 @@ resolve_module(const char *dir, const char *module)
 	return join_path(dir, module, has_suffix ? "" : SO_SUFFIX);
 }
 
-/* Is path a file dlopen can be asked for?  0, or -1 with the reason. */
+/*
+ * Is path a file dlopen can be asked for?  0 with its status in st, or -1
+ * with the reason.
+ */
 static int
-check_file(const char *path, char *why, size_t whylen)
+check_file(const char *path, struct stat *st, char *why, size_t whylen)
 {
-	struct stat st;
-
-	if (stat(path, &st) < 0) {
+	if (stat(path, st) < 0) {
 		if (errno == ENOENT)
 			snprintf(why, whylen, "no such file %s", path);
 		else
@@ -498,7 +635,7 @@ check_file(const char *path, char *why, size_t whylen)
 			    strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(why, whylen, "%s is not a file", path);
 		return -1;
 	}
@@ -511,24 +648,25 @@ check_file(const char *path, char *why, size_t whylen)
 }
 
 /*
- * The module for the file path: the one of set if the file is open
- * already, else the file opened, checked and added to set.  Takes path
- * (frees it or gives it to the module).  NULL with the reason in why.
+ * The module for the file path: the one of the set if the file is open
+ * already, else the file opened, checked and added to the set.  Takes
+ * path (frees it or gives it to the module).  NULL with the reason in why.
  */
 static struct module *
-module_open(struct plugin_set *set, char *path, char *why, size_t whylen)
+module_open(struct loader *ld, char *path, char *why, size_t whylen)
 {
 	struct module *m;
 	struct mh_plugin desc;
 	const struct mh_plugin *found;
+	struct stat st;
 	char reason[1024];
 	void *handle;
 
-	if ((m = find_module(set, path)) != NULL) {
+	if ((m = find_module(ld, path)) != NULL) {
 		free(path);
 		return m;
 	}
-	if (check_file(path, why, whylen) < 0)
+	if (check_file(path, &st, why, whylen) < 0)
 		goto fail;
 	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(why, whylen, "cannot load: %s", dlerror());
@@ -544,9 +682,14 @@ module_open(struct plugin_set *set, char *path, char *why, size_t whylen)
 		snprintf(why, whylen, "%s: %s", path, reason);
 		goto close;
 	}
-	if ((m = module_add(set, path, handle, &desc)) == NULL) {
+	if ((m = module_add(ld->set, path, handle, &desc)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto close;
+	}
+	/* The set owns m now: it is unloaded with the set. */
+	if (index_module(ld, m, &st) < 0) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
 	}
 	return m;
 close:
@@ -556,15 +699,7 @@ fail:
 	return NULL;
 }
 
-/* ---- loading a config ------------------------------------------------ */
-
-struct loader {
-	const struct config *cfg;
-	char *dir;              /* the plugin directory */
-	struct plugin_set *set;
-	char *err;
-	size_t errlen;
-};
+/* ---- listed sections -------------------------------------------------- */
 
 /* Is the word key in the space-separated list? */
 static bool
@@ -692,7 +827,7 @@ load_listed(struct loader *ld, const struct config_instance *ci)
 		    "out of memory");
 		goto fail;
 	}
-	if ((m = module_open(ld->set, path, why, sizeof why)) == NULL)
+	if ((m = module_open(ld, path, why, sizeof why)) == NULL)
 		goto fail;
 	if (check_repeats(ld, ci, &m->desc) < 0)
 		return -1;
@@ -712,31 +847,62 @@ fail:
 	return -1;
 }
 
+/* ---- autoload --------------------------------------------------------- */
+
+/*
+ * Index the module files of all sections (enabled or not), for
+ * named_by_section, and the names of the instances loaded so far, for
+ * instance_exists.  -1 if out of memory.
+ */
+static int
+index_for_autoload(struct loader *ld)
+{
+	const struct config *cfg = ld->cfg;
+	struct stat st;
+	char *path, **found;
+
+	for (size_t i = 0; i < cfg->ninstances; i++) {
+		path = resolve_module(ld->dir, cfg->instances[i].module);
+		if (path == NULL) {
+			if (errno == EINVAL)
+				continue; /* names no file */
+			return -1;
+		}
+		found = tsearch(path, &ld->named_paths, compare_strings);
+		if (found == NULL) {
+			free(path);
+			return -1;
+		}
+		if (*found != path) {
+			free(path); /* named by a section before */
+			continue;
+		}
+		if (stat(path, &st) == 0 &&
+		    add_file_id(&ld->named_files, &st, NULL) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < ld->set->ninstances; i++)
+		if (tsearch(ld->set->instances[i].name, &ld->names,
+		    compare_strings) == NULL)
+			return -1;
+	return 0;
+}
+
 /*
  * Is path the module of a section (enabled or not)?  A disabled section
  * keeps its module from being autoloaded: disabling must switch it off.
  */
 static bool
-named_by_section(struct loader *ld, const char *path)
+named_by_section(const struct loader *ld, const char *path)
 {
-	for (size_t i = 0; i < ld->cfg->ninstances; i++) {
-		char *p = resolve_module(ld->dir, ld->cfg->instances[i].module);
-		bool same = p != NULL && same_file(p, path);
-
-		free(p);
-		if (same)
-			return true;
-	}
-	return false;
+	return tfind(path, &ld->named_paths, compare_strings) != NULL ||
+	    find_file_id(&ld->named_files, path) != NULL;
 }
 
 static bool
-instance_exists(const struct plugin_set *set, const char *name)
+instance_exists(const struct loader *ld, const char *name)
 {
-	for (size_t i = 0; i < set->ninstances; i++)
-		if (strcmp(set->instances[i].name, name) == 0)
-			return true;
-	return false;
+	return tfind(name, &ld->names, compare_strings) != NULL;
 }
 
 /* Load file (a "*.so" name in the plugin directory) as instance name. */
@@ -757,14 +923,14 @@ load_autoloaded(struct loader *ld, const char *file, const char *name)
 		free(path);
 		return 0;
 	}
-	if (instance_exists(ld->set, name)) {
+	if (instance_exists(ld, name)) {
 		snprintf(ld->err, ld->errlen, "%s: autoload: %s would be "
 		    "instance [plugin:%s], which exists already",
 		    ld->cfg->file, path, name);
 		free(path);
 		return -1;
 	}
-	if ((m = module_open(ld->set, path, why, sizeof why)) == NULL) {
+	if ((m = module_open(ld, path, why, sizeof why)) == NULL) {
 		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: %s",
 		    ld->cfg->file, name, why);
 		return -1;
@@ -774,6 +940,13 @@ load_autoloaded(struct loader *ld, const char *file, const char *name)
 		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: "
 		    "%s%s%s", ld->cfg->file, name, call.has_key ? call.key : "",
 		    call.has_key ? ": " : "", init_message(&call));
+		return -1;
+	}
+	/* The tree holds the instance's copy of the name. */
+	if (tsearch(ld->set->instances[ld->set->ninstances - 1].name,
+	    &ld->names, compare_strings) == NULL) {
+		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
+		    ld->cfg->file);
 		return -1;
 	}
 	return 0;
@@ -813,7 +986,7 @@ list_plugin_files(const char *dir, char ***out, size_t *nout)
 	DIR *d;
 	struct dirent *e;
 	char **names = NULL, **grown;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	int saved;
 
 	if ((d = opendir(dir)) == NULL)
@@ -822,7 +995,7 @@ list_plugin_files(const char *dir, char ***out, size_t *nout)
 	while ((e = readdir(d)) != NULL) {
 		if (!is_plugin_file(e->d_name))
 			continue;
-		if ((grown = realloc(names, (n + 1) * sizeof *names)) == NULL)
+		if ((grown = grow(names, &cap, n, sizeof *names)) == NULL)
 			goto fail;
 		names = grown;
 		if ((names[n] = strdup(e->d_name)) == NULL)
@@ -860,6 +1033,12 @@ autoload(struct loader *ld)
 		    strerror(errno));
 		return -1;
 	}
+	if (index_for_autoload(ld) < 0) {
+		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
+		    ld->cfg->file);
+		free_names(files, n);
+		return -1;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		name = strndup(files[i], strlen(files[i]) - strlen(SO_SUFFIX));
 		if (name == NULL) {
@@ -873,6 +1052,23 @@ autoload(struct loader *ld)
 	}
 	free_names(files, n);
 	return rc;
+}
+
+/* ---- loading a config ------------------------------------------------- */
+
+/*
+ * Free what the loader holds besides the set.  Some trees hold keys that
+ * the set owns: this must come before the set is released.
+ */
+static void
+loader_free(struct loader *ld)
+{
+	tree_free(&ld->module_paths, compare_module_paths, false);
+	tree_free(&ld->module_files, compare_file_ids, true);
+	tree_free(&ld->named_paths, compare_strings, true);
+	tree_free(&ld->named_files, compare_file_ids, true);
+	tree_free(&ld->names, compare_strings, false);
+	free(ld->dir);
 }
 
 struct plugin_set *
@@ -892,10 +1088,10 @@ plugin_set_load(const struct config *cfg, char *err, size_t errlen)
 			goto fail;
 	if (cfg->autoload && autoload(&ld) < 0)
 		goto fail;
-	free(ld.dir);
+	loader_free(&ld);
 	return ld.set;
 fail:
-	free(ld.dir);
+	loader_free(&ld);
 	plugin_set_release(ld.set);
 	return NULL;
 }

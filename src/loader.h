@@ -45,8 +45,10 @@ struct instance {
 struct plugin_set {
 	struct instance *instances;
 	size_t ninstances;
+	size_t instances_cap; /* room in instances */
 	struct module **modules;
 	size_t nmodules;
+	size_t modules_cap;  /* room in modules */
 	unsigned refs;       /* atomic */
 };
 

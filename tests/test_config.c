@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -1104,6 +1105,81 @@ test_config_free_accepts_null(void)
 	CU_PASS("config_free(NULL) returned");
 }
 
+/* ---- scaling ---------------------------------------------------------- */
+
+/* Write n plugin sections to path, each with a module and a setting. */
+static void
+write_sections(const char *path, size_t n)
+{
+	FILE *fp = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	fputs("[milterhost]\nplugin_dir = /nowhere\n", fp);
+	for (size_t i = 0; i < n; i++)
+		fprintf(fp, "[plugin:p%zu]\nmodule = noop\ngreeting = hi\n",
+		    i);
+	CU_ASSERT_FATAL(fclose(fp) == 0);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct timespec ts;
+
+	CU_ASSERT_FATAL(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Keep in *best the least CPU time yet of config_load of path. */
+static void
+time_load(const char *path, size_t n, double *best)
+{
+	struct config *cfg;
+	double start, t;
+
+	start = cpu_seconds();
+	cfg = config_load(path, err, sizeof err);
+	t = cpu_seconds() - start;
+	if (cfg == NULL)
+		fprintf(stderr, "\n  unexpected error: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->ninstances, n);
+	config_free(cfg);
+	if (*best < 0 || t < *best)
+		*best = t;
+}
+
+/*
+ * Four times the sections must take about four times as long, not
+ * sixteen: a scan of all sections per section (say, to find one given
+ * twice), or an array grown one element at a time, makes 40,000 sections
+ * take seconds to load.  The runs of both sizes alternate and the least
+ * time of each counts, so that a busy machine slows both alike; 8 leaves
+ * room for noise.
+ */
+static void
+test_load_time_grows_linearly_with_sections(void)
+{
+	enum { N = 5000 };
+	char small[PATH_MAX + 16], large[PATH_MAX + 16];
+	double t1 = -1, t4 = -1;
+
+	snprintf(small, sizeof small, "%s/small.ini", tmpdir);
+	snprintf(large, sizeof large, "%s/large.ini", tmpdir);
+	write_sections(small, N);
+	write_sections(large, 4 * N);
+	for (int run = 0; run < 5; run++) {
+		time_load(small, N, &t1);
+		time_load(large, 4 * N, &t4);
+	}
+	unlink(small);
+	unlink(large);
+	if (t4 >= 8 * t1)
+		fprintf(stderr, "\n  %d sections: %.4f s, %d: %.4f s (x%.1f)\n",
+		    N, t1, 4 * N, t4, t4 / t1);
+	CU_ASSERT(t4 < 8 * t1);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 #define TEST(fn) { #fn, fn }
@@ -1176,6 +1252,7 @@ static const struct {
 	TEST(test_absolute_plugin_dir_is_kept),
 	TEST(test_plugin_dir_from_a_loaded_file_is_joined),
 	TEST(test_config_free_accepts_null),
+	TEST(test_load_time_grows_linearly_with_sections),
 };
 
 int

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -701,6 +702,104 @@ test_autoload_refuses_a_name_taken_by_a_section(void)
 	drop_auto_dir();
 }
 
+/* ---- suite: scaling -------------------------------------------------- */
+
+/*
+ * An ini file tmpdir/NAME.ini with autoload from a plugin dir tmpdir/NAME
+ * of n files, and 2n sections: for each file, a disabled one naming it
+ * (so autoload skips it: the files are empty), and an instance of noop.
+ */
+static void
+write_many(const char *name, size_t n)
+{
+	char dir[PATH_MAX], ini[PATH_MAX + 8], file[PATH_MAX + 32];
+	char noop[PATH_MAX];
+	FILE *fp;
+
+	tmp_path(dir, sizeof dir, name);
+	join(ini, sizeof ini, tmpdir, name, ".ini");
+	remove_tree(dir);
+	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+	plugin_file(noop, sizeof noop, "noop");
+	fp = fopen(ini, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+	fprintf(fp, "[milterhost]\nplugin_dir = %s\nautoload = yes\n", dir);
+	for (size_t i = 0; i < n; i++) {
+		join(file, sizeof file, dir, "f", "");
+		snprintf(file + strlen(file), sizeof file - strlen(file),
+		    "%zu.so", i);
+		write_file(file, "");
+		fprintf(fp, "[plugin:off%zu]\nmodule = f%zu\nenabled = no\n"
+		    "[plugin:on%zu]\nmodule = %s\n", i, i, i, noop);
+	}
+	CU_ASSERT_FATAL(fclose(fp) == 0);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct timespec ts;
+
+	CU_ASSERT_FATAL(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Keep in *best the least CPU time yet of config_load and plugin_set_load
+ * of write_many(name, n)'s file.
+ */
+static void
+time_load(const char *name, size_t n, double *best)
+{
+	char ini[PATH_MAX + 8];
+	struct config *conf;
+	struct plugin_set *set = NULL;
+	double start, t;
+
+	join(ini, sizeof ini, tmpdir, name, ".ini");
+	start = cpu_seconds();
+	if ((conf = config_load(ini, err, sizeof err)) != NULL)
+		set = plugin_set_load(conf, err, sizeof err);
+	t = cpu_seconds() - start;
+	if (set == NULL)
+		fprintf(stderr, "\n  unexpected error: %s\n", err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	CU_ASSERT_EQUAL(set->ninstances, n);
+	plugin_set_release(set);
+	config_free(conf);
+	if (*best < 0 || t < *best)
+		*best = t;
+}
+
+/*
+ * Four times the sections and plugin files must take about four times as
+ * long, not sixteen: finding a section's module, or whether a section
+ * names an autoloaded file, by a scan of all modules or sections makes a
+ * large config take seconds to load.  The runs of both sizes alternate
+ * and the least time of each counts, so that a busy machine slows both
+ * alike; 8 leaves room for noise.
+ */
+static void
+test_load_time_grows_linearly_with_sections(void)
+{
+	enum { N = 400 };
+	char path[PATH_MAX + 8];
+	double t1 = -1, t4 = -1;
+
+	write_many("small", N);
+	write_many("large", 4 * N);
+	for (int run = 0; run < 5; run++) {
+		time_load("small", N, &t1);
+		time_load("large", 4 * N, &t4);
+	}
+	if (t4 >= 8 * t1)
+		fprintf(stderr, "\n  %d files: %.4f s, %d: %.4f s (x%.1f)\n",
+		    N, t1, 4 * N, t4, t4 / t1);
+	CU_ASSERT(t4 < 8 * t1);
+	CU_ASSERT(remove_tree(tmp_path(path, sizeof path, "small")) == 0);
+	CU_ASSERT(remove_tree(tmp_path(path, sizeof path, "large")) == 0);
+}
+
 /* ---- suite: descriptors ---------------------------------------------- */
 
 /* Per instance: its id, and the order fini ran in. */
@@ -1188,6 +1287,11 @@ static const struct test autoload_tests[] = {
 	{ NULL, NULL }
 };
 
+static const struct test scaling_tests[] = {
+	TEST(test_load_time_grows_linearly_with_sections),
+	{ NULL, NULL }
+};
+
 static const struct test descriptor_tests[] = {
 	TEST(test_good_descriptor_is_copied),
 	TEST(test_descriptor_abi_is_checked),
@@ -1229,6 +1333,7 @@ static const struct {
 	{ "init", init_tests },
 	{ "keys given more than once", repeat_tests },
 	{ "autoload", autoload_tests },
+	{ "scaling", scaling_tests },
 	{ "descriptors", descriptor_tests },
 	{ "sets built by hand", set_tests },
 	{ "host functions for init", init_api_tests },
