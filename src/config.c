@@ -768,6 +768,8 @@ set_host_key(struct parser *p, const struct host_key *k, int *seen,
 	}
 	if (k->set == set_module)
 		inst->module_line = p->lineno;
+	if (k->set == set_autoload)
+		p->cfg->autoload_line = p->lineno;
 	return 1;
 }
 

@@ -20,7 +20,9 @@
  * listed instances, in strcmp() order of the file names, as an instance
  * named after the file (without ".so"), with no settings and the host's
  * on_error.  A file that any section names as its module, even a disabled
- * section, is skipped: disabling an instance must switch it off.
+ * section, is skipped: disabling an instance must switch it off.  Errors
+ * of autoloaded instances, which have no section, give the line of the
+ * autoload key.
  *
  * Nothing is found by a scan of all sections, instances or modules, which
  * would make loading quadratic in the number of sections: the loader keeps
@@ -850,6 +852,30 @@ fail:
 /* ---- autoload --------------------------------------------------------- */
 
 /*
+ * Report an autoload error as "FILE:LINE: " and the message, LINE being
+ * that of the autoload key ("FILE: " for a config not read from a file).
+ * Returns -1.
+ */
+static int __attribute__((format(printf, 2, 3)))
+autoload_fail(struct loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ld->cfg->autoload_line > 0)
+		n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->cfg->file,
+		    ld->cfg->autoload_line);
+	else
+		n = snprintf(ld->err, ld->errlen, "%s: ", ld->cfg->file);
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
  * Index the module files of all sections (enabled or not), for
  * named_by_section, and the names of the instances loaded so far, for
  * instance_exists.  -1 if out of memory.
@@ -914,41 +940,29 @@ load_autoloaded(struct loader *ld, const char *file, const char *name)
 	char why[2048];
 	char *path;
 
-	if ((path = join_path(ld->dir, file, "")) == NULL) {
-		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
-		    ld->cfg->file);
-		return -1;
-	}
+	if ((path = join_path(ld->dir, file, "")) == NULL)
+		return autoload_fail(ld, "autoload: out of memory");
 	if (named_by_section(ld, path)) {
 		free(path);
 		return 0;
 	}
 	if (instance_exists(ld, name)) {
-		snprintf(ld->err, ld->errlen, "%s: autoload: %s would be "
-		    "instance [plugin:%s], which exists already",
-		    ld->cfg->file, path, name);
+		autoload_fail(ld, "autoload: %s would be instance "
+		    "[plugin:%s], which exists already", path, name);
 		free(path);
 		return -1;
 	}
-	if ((m = module_open(ld, path, why, sizeof why)) == NULL) {
-		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: %s",
-		    ld->cfg->file, name, why);
-		return -1;
-	}
+	if ((m = module_open(ld, path, why, sizeof why)) == NULL)
+		return autoload_fail(ld, "autoload [plugin:%s]: %s", name, why);
 	if (instance_init(ld->set, name, m, NULL, 0, ld->cfg->file,
-	    ld->cfg->on_error, false, &call) < 0) {
-		snprintf(ld->err, ld->errlen, "%s: autoload [plugin:%s]: "
-		    "%s%s%s", ld->cfg->file, name, call.has_key ? call.key : "",
-		    call.has_key ? ": " : "", init_message(&call));
-		return -1;
-	}
+	    ld->cfg->on_error, false, &call) < 0)
+		return autoload_fail(ld, "autoload [plugin:%s]: %s%s%s", name,
+		    call.has_key ? call.key : "", call.has_key ? ": " : "",
+		    init_message(&call));
 	/* The tree holds the instance's copy of the name. */
 	if (tsearch(ld->set->instances[ld->set->ninstances - 1].name,
-	    &ld->names, compare_strings) == NULL) {
-		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
-		    ld->cfg->file);
-		return -1;
-	}
+	    &ld->names, compare_strings) == NULL)
+		return autoload_fail(ld, "autoload: out of memory");
 	return 0;
 }
 
@@ -1027,24 +1041,17 @@ autoload(struct loader *ld)
 	size_t n;
 	int rc = 0;
 
-	if (list_plugin_files(ld->dir, &files, &n) < 0) {
-		snprintf(ld->err, ld->errlen, "%s: autoload: cannot read "
-		    "plugin_dir %s: %s", ld->cfg->file, ld->dir,
-		    strerror(errno));
-		return -1;
-	}
+	if (list_plugin_files(ld->dir, &files, &n) < 0)
+		return autoload_fail(ld, "autoload: cannot read plugin_dir "
+		    "%s: %s", ld->dir, strerror(errno));
 	if (index_for_autoload(ld) < 0) {
-		snprintf(ld->err, ld->errlen, "%s: autoload: out of memory",
-		    ld->cfg->file);
 		free_names(files, n);
-		return -1;
+		return autoload_fail(ld, "autoload: out of memory");
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		name = strndup(files[i], strlen(files[i]) - strlen(SO_SUFFIX));
 		if (name == NULL) {
-			snprintf(ld->err, ld->errlen, "%s: autoload: out of "
-			    "memory", ld->cfg->file);
-			rc = -1;
+			rc = autoload_fail(ld, "autoload: out of memory");
 			break;
 		}
 		rc = load_autoloaded(ld, files[i], name);

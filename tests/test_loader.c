@@ -687,8 +687,8 @@ test_autoload_refuses_a_bad_file(void)
 	make_auto_dir();
 	join(bad, sizeof bad, auto_dir, "30-c.so", "");
 	write_file(bad, "garbage\n");
-	refused_dir(auto_dir, "autoload = yes\n", 0, "autoload [plugin:30-c]",
-	    "cannot load", "30-c.so", NULL);
+	refused_dir(auto_dir, "autoload = yes\n", L(1),
+	    "autoload [plugin:30-c]", "cannot load", "30-c.so", NULL);
 	drop_auto_dir();
 }
 
@@ -697,9 +697,32 @@ test_autoload_refuses_a_name_taken_by_a_section(void)
 {
 	make_auto_dir();
 	refused_dir(auto_dir, "autoload = yes\n[plugin:20-b]\n"
-	    "module = 10-a\n", 0, "autoload: ", "20-b.so",
+	    "module = 10-a\n", L(1), "autoload: ", "20-b.so",
 	    "[plugin:20-b], which exists already", NULL);
 	drop_auto_dir();
+}
+
+/* An autoloaded instance has no section: its errors give the key's line. */
+static void
+test_autoload_init_error_gives_the_autoload_line(void)
+{
+	char from[PATH_MAX], to[PATH_MAX + 16];
+
+	make_auto_dir();
+	/* initfail fails an instance named fail-*. */
+	join(to, sizeof to, auto_dir, "fail-c.so", "");
+	copy_file(plugin_file(from, sizeof from, "initfail"), to);
+	refused_dir(auto_dir, "on_error = reject\n\nautoload = yes\n", L(3),
+	    "autoload [plugin:fail-c]: cannot start", NULL);
+	drop_auto_dir();
+}
+
+static void
+test_autoload_from_a_missing_plugin_dir_gives_the_autoload_line(void)
+{
+	refused_dir("no-such-dir", "; autoload\nautoload = on\n", L(2),
+	    "autoload: cannot read plugin_dir ", "no-such-dir",
+	    strerror(ENOENT), NULL);
 }
 
 /* ---- suite: scaling -------------------------------------------------- */
@@ -1284,6 +1307,8 @@ static const struct test autoload_tests[] = {
 	TEST(test_autoload_skips_module_of_disabled_section),
 	TEST(test_autoload_refuses_a_bad_file),
 	TEST(test_autoload_refuses_a_name_taken_by_a_section),
+	TEST(test_autoload_init_error_gives_the_autoload_line),
+	TEST(test_autoload_from_a_missing_plugin_dir_gives_the_autoload_line),
 	{ NULL, NULL }
 };
 

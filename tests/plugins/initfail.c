@@ -7,8 +7,10 @@
  * fail = yes		init fails without naming a key ("cannot start").
  * quiet = yes		init fails without saying why.
  *
- * Any other key is refused, naming the key.  With none of these, init
- * succeeds.
+ * Any other key is refused, naming the key.  An instance whose name starts
+ * with "fail-" fails as with fail = yes: so an autoloaded instance, which
+ * has no settings and is named after its file, can fail too.  Otherwise,
+ * init succeeds.
  */
 #include <ctype.h>
 #include <string.h>
@@ -62,6 +64,8 @@ initfail_init(const struct mh_init *init, void **state)
 		if (rc < 0)
 			return -1;
 	}
+	if (strncmp(init->instance, "fail-", strlen("fail-")) == 0)
+		fail = 1;
 	if (fail)
 		return mh_init_error(init, NULL, "cannot start: asked to fail "
 		    "by instance %s", init->instance);
