@@ -38,10 +38,7 @@
 
 #include "config.h"
 #include "log.h"
-
-#ifndef PLUGIN_DIR
-#define PLUGIN_DIR "/usr/local/lib/milterhost/plugins"
-#endif
+#include "paths.h"
 
 #define DEFAULT_SOCKET "inet:8891@127.0.0.1"
 #define DEFAULT_TIMEOUT 7210

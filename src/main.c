@@ -25,11 +25,8 @@
 #include "loader.h"
 #include "log.h"
 #include "milter.h"
+#include "paths.h"
 #include "service.h"
-
-#ifndef CONF_FILE
-#define CONF_FILE "/usr/local/etc/milterhost/milterhost.ini"
-#endif
 
 /* The pipe to the parent waiting for the daemon to serve: the child
  * writes READY, or why it could not start. */

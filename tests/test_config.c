@@ -20,11 +20,7 @@
 #include <CUnit/CUnit.h>
 
 #include "config.h"
-
-/* As in config.c, when the build does not define it. */
-#ifndef PLUGIN_DIR
-#define PLUGIN_DIR "/usr/local/lib/milterhost/plugins"
-#endif
+#include "paths.h" /* PLUGIN_DIR, the default plugin_dir */
 
 /* libinih's buffer is 200 bytes: 198 of text, a newline and a NUL. */
 #define MAX_LINE 198
