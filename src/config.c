@@ -36,6 +36,7 @@
 
 #include <ini.h>
 
+#include "array.h"
 #include "config.h"
 #include "log.h"
 #include "paths.h"
@@ -409,7 +410,7 @@ struct parser {
 	bool expect_handler; /* libinih must call the handler for the line */
 	bool handled;        /* and it did */
 
-	size_t instances_cap; /* room in cfg->instances, see grow() */
+	size_t instances_cap; /* room in cfg->instances, see array_grow() */
 	size_t settings_cap;  /* room in the current instance's settings */
 	void *names;          /* tsearch tree of the instances' names */
 
@@ -456,27 +457,6 @@ static int
 fail_nomem(struct parser *p)
 {
 	return fail(p, p->lineno, "out of memory");
-}
-
-/*
- * array, of *cap elements of size bytes, with room for element n: moved
- * and grown by half again (to 4 at least) if full.  NULL if out of memory,
- * array unchanged.  Growing by one element would copy the array once per
- * element (realloc cannot always grow in place; under ASan it never does).
- */
-static void *
-grow(void *array, size_t *cap, size_t n, size_t size)
-{
-	size_t want;
-
-	if (n < *cap)
-		return array;
-	want = *cap < 4 ? 4 : *cap + *cap / 2;
-	if (want > SIZE_MAX / size || (array = realloc(array, want * size)) ==
-	    NULL)
-		return NULL;
-	*cap = want;
-	return array;
 }
 
 /* ---- sections --------------------------------------------------------- */
@@ -572,7 +552,7 @@ begin_plugin_section(struct parser *p, const char *name)
 	}
 	if (!check_new_name(p, name))
 		return false;
-	inst = grow(cfg->instances, &p->instances_cap, cfg->ninstances,
+	inst = array_grow(cfg->instances, &p->instances_cap, cfg->ninstances,
 	    sizeof *inst);
 	if (inst == NULL) {
 		fail_nomem(p);
@@ -794,7 +774,8 @@ add_setting(struct parser *p, const char *key, const char *value, size_t len)
 	struct config_instance *inst = current_instance(p);
 	struct config_setting *s;
 
-	s = grow(inst->settings, &p->settings_cap, inst->nsettings, sizeof *s);
+	s = array_grow(inst->settings, &p->settings_cap, inst->nsettings,
+	    sizeof *s);
 	if (s == NULL)
 		return fail_nomem(p);
 	inst->settings = s;

@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "loader.h"
 
 /*
@@ -279,27 +280,6 @@ plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out,
 /* ---- arrays and trees ------------------------------------------------- */
 
 /*
- * array, of *cap elements of size bytes, with room for element n: moved
- * and grown by half again (to 4 at least) if full.  NULL if out of memory,
- * array unchanged.  Growing by one element would copy the array once per
- * element (realloc cannot always grow in place; under ASan it never does).
- */
-static void *
-grow(void *array, size_t *cap, size_t n, size_t size)
-{
-	size_t want;
-
-	if (n < *cap)
-		return array;
-	want = *cap < 4 ? 4 : *cap + *cap / 2;
-	if (want > SIZE_MAX / size || (array = realloc(array, want * size)) ==
-	    NULL)
-		return NULL;
-	*cap = want;
-	return array;
-}
-
-/*
  * Empty a tsearch tree, freeing its keys if they belong to it.  POSIX has
  * no tdestroy(); the first member of a node is the pointer to its key.
  */
@@ -382,7 +362,7 @@ module_add(struct plugin_set *set, char *path, void *handle,
 {
 	struct module **mods, *m;
 
-	mods = grow(set->modules, &set->modules_cap, set->nmodules,
+	mods = array_grow(set->modules, &set->modules_cap, set->nmodules,
 	    sizeof *mods);
 	if (mods == NULL)
 		return NULL;
@@ -411,7 +391,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	char *copy;
 
 	memset(call, 0, sizeof *call);
-	ins = grow(set->instances, &set->instances_cap, set->ninstances,
+	ins = array_grow(set->instances, &set->instances_cap, set->ninstances,
 	    sizeof *ins);
 	if (ins == NULL)
 		return mh_init_error(&call->init, NULL, "out of memory");
@@ -1009,7 +989,8 @@ list_plugin_files(const char *dir, char ***out, size_t *nout)
 	while ((e = readdir(d)) != NULL) {
 		if (!is_plugin_file(e->d_name))
 			continue;
-		if ((grown = grow(names, &cap, n, sizeof *names)) == NULL)
+		grown = array_grow(names, &cap, n, sizeof *names);
+		if (grown == NULL)
 			goto fail;
 		names = grown;
 		if ((names[n] = strdup(e->d_name)) == NULL)

@@ -220,7 +220,7 @@ test_every_host_key_is_parsed(void)
 	CU_ASSERT_EQUAL(cfg->log_destination, LOG_DEST_STDERR);
 	CU_ASSERT_EQUAL(cfg->on_error, ON_ERROR_ACCEPT);
 	CU_ASSERT_TRUE(cfg->autoload);
-	CU_ASSERT_EQUAL(cfg->autoload_line, 14); /* for the loader's errors */
+	CU_ASSERT_EQUAL(cfg->autoload_line, 15); /* for the loader's errors */
 	CU_ASSERT_EQUAL(cfg->ninstances, 0);
 	config_free(cfg);
 }
