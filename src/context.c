@@ -46,13 +46,13 @@ ctx_destroy(struct mh_ctx *ctx)
 void
 mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 {
-	char text[1024];
+	char prefix[320];
 
 	if (!log_enabled(level))
 		return;
-	vsnprintf(text, sizeof text, fmt, ap);
-	log_msg(level, "%s: [%s] %s", session_qid(ctx->session),
-	    ctx->inst->name, text);
+	snprintf(prefix, sizeof prefix, "%s: [%s] ",
+	    session_qid(ctx->session), ctx->inst->name);
+	log_vmsg_prefixed(level, prefix, fmt, ap);
 }
 
 void

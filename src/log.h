@@ -4,6 +4,12 @@
  * Every line is written with one write() or syslog() call, so lines of
  * concurrent sessions never interleave.  Messages below the configured
  * level are dropped before they are formatted.
+ *
+ * One message is one line whatever it contains: control characters are
+ * escaped (CR as \r, LF as \n, tab as \t, other bytes below 0x20 and DEL
+ * as \xHH), so that text from the network or from plugins cannot split a
+ * line or forge one.  A line longer than LOG_LINE_MAX bytes is cut at a
+ * whole character and ends with "...".
  */
 #ifndef MILTERHOST_LOG_H
 #define MILTERHOST_LOG_H
@@ -11,6 +17,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <syslog.h>
+
+/* The longest line written, without its newline. */
+#define LOG_LINE_MAX 2048
 
 /* Log to stderr (use_stderr) or to syslog with the given facility.
  * Before log_open is called, lines go to stderr at level LOG_INFO. */
@@ -20,6 +29,9 @@ bool log_enabled(int level);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);
+/* The same with prefix (taken literally, escaped too) before the text. */
+void log_vmsg_prefixed(int level, const char *prefix, const char *fmt,
+		       va_list ap);
 
 /* Parse a level name (err, warning, notice, info, debug); -1 if none. */
 int log_parse_level(const char *name);

@@ -279,6 +279,9 @@ const char *mh_client_address(mh_ctx *ctx);
 
 /*
  * Log a line tagged with the instance name and queue id.  Thread-safe.
+ * One call is one line whatever the text holds: control characters are
+ * escaped (CR as \r, LF as \n, tab as \t, others as \xHH), and a line
+ * longer than 2 KB is cut, ending with "...".
  */
 void mh_log(mh_ctx *ctx, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
