@@ -107,12 +107,46 @@ session_macro(struct session *s, const char *name)
 	return s->io.macro(s->io.arg, name);
 }
 
+/* Only the session's thread writes s->qid: it reads it without the lock. */
 const char *
 session_qid(struct session *s)
 {
-	const char *qid = session_macro(s, "i");
+	return s->qid[0] ? s->qid : "NOQUEUE";
+}
 
-	return qid ? qid : "NOQUEUE";
+void
+session_qid_copy(struct session *s, char *buf, size_t len)
+{
+	pthread_mutex_lock(&s->qid_lock);
+	snprintf(buf, len, "%s", s->qid[0] ? s->qid : "NOQUEUE");
+	pthread_mutex_unlock(&s->qid_lock);
+}
+
+static void
+set_qid(struct session *s, const char *qid)
+{
+	pthread_mutex_lock(&s->qid_lock);
+	snprintf(s->qid, sizeof s->qid, "%s", qid);
+	pthread_mutex_unlock(&s->qid_lock);
+}
+
+/*
+ * Copy macro i for log lines before an event's callbacks run.  It runs at
+ * every event, so it takes the lock only when the value changed (compared
+ * as set_qid would have cut it).
+ */
+static void
+note_qid(struct session *s)
+{
+	const char *qid = session_macro(s, "i");
+	size_t n = strlen(s->qid);
+
+	if (qid == NULL || *qid == '\0')
+		return;
+	if (strncmp(s->qid, qid, n) == 0 &&
+	    (qid[n] == '\0' || n == sizeof s->qid - 1))
+		return;
+	set_qid(s, qid);
 }
 
 /* ---- sessions ------------------------------------------------------- */
@@ -141,6 +175,7 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 		free(s);
 		return NULL;
 	}
+	pthread_mutex_init(&s->qid_lock, NULL);
 	s->set = plugin_set_retain(set);
 	s->nctx = set->ninstances;
 	for (size_t i = 0; i < s->nctx; i++) {
@@ -183,6 +218,7 @@ session_free(struct session *s)
 	mod_list_free(&s->merged);
 	free(s->scratch);
 	plugin_set_release(s->set);
+	pthread_mutex_destroy(&s->qid_lock);
 	free(s->queues);
 	free(s->ctx);
 	free(s);
@@ -389,7 +425,7 @@ header_value_for(struct session *s, const struct mh_ctx *ctx,
 }
 
 static int
-call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+dispatch(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 {
 	const struct mh_plugin *d = ctx->inst->desc;
 	const char *const *args;
@@ -431,6 +467,18 @@ call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	default:
 		return 0;
 	}
+}
+
+/* Call ctx's callback for ev; its host calls are allowed meanwhile. */
+static int
+call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	int raw;
+
+	ctx_callback_starts(ctx);
+	raw = dispatch(s, ctx, ev);
+	ctx_callback_ended(ctx);
+	return raw;
 }
 
 static bool
@@ -575,6 +623,7 @@ run_stage(struct session *s, const struct event *ev)
 	    is_rejected_rcpt(s);
 
 	s->stage = ev->stage;
+	note_qid(s);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 		mh_status st;
@@ -624,6 +673,8 @@ end_message(struct session *s)
 		ctx_end_message(&s->ctx[i]);
 	}
 	s->in_message = false;
+	/* The next message gets its own; until then lines say NOQUEUE. */
+	set_qid(s, "");
 }
 
 static void
@@ -873,6 +924,7 @@ chain_eom(struct session *s, const struct mod_list **mods)
 		return (struct verdict){ s->msg_over, NULL };
 	begin_event(s, MH_STAGE_EOM);
 	s->stage = MH_STAGE_EOM;
+	note_qid(s);
 	for (size_t i = 0; i < s->nctx && v.status == MH_CONTINUE; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 		mh_status st;
@@ -906,8 +958,10 @@ chain_abort(struct session *s)
 {
 	drop_eom_list(s);
 	s->msg_over = MH_CONTINUE;
-	if (s->in_message)
+	if (s->in_message) {
+		note_qid(s);
 		end_message(s);
+	}
 }
 
 void
@@ -919,6 +973,7 @@ chain_close(struct session *s)
 	if (s->in_message)
 		end_message(s);
 	s->stage = MH_STAGE_CLOSE;
+	note_qid(s);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 

@@ -6,6 +6,11 @@
  * plugin and marks the running callback as failed, so that the engine
  * answers it with the instance's on_error setting.  Accepted message
  * changes are stored in the form they go to the MTA (see mods.h).
+ *
+ * Only the thread running a callback of the ctx may touch the session:
+ * every host function but logging and the instance's name and state
+ * first checks that it is that thread (enter), which costs two atomic
+ * loads and pthread_self() per call.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +33,58 @@ ctx_begin_callback(struct mh_ctx *ctx)
 }
 
 void
+ctx_callback_starts(struct mh_ctx *ctx)
+{
+	pthread_t self = pthread_self();
+
+	__atomic_store(&ctx->cb_thread, &self, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->in_callback, true, __ATOMIC_RELEASE);
+}
+
+void
+ctx_callback_ended(struct mh_ctx *ctx)
+{
+	__atomic_store_n(&ctx->in_callback, false, __ATOMIC_RELEASE);
+}
+
+/*
+ * Is the caller the thread running a callback of ctx?  A thread id read
+ * while in_callback is set belongs to a thread that is running or ran one
+ * of ctx's callbacks after the caller existed, so it is never the
+ * caller's own unless the caller runs the callback.
+ */
+static bool
+in_own_callback(const struct mh_ctx *ctx)
+{
+	pthread_t t;
+
+	if (!__atomic_load_n(&ctx->in_callback, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_load(&ctx->cb_thread, &t, __ATOMIC_RELAXED);
+	return pthread_equal(t, pthread_self()) != 0;
+}
+
+/*
+ * The first check of every host function that reads or changes the
+ * session: MH_OK, or MH_E_STAGE for a call from another thread or between
+ * callbacks, which would race with the session's thread.  The refusal is
+ * logged; it does not mark the running callback failed, since that state
+ * belongs to the session's thread.
+ */
+static int
+enter(mh_ctx *ctx, const char *fn)
+{
+	char qid[SESSION_QID_MAX];
+
+	if (in_own_callback(ctx))
+		return MH_OK;
+	session_qid_copy(ctx->session, qid, sizeof qid);
+	log_msg(LOG_ERR, "%s: [%s] %s called outside a callback of its "
+	    "context: refused", qid, ctx->inst->name, fn);
+	return MH_E_STAGE;
+}
+
+void
 ctx_end_message(struct mh_ctx *ctx)
 {
 	ctx->msg_data = NULL;
@@ -46,12 +103,13 @@ ctx_destroy(struct mh_ctx *ctx)
 void
 mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 {
-	char prefix[320];
+	char prefix[320], qid[SESSION_QID_MAX];
 
 	if (!log_enabled(level))
 		return;
-	snprintf(prefix, sizeof prefix, "%s: [%s] ",
-	    session_qid(ctx->session), ctx->inst->name);
+	/* Any thread: the copy, not the session's own string. */
+	session_qid_copy(ctx->session, qid, sizeof qid);
+	snprintf(prefix, sizeof prefix, "%s: [%s] ", qid, ctx->inst->name);
 	log_vmsg_prefixed(level, prefix, fmt, ap);
 }
 
@@ -101,30 +159,40 @@ mh_instance_name(mh_ctx *ctx)
 mh_stage
 mh_current_stage(mh_ctx *ctx)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return MH_STAGE_COUNT;
 	return ctx->session->stage;
 }
 
 void *
 mh_conn_data(mh_ctx *ctx)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return NULL;
 	return ctx->conn_data;
 }
 
 void
 mh_set_conn_data(mh_ctx *ctx, void *data)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return;
 	ctx->conn_data = data;
 }
 
 void *
 mh_msg_data(mh_ctx *ctx)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return NULL;
 	return ctx->msg_data;
 }
 
 void
 mh_set_msg_data(mh_ctx *ctx, void *data)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return;
 	ctx->msg_data = data;
 }
 
@@ -134,6 +202,8 @@ mh_macro(mh_ctx *ctx, const char *name)
 	char braced[128];
 	size_t n;
 
+	if (enter(ctx, __func__) != MH_OK)
+		return NULL;
 	if (name == NULL || (n = strlen(name)) == 0)
 		return NULL;
 	/* libmilter matches long names only in braces: accept both. */
@@ -147,19 +217,23 @@ mh_macro(mh_ctx *ctx, const char *name)
 const char *
 mh_queue_id(mh_ctx *ctx)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return NULL;
 	return session_macro(ctx->session, "i");
 }
 
 const char *
 mh_client_address(mh_ctx *ctx)
 {
+	if (enter(ctx, __func__) != MH_OK)
+		return NULL;
 	return ctx->session->client_addr[0] ? ctx->session->client_addr : NULL;
 }
 
 /* ---- replies ------------------------------------------------------- */
 
-int
-mh_set_reply_lines(mh_ctx *ctx, const char *rcode, const char *xcode,
+static int
+set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
     const char *const *lines, size_t nlines)
 {
 	char err[200];
@@ -175,12 +249,26 @@ mh_set_reply_lines(mh_ctx *ctx, const char *rcode, const char *xcode,
 }
 
 int
+mh_set_reply_lines(mh_ctx *ctx, const char *rcode, const char *xcode,
+    const char *const *lines, size_t nlines)
+{
+	int rc;
+
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
+	return set_reply(ctx, rcode, xcode, lines, nlines);
+}
+
+int
 mh_set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
     const char *text)
 {
 	const char *lines[1] = { text };
+	int rc;
 
-	return mh_set_reply_lines(ctx, rcode, xcode, lines, 1);
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
+	return set_reply(ctx, rcode, xcode, lines, 1);
 }
 
 int
@@ -190,7 +278,10 @@ mh_set_mlreply(mh_ctx *ctx, const char *rcode, const char *xcode, ...)
 	size_t n = 0;
 	const char *line;
 	va_list ap;
+	int rc;
 
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
 	va_start(ap, xcode);
 	while ((line = va_arg(ap, const char *)) != NULL) {
 		if (n == REPLY_MAX_LINES + 1)
@@ -198,7 +289,7 @@ mh_set_mlreply(mh_ctx *ctx, const char *rcode, const char *xcode, ...)
 		lines[n++] = line;
 	}
 	va_end(ap);
-	return mh_set_reply_lines(ctx, rcode, xcode, lines, n);
+	return set_reply(ctx, rcode, xcode, lines, n);
 }
 
 /* ---- message changes ---------------------------------------------- */
@@ -349,7 +440,8 @@ mh_header_add(mh_ctx *ctx, const char *name, const char *value)
 {
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_ADDHDRS, "add header")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_ADDHDRS, "add header")) ||
 	    (rc = check_header_name(ctx, name)) ||
 	    (rc = check_header_value(ctx, name, value)))
 		return rc;
@@ -361,7 +453,8 @@ mh_header_insert(mh_ctx *ctx, int idx, const char *name, const char *value)
 {
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_ADDHDRS, "insert header")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_ADDHDRS, "insert header")) ||
 	    (rc = check_header_name(ctx, name)) ||
 	    (rc = check_header_value(ctx, name, value)))
 		return rc;
@@ -376,7 +469,8 @@ mh_header_change(mh_ctx *ctx, const char *name, int idx, const char *value)
 {
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_CHGHDRS, "change header")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_CHGHDRS, "change header")) ||
 	    (rc = check_header_name(ctx, name)))
 		return rc;
 	if (idx < 1)
@@ -394,7 +488,8 @@ mh_header_delete(mh_ctx *ctx, const char *name, int idx)
 {
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_CHGHDRS, "delete header")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_CHGHDRS, "delete header")) ||
 	    (rc = check_header_name(ctx, name)))
 		return rc;
 	if (idx < 1)
@@ -408,7 +503,8 @@ mh_body_replace(mh_ctx *ctx, const void *data, size_t len)
 {
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_CHGBODY, "replace body")))
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_CHGBODY, "replace body")))
 		return rc;
 	if (data == NULL && len > 0)
 		return refuse(ctx, MH_E_INVALID, "replace body: NULL data");
@@ -429,7 +525,8 @@ mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 	bool with_args = args != NULL && *args != '\0';
 	int rc;
 
-	if ((rc = check_change(ctx, with_args ? MH_ACT_ADDRCPT_PAR :
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, with_args ? MH_ACT_ADDRCPT_PAR :
 	    MH_ACT_ADDRCPT, with_args ? "add recipient with arguments" :
 	    "add recipient")) ||
 	    (rc = check_line(ctx, "recipient", rcpt, true)) ||
@@ -446,7 +543,8 @@ mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
 	struct mod m = { .type = MOD_DELETE_RCPT, .owner = ctx->inst->name };
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_DELRCPT, "delete recipient")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_DELRCPT, "delete recipient")) ||
 	    (rc = check_line(ctx, "recipient", rcpt, true)))
 		return rc;
 	m.value = (char *)rcpt;
@@ -459,7 +557,8 @@ mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 	struct mod m = { .type = MOD_CHANGE_FROM, .owner = ctx->inst->name };
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_CHGFROM, "change sender")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_CHGFROM, "change sender")) ||
 	    (rc = check_line(ctx, "sender", sender, true)) ||
 	    (rc = check_line(ctx, "sender arguments", args, false)))
 		return rc;
@@ -474,7 +573,8 @@ mh_quarantine(mh_ctx *ctx, const char *reason)
 	struct mod m = { .type = MOD_QUARANTINE, .owner = ctx->inst->name };
 	int rc;
 
-	if ((rc = check_change(ctx, MH_ACT_QUARANTINE, "quarantine")) ||
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_change(ctx, MH_ACT_QUARANTINE, "quarantine")) ||
 	    (rc = check_line(ctx, "quarantine reason", reason, true)))
 		return rc;
 	m.value = (char *)reason;
@@ -484,8 +584,12 @@ mh_quarantine(mh_ctx *ctx, const char *reason)
 int
 mh_progress(mh_ctx *ctx)
 {
-	struct session *s = ctx->session;
+	struct session *s;
+	int rc;
 
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
+	s = ctx->session;
 	/* Only the end of the message can take long enough to need it. */
 	if (s->stage != MH_STAGE_EOM || !s->have_io || s->io.progress == NULL)
 		return MH_OK;

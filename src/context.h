@@ -6,11 +6,14 @@
  * the current callback and the modifications it queued for the current
  * message.  The mh_* host functions of <milterhost/plugin.h> work on it;
  * they check every request when it is made and mark the callback as
- * failed when a plugin misbehaves.
+ * failed when a plugin misbehaves.  Only the thread running one of the
+ * instance's callbacks may use its ctx, except for logging and the
+ * instance's name and state (see <milterhost/plugin.h>, "Threads").
  */
 #ifndef MILTERHOST_CONTEXT_H
 #define MILTERHOST_CONTEXT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <milterhost/plugin.h>
@@ -34,6 +37,15 @@ struct mh_ctx {
 	bool msg_open;   /* reached during the current message */
 	bool leadspc_fix; /* its header values need the space adjusted */
 
+	/*
+	 * Set around each callback by the session's thread and read by every
+	 * host call, from whatever thread makes it, with __atomic builtins:
+	 * only the thread running a callback of this ctx may touch the
+	 * session.
+	 */
+	bool in_callback;
+	pthread_t cb_thread;
+
 	bool failed;     /* a host call of the current callback was refused */
 	char fail_reason[256];
 
@@ -43,6 +55,9 @@ struct mh_ctx {
 
 /* Prepare ctx for a callback / clean up after it. */
 void ctx_begin_callback(struct mh_ctx *ctx);
+/* Around the call of a callback: the calling thread may use ctx. */
+void ctx_callback_starts(struct mh_ctx *ctx);
+void ctx_callback_ended(struct mh_ctx *ctx);
 /* Forget the message's flags and data slot (the engine owns the queue). */
 void ctx_end_message(struct mh_ctx *ctx);
 void ctx_destroy(struct mh_ctx *ctx);

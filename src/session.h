@@ -7,6 +7,7 @@
 #ifndef MILTERHOST_SESSION_H
 #define MILTERHOST_SESSION_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,6 +16,8 @@
 #include "mods.h"
 #include "reply.h"
 
+/* Room for a queue id in log lines; a longer one is cut. */
+#define SESSION_QID_MAX 64
 
 struct session {
 	struct plugin_set *set;
@@ -37,6 +40,16 @@ struct session {
 	bool mta_sends_mail;     /* MAIL not negotiated away */
 	bool eom_pending;        /* the queues still back the merged list */
 
+	/*
+	 * The queue id for log lines: macro i as of the last event, "" when
+	 * none or after the message ended.  Plugins may log from threads of
+	 * their own, which must not read the MTA's macros (libmilter replaces
+	 * them on the session's thread), so the session's thread keeps this
+	 * copy: it writes it under qid_lock, other threads read it under it.
+	 */
+	pthread_mutex_t qid_lock;
+	char qid[SESSION_QID_MAX];
+
 	char client_addr[128];   /* text form, "" if unknown */
 	struct reply verdict_reply;  /* the reply going out with the verdict */
 	struct mod_list merged;  /* the list returned by chain_eom */
@@ -47,8 +60,10 @@ struct session {
 
 /* The value of a macro, or NULL. */
 const char *session_macro(struct session *s, const char *name);
-/* The queue id (macro i) for log lines, or "NOQUEUE". */
+/* The queue id for log lines, or "NOQUEUE"; on the session's thread. */
 const char *session_qid(struct session *s);
+/* The same copied into buf, from any thread while the session lives. */
+void session_qid_copy(struct session *s, char *buf, size_t len);
 /* Is stage one of the message stages (envfrom .. eom)? */
 bool stage_is_message(mh_stage stage);
 

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -80,6 +82,9 @@ struct tplug {
 	char rcs[512];    /* results of the hooks' host calls, by name */
 	char seen[2048];  /* arguments received: senders, rcpts, headers */
 	char notes[2048]; /* what hooks observed */
+	mh_ctx *saved_ctx;  /* kept by hook_save_ctx */
+	pthread_t thread;   /* started by a hook */
+	unsigned logged;    /* lines the thread logged (atomic) */
 };
 
 static char calls[8192];
@@ -363,6 +368,10 @@ struct macro {
 static struct macro macro_table[16];
 static size_t nmacros;
 static int progress_calls;
+/* Only the session's thread may read macros (libmilter changes them
+ * there); calls from other threads are counted, atomically. */
+static pthread_t main_thread;
+static unsigned foreign_macro_calls;
 
 /* name without its braces, and its length */
 static const char *
@@ -406,6 +415,10 @@ set_macro(const char *name, const char *value)
 static const char *
 io_macro(void *arg, const char *name)
 {
+	if (!pthread_equal(pthread_self(), main_thread)) {
+		__atomic_add_fetch(&foreign_macro_calls, 1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
 	CU_ASSERT_PTR_EQUAL(arg, &progress_calls);
 	if (name == NULL)
 		return NULL;
@@ -487,6 +500,7 @@ fixture(void)
 	set_macro("j", "mx.example.net");
 	set_macro("{rcpt_mailer}", "smtp");
 	progress_calls = 0;
+	__atomic_store_n(&foreign_macro_calls, 0, __ATOMIC_SEQ_CST);
 	set = plugin_set_new();
 	CU_ASSERT_FATAL(set != NULL);
 }
@@ -3661,6 +3675,409 @@ test_header_and_body_passed_unchanged(void)
 	finish();
 }
 
+/* ---- tests: threads ---------------------------------------------------------- */
+
+static mh_status
+hook_save_ctx(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	p->saved_ctx = ctx;
+	return p->status[mh_current_stage(ctx)];
+}
+
+/* A thread of the plugin's: p->n log lines with the saved ctx. */
+static void *
+log_lines_thread(void *arg)
+{
+	struct tplug *p = arg;
+
+	for (int i = 0; i < p->n; i++)
+		mh_log(p->saved_ctx, MH_LOG_INFO, "from a thread (%d)", i);
+	return NULL;
+}
+
+/* Log from a thread, joined before the callback returns. */
+static mh_status
+hook_log_from_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	pthread_t t;
+
+	p->saved_ctx = ctx;
+	if (pthread_create(&t, NULL, log_lines_thread, p) != 0)
+		return MH_FAIL;
+	pthread_join(t, NULL);
+	return MH_CONTINUE;
+}
+
+/*
+ * A plugin's thread logs with the queue id the host kept at the latest
+ * event, and never reads the MTA's macros itself (libmilter replaces them
+ * on the session's thread).  The copy is forgotten when the message ends.
+ */
+static void
+test_log_from_thread_uses_kept_queue_id(void)
+{
+	const struct mod_list *mods;
+	char longqid[101], want[160];
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	P[0]->n = 1;
+	P[0]->hook[MH_STAGE_CONNECT] = hook_log_from_thread;
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_log_from_thread;
+	P[0]->hook[MH_STAGE_EOM] = hook_log_from_thread;
+	set_macro("i", "Q1");
+	start();
+	capture_start();
+	ev_connect();
+	set_macro("i", "Q2");
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_eom(&mods);
+	/* Outside a callback, from the test's thread: allowed too. */
+	mh_log(P[0]->saved_ctx, MH_LOG_INFO, "between messages");
+	memset(longqid, 'A', 100);
+	longqid[100] = '\0';
+	set_macro("i", longqid);
+	ev_from("<s@example.com>");
+	log = capture_end();
+	EXPECT_LOGGED(log, "info: Q1: [p1] from a thread (0)\n");
+	EXPECT_LOGGED(log, "info: Q2: [p1] from a thread (0)\n");
+	EXPECT_LOGGED(log, "info: NOQUEUE: [p1] between messages\n");
+	/* A queue id too long for the copy is cut. */
+	snprintf(want, sizeof want, "info: %.63s: [p1] from a thread (0)\n",
+	    longqid);
+	EXPECT_LOGGED(log, want);
+	CU_ASSERT_EQUAL(__atomic_load_n(&foreign_macro_calls,
+	    __ATOMIC_SEQ_CST), 0);
+	finish();
+}
+
+/* Log until close stops the thread (p->count, atomically). */
+static void *
+log_until_close_thread(void *arg)
+{
+	struct timespec pause = { 0, 20 * 1000 };
+	struct tplug *p = arg;
+
+	for (int i = 0; !__atomic_load_n(&p->count, __ATOMIC_SEQ_CST); i++) {
+		mh_log(p->saved_ctx, MH_LOG_DEBUG, "running (%d)", i);
+		__atomic_add_fetch(&p->logged, 1, __ATOMIC_SEQ_CST);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Wait (up to 2 s) until p's thread logged more than n lines. */
+static void
+wait_logged(struct tplug *p, unsigned n)
+{
+	struct timespec pause = { 0, 100 * 1000 };
+
+	for (int i = 0; i < 20000 &&
+	    __atomic_load_n(&p->logged, __ATOMIC_SEQ_CST) <= n; i++)
+		nanosleep(&pause, NULL);
+}
+
+static mh_status
+hook_start_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	p->saved_ctx = ctx;
+	if (pthread_create(&p->thread, NULL, log_until_close_thread, p) != 0)
+		return MH_FAIL;
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_join_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	__atomic_store_n(&p->count, 1, __ATOMIC_SEQ_CST);
+	pthread_join(p->thread, NULL);
+	return MH_CONTINUE;
+}
+
+/* Every line of log is one of the thread's, with a queue id from ids. */
+static void
+check_thread_lines(const char *log, const char *const *ids, size_t nids,
+    int line)
+{
+	const char *p = log, *nl;
+
+	for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		bool ok = false;
+
+		if (strncmp(p, "milterhost: debug: ", 19) != 0)
+			continue;
+		for (size_t i = 0; i < nids && !ok; i++) {
+			size_t n = strlen(ids[i]);
+
+			ok = strncmp(p + 19, ids[i], n) == 0 &&
+			    strncmp(p + 19 + n, ": [p1] running (", 16) == 0;
+		}
+		check(ok, line, "bad line: %.*s", (int)(nl - p), p);
+		if (!ok)
+			return;
+	}
+}
+
+/* A thread logs all through a session in which the queue id changes. */
+static void
+test_thread_logs_while_session_runs(void)
+{
+	static const char *const ids[] = { "NOQUEUE", "QA1", "QB22", "QC333" };
+	const struct mod_list *mods;
+	char id[8];
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_start_thread;
+	P[0]->hook[MH_STAGE_CLOSE] = hook_join_thread;
+	set_macro("i", "");
+	start();
+	capture_start();
+	ev_connect();
+	for (int m = 0; m < 30; m++) {
+		snprintf(id, sizeof id, "%s", ids[1 + m % 3]);
+		set_macro("i", id);
+		ev_from("<s@example.com>");
+		ev_rcpt("<r@example.org>");
+		ev_data();
+		ev_header("Subject", "hello");
+		ev_eoh();
+		/* Let the thread log during every message. */
+		wait_logged(P[0], __atomic_load_n(&P[0]->logged,
+		    __ATOMIC_SEQ_CST));
+		ev_body("hello\r\n");
+		ev_eom(&mods);
+	}
+	ev_close();
+	log = capture_end();
+	check_thread_lines(log, ids, 4, __LINE__);
+	CU_ASSERT(P[0]->logged >= 30);
+	CU_ASSERT_EQUAL(__atomic_load_n(&foreign_macro_calls,
+	    __ATOMIC_SEQ_CST), 0);
+	finish();
+}
+
+/*
+ * Every host function that needs a callback of ctx, called with it; the
+ * results, in order, as "stage conn msg macro qid addr" (the value, or
+ * "null") and then the return codes of the rest.
+ */
+static void
+call_everything(mh_ctx *ctx, char *out, size_t size)
+{
+	static const char *const lines[] = { "one", "two" };
+	static int bogus;
+	mh_stage st;
+
+	out[0] = '\0';
+	st = mh_current_stage(ctx);
+	append(out, size, "%s", st == MH_STAGE_COUNT ? "none" :
+	    stage_names[st]);
+	append(out, size, " %s", mh_conn_data(ctx) ? "conn" : "null");
+	mh_set_conn_data(ctx, &bogus);
+	append(out, size, " %s", mh_msg_data(ctx) ? "msg" : "null");
+	mh_set_msg_data(ctx, &bogus);
+	append(out, size, " %s", nz(mh_macro(ctx, "j")));
+	append(out, size, " %s", nz(mh_queue_id(ctx)));
+	append(out, size, " %s", nz(mh_client_address(ctx)));
+	append(out, size, " %s", rc_name(mh_set_reply(ctx, "550", "5.7.1",
+	    "x")));
+	append(out, size, " %s", rc_name(mh_set_mlreply(ctx, "550", "5.7.1",
+	    "a", "b", (char *)NULL)));
+	append(out, size, " %s", rc_name(mh_set_reply_lines(ctx, "550",
+	    "5.7.1", lines, 2)));
+	append(out, size, " %s", rc_name(mh_header_add(ctx, "X-A", "v")));
+	append(out, size, " %s", rc_name(mh_header_insert(ctx, 0, "X-A",
+	    "v")));
+	append(out, size, " %s", rc_name(mh_header_change(ctx, "X-A", 1,
+	    "v")));
+	append(out, size, " %s", rc_name(mh_header_delete(ctx, "X-A", 1)));
+	append(out, size, " %s", rc_name(mh_body_replace(ctx, "b\r\n", 3)));
+	append(out, size, " %s", rc_name(mh_rcpt_add(ctx, "<n@example.org>",
+	    NULL)));
+	append(out, size, " %s", rc_name(mh_rcpt_delete(ctx,
+	    "<r@example.org>")));
+	append(out, size, " %s", rc_name(mh_from_change(ctx,
+	    "<f@example.org>", NULL)));
+	append(out, size, " %s", rc_name(mh_quarantine(ctx, "held")));
+	append(out, size, " %s", rc_name(mh_progress(ctx)));
+}
+
+#define ALL_REFUSED "none null null (null) (null) (null) E_STAGE E_STAGE " \
+	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE "  \
+	"E_STAGE E_STAGE E_STAGE"
+
+/* The host functions refused outside callbacks, each logged by name. */
+static void
+check_refusals_logged(const char *log, const char *inst, int line)
+{
+	static const char *const fns[] = {
+		"mh_current_stage", "mh_conn_data", "mh_set_conn_data",
+		"mh_msg_data", "mh_set_msg_data", "mh_macro", "mh_queue_id",
+		"mh_client_address", "mh_set_reply", "mh_set_mlreply",
+		"mh_set_reply_lines", "mh_header_add", "mh_header_insert",
+		"mh_header_change", "mh_header_delete", "mh_body_replace",
+		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
+		"mh_quarantine", "mh_progress",
+	};
+	char want[128];
+
+	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+		snprintf(want, sizeof want, "error: " QID ": [%s] %s called "
+		    "outside a callback of its context: refused\n", inst,
+		    fns[i]);
+		check_has(log, want, line);
+	}
+}
+
+/* Note what the connection and message slots hold now. */
+static mh_status
+hook_note_slots(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	note(p, "%s,%s", mh_conn_data(ctx) == &p->n ? "c" : "?",
+	    mh_msg_data(ctx) == &p->count ? "m" : "?");
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_set_slots(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	p->saved_ctx = ctx;
+	mh_set_conn_data(ctx, &p->n);
+	mh_set_msg_data(ctx, &p->count);
+	return MH_CONTINUE;
+}
+
+/*
+ * Between callbacks, the ctx a plugin kept refuses everything but
+ * logging and the instance's name and state, leaves the session alone
+ * and logs each refusal.
+ */
+static void
+test_session_calls_between_callbacks_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	char got[512];
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_set_slots;
+	P[0]->hook[MH_STAGE_EOM] = hook_note_slots;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	capture_start();
+	call_everything(P[0]->saved_ctx, got, sizeof got);
+	CU_ASSERT_PTR_EQUAL(mh_instance_state(P[0]->saved_ctx), P[0]);
+	EXPECT_STR(mh_instance_name(P[0]->saved_ctx), "p1");
+	log = capture_end();
+	EXPECT_STR(got, ALL_REFUSED);
+	check_refusals_logged(log, "p1", __LINE__);
+	/* Nothing changed: the slots, the changes, the verdicts. */
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "");
+	EXPECT_STR(P[0]->notes, "c,m");
+	finish();
+}
+
+/* A thread calling everything while a callback runs, joined before it
+ * returns: all refused, and the callback does not fail. */
+static void *
+everything_thread(void *arg)
+{
+	struct tplug *p = arg;
+
+	call_everything(p->saved_ctx, p->rcs, sizeof p->rcs);
+	snprintf(p->seen, sizeof p->seen, "%s %s",
+	    mh_instance_state(p->saved_ctx) == p ? "state" : "?",
+	    nz(mh_instance_name(p->saved_ctx)));
+	return NULL;
+}
+
+static mh_status
+hook_everything_from_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	pthread_t t;
+
+	p->saved_ctx = ctx;
+	if (pthread_create(&t, NULL, everything_thread, p) != 0)
+		return MH_FAIL;
+	pthread_join(t, NULL);
+	return MH_CONTINUE;
+}
+
+static void
+test_session_calls_from_other_thread_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_set_slots;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_everything_from_thread;
+	P[0]->hook[MH_STAGE_EOM] = hook_note_slots;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	capture_start();
+	v = ev_rcpt("<r@example.org>");
+	log = capture_end();
+	/* Not failed: on_error = reject would have rejected. */
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_REPLY(v, NULL);
+	EXPECT_STR(P[0]->rcs, ALL_REFUSED);
+	EXPECT_STR(P[0]->seen, "state p1");
+	check_refusals_logged(log, "p1", __LINE__);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "");
+	EXPECT_STR(P[0]->notes, "c,m");
+	CU_ASSERT_EQUAL(progress_calls, 0);
+	finish();
+}
+
+/* A callback of p2 using p1's ctx: refused, p1 is not running. */
+static mh_status
+hook_use_other_ctx(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	const struct tplug *other = p->aux;
+
+	keep(p, mh_header_add(other->saved_ctx, "X-Other", "v"));
+	return MH_CONTINUE;
+}
+
+static void
+test_other_instance_ctx_refused(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	add("p2", &test_plugin, ON_ERROR_REJECT, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_save_ctx;
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_use_other_ctx;
+	P[1]->aux = P[0];
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[1]->rcs, "E_STAGE");
+	v = ev_eom(&mods);
+	EXPECT_MODS(mods, "");
+	finish();
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 #define TEST(fn) { #fn, fn }
@@ -3734,6 +4151,11 @@ static const struct {
 	TEST(test_client_address_as_text),
 	TEST(test_progress_reaches_mta),
 	TEST(test_header_and_body_passed_unchanged),
+	TEST(test_log_from_thread_uses_kept_queue_id),
+	TEST(test_thread_logs_while_session_runs),
+	TEST(test_session_calls_between_callbacks_refused),
+	TEST(test_session_calls_from_other_thread_refused),
+	TEST(test_other_instance_ctx_refused),
 };
 
 int
@@ -3744,6 +4166,7 @@ main(void)
 
 	/* Everything the engine logs goes to stderr, where tests look. */
 	log_open(true, LOG_MAIL, LOG_DEBUG);
+	main_thread = pthread_self();
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	suite = CU_add_suite("chain", NULL, NULL);

@@ -25,6 +25,30 @@
  * thread-safe.  init and fini run single-threaded, before serving starts
  * and after it ended.
  *
+ * Which host function may be called from which thread, and when:
+ *
+ *   mh_log, mh_vlog,		from any thread, while the ctx's connection
+ *   mh_instance_name,		is open: from its first callback until its
+ *   mh_instance_state		close callback returned.  A thread of the
+ *				plugin's that uses a ctx must be finished
+ *				(joined) by the close callback: afterwards
+ *				the ctx is freed.
+ *
+ *   every other function	only from within a callback of that ctx, on
+ *   taking a ctx: replies,	the thread running it.  A call from another
+ *   message changes, macros,	thread, or between callbacks, is refused
+ *   mh_queue_id,		without touching the connection: it returns
+ *   mh_client_address, the	MH_E_STAGE (NULL, MH_STAGE_COUNT or nothing
+ *   data slots,		for the functions without a status) and is
+ *   mh_current_stage,		logged, naming the instance and the
+ *   mh_progress		function.  It does not make the callback
+ *				running meanwhile fail.
+ *
+ *   mh_init_error		only from within init, on its thread.
+ *
+ *   mh_parse_bool,		from any thread, at any time.
+ *   mh_strerror
+ *
  * Build a plugin out of tree with
  *
  *	cc -shared -fPIC $(pkg-config --cflags milterhost) -o foo.so foo.c
@@ -248,11 +272,17 @@ int mh_parse_bool(const char *value, int *out);
 
 /* ---- Host functions for callbacks ------------------------------------- */
 
-/* The instance state init stored. */
+/*
+ * Unless said otherwise, these may be called only from within a callback
+ * of ctx, on the thread running it (see "Threads" at the top).
+ */
+
+/* The instance state init stored.  From any thread (see "Threads"). */
 void *mh_instance_state(mh_ctx *ctx);
-/* The instance name ("tag" of [plugin:tag]). */
+/* The instance name ("tag" of [plugin:tag]).  From any thread. */
 const char *mh_instance_name(mh_ctx *ctx);
-/* The stage of the callback running now. */
+/* The stage of the callback running now; MH_STAGE_COUNT if the call is
+ * refused. */
 mh_stage mh_current_stage(mh_ctx *ctx);
 
 /*
@@ -278,7 +308,9 @@ const char *mh_queue_id(mh_ctx *ctx);
 const char *mh_client_address(mh_ctx *ctx);
 
 /*
- * Log a line tagged with the instance name and queue id.  Thread-safe.
+ * Log a line tagged with the instance name and queue id.  From any thread
+ * while the connection is open (see "Threads"); the queue id is the one
+ * the host saw at the latest event of the connection, or NOQUEUE.
  * One call is one line whatever the text holds: control characters are
  * escaped (CR as \r, LF as \n, tab as \t, others as \xHH), and a line
  * longer than 2 KB is cut, ending with "...".
