@@ -11,8 +11,13 @@
  * every host function but logging and the instance's name and state
  * first checks that it is that thread (enter), which costs two atomic
  * loads and pthread_self() per call.
+ *
+ * A plugin bug must never crash the daemon: a NULL context or a NULL where
+ * a string or buffer is needed is refused and logged like any other bad
+ * argument (getters return NULL; they do not fail the callback).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +81,10 @@ enter(mh_ctx *ctx, const char *fn)
 {
 	char qid[SESSION_QID_MAX];
 
+	if (ctx == NULL) {
+		log_msg(LOG_ERR, "%s called with a NULL context: refused", fn);
+		return MH_E_INVALID;
+	}
 	if (in_own_callback(ctx))
 		return MH_OK;
 	session_qid_copy(ctx->session, qid, sizeof qid);
@@ -100,13 +109,35 @@ ctx_destroy(struct mh_ctx *ctx)
 	reply_clear(&ctx->reply);
 }
 
+/* Plugins log at MH_LOG_ERR to MH_LOG_DEBUG: an emergency would reach
+ * every terminal, and a value with facility bits another facility. */
+static int
+plugin_level(int level)
+{
+	if (level < MH_LOG_ERR)
+		return MH_LOG_ERR;
+	return level > MH_LOG_DEBUG ? MH_LOG_DEBUG : level;
+}
+
 void
 mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 {
 	char prefix[320], qid[SESSION_QID_MAX];
 
+	if (fmt == NULL) {
+		log_msg(LOG_ERR, "%s%s%smh_log called with a NULL format: "
+		    "refused", ctx ? "[" : "", ctx ? ctx->inst->name : "",
+		    ctx ? "] " : "");
+		return;
+	}
+	level = plugin_level(level);
 	if (!log_enabled(level))
 		return;
+	/* No context, no instance or queue id: the plugin's text alone. */
+	if (ctx == NULL) {
+		log_vmsg(level, fmt, ap);
+		return;
+	}
 	/* Any thread: the copy, not the session's own string. */
 	session_qid_copy(ctx->session, qid, sizeof qid);
 	snprintf(prefix, sizeof prefix, "%s: [%s] ", qid, ctx->inst->name);
@@ -144,15 +175,26 @@ refuse(mh_ctx *ctx, int err, const char *fmt, ...)
 	return err;
 }
 
+/* From any thread: the instance outlives every session. */
 void *
 mh_instance_state(mh_ctx *ctx)
 {
+	if (ctx == NULL) {
+		log_msg(LOG_ERR, "%s called with a NULL context: refused",
+		    __func__);
+		return NULL;
+	}
 	return ctx->inst->state;
 }
 
 const char *
 mh_instance_name(mh_ctx *ctx)
 {
+	if (ctx == NULL) {
+		log_msg(LOG_ERR, "%s called with a NULL context: refused",
+		    __func__);
+		return NULL;
+	}
 	return ctx->inst->name;
 }
 
@@ -204,7 +246,12 @@ mh_macro(mh_ctx *ctx, const char *name)
 
 	if (enter(ctx, __func__) != MH_OK)
 		return NULL;
-	if (name == NULL || (n = strlen(name)) == 0)
+	if (name == NULL) {
+		log_msg(LOG_ERR, "%s: [%s] mh_macro called with a NULL name",
+		    session_qid(ctx->session), ctx->inst->name);
+		return NULL;
+	}
+	if ((n = strlen(name)) == 0)
 		return NULL;
 	/* libmilter matches long names only in braces: accept both. */
 	if (n > 1 && name[0] != '{' && n + 3 <= sizeof braced) {
@@ -242,6 +289,9 @@ set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
 	if (st == MH_STAGE_ABORT || st == MH_STAGE_CLOSE)
 		return refuse(ctx, MH_E_STAGE, "reply set at %s, where "
 		    "nothing is answered", chain_stage_name(st));
+	if (lines == NULL && nlines > 0)
+		return refuse(ctx, MH_E_INVALID, "bad reply: %zu lines at a "
+		    "NULL array", nlines);
 	if (reply_set(&ctx->reply, rcode, xcode, lines, nlines, err,
 	    sizeof err) < 0)
 		return refuse(ctx, MH_E_INVALID, "bad reply: %s", err);
@@ -313,7 +363,9 @@ check_change(mh_ctx *ctx, unsigned long action, const char *what)
 static int
 check_header_name(mh_ctx *ctx, const char *name)
 {
-	if (name == NULL || *name == '\0')
+	if (name == NULL)
+		return refuse(ctx, MH_E_INVALID, "NULL header name");
+	if (*name == '\0')
 		return refuse(ctx, MH_E_INVALID, "empty header name");
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		if (*p <= ' ' || *p >= 127 || *p == ':')
@@ -350,7 +402,8 @@ check_line(mh_ctx *ctx, const char *what, const char *s, bool required)
 	if (s == NULL || *s == '\0') {
 		if (!required)
 			return MH_OK;
-		return refuse(ctx, MH_E_INVALID, "empty %s", what);
+		return refuse(ctx, MH_E_INVALID, "%s %s", s ? "empty" : "NULL",
+		    what);
 	}
 	if (strpbrk(s, "\r\n") != NULL)
 		return refuse(ctx, MH_E_INVALID, "%s contains CR or LF", what);
@@ -476,8 +529,8 @@ mh_header_change(mh_ctx *ctx, const char *name, int idx, const char *value)
 	if (idx < 1)
 		return refuse(ctx, MH_E_INVALID, "change header %s: index %d: "
 		    "indexes count from 1", name, idx);
-	if (value == NULL)
-		return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, NULL);
+	/* Not a delete, as for smfi_chgheader: a value that failed to be
+	 * made must not silently remove the header. */
 	if ((rc = check_header_value(ctx, name, value)))
 		return rc;
 	return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, value);
@@ -508,6 +561,9 @@ mh_body_replace(mh_ctx *ctx, const void *data, size_t len)
 		return rc;
 	if (data == NULL && len > 0)
 		return refuse(ctx, MH_E_INVALID, "replace body: NULL data");
+	if (len > SIZE_MAX / 2)
+		return refuse(ctx, MH_E_INVALID, "replace body: impossible "
+		    "length %zu", len);
 	if (ctx->inst->dry_run) {
 		mh_log(ctx, LOG_NOTICE, "dry run: would replace the body "
 		    "(%zu bytes)", len);
@@ -521,7 +577,7 @@ mh_body_replace(mh_ctx *ctx, const void *data, size_t len)
 int
 mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 {
-	struct mod m = { .type = MOD_ADD_RCPT, .owner = ctx->inst->name };
+	struct mod m = { .type = MOD_ADD_RCPT };
 	bool with_args = args != NULL && *args != '\0';
 	int rc;
 
@@ -532,6 +588,7 @@ mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 	    (rc = check_line(ctx, "recipient", rcpt, true)) ||
 	    (rc = check_line(ctx, "recipient arguments", args, false)))
 		return rc;
+	m.owner = ctx->inst->name;
 	m.value = (char *)rcpt;
 	m.args = with_args ? (char *)args : NULL;
 	return queue(ctx, &m);
@@ -540,13 +597,14 @@ mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 int
 mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
 {
-	struct mod m = { .type = MOD_DELETE_RCPT, .owner = ctx->inst->name };
+	struct mod m = { .type = MOD_DELETE_RCPT };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
 	    (rc = check_change(ctx, MH_ACT_DELRCPT, "delete recipient")) ||
 	    (rc = check_line(ctx, "recipient", rcpt, true)))
 		return rc;
+	m.owner = ctx->inst->name;
 	m.value = (char *)rcpt;
 	return queue(ctx, &m);
 }
@@ -554,7 +612,7 @@ mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
 int
 mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 {
-	struct mod m = { .type = MOD_CHANGE_FROM, .owner = ctx->inst->name };
+	struct mod m = { .type = MOD_CHANGE_FROM };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
@@ -562,6 +620,7 @@ mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 	    (rc = check_line(ctx, "sender", sender, true)) ||
 	    (rc = check_line(ctx, "sender arguments", args, false)))
 		return rc;
+	m.owner = ctx->inst->name;
 	m.value = (char *)sender;
 	m.args = args && *args ? (char *)args : NULL;
 	return queue(ctx, &m);
@@ -570,13 +629,14 @@ mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 int
 mh_quarantine(mh_ctx *ctx, const char *reason)
 {
-	struct mod m = { .type = MOD_QUARANTINE, .owner = ctx->inst->name };
+	struct mod m = { .type = MOD_QUARANTINE };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
 	    (rc = check_change(ctx, MH_ACT_QUARANTINE, "quarantine")) ||
 	    (rc = check_line(ctx, "quarantine reason", reason, true)))
 		return rc;
+	m.owner = ctx->inst->name;
 	m.value = (char *)reason;
 	return queue(ctx, &m);
 }
@@ -590,8 +650,11 @@ mh_progress(mh_ctx *ctx)
 	if ((rc = enter(ctx, __func__)) != MH_OK)
 		return rc;
 	s = ctx->session;
-	/* Only the end of the message can take long enough to need it. */
-	if (s->stage != MH_STAGE_EOM || !s->have_io || s->io.progress == NULL)
+	/* libmilter allows it only there, where the filter may take long. */
+	if (s->stage != MH_STAGE_EOM)
+		return refuse(ctx, MH_E_STAGE, "progress at %s: allowed at "
+		    "eom only", chain_stage_name(s->stage));
+	if (!s->have_io || s->io.progress == NULL)
 		return MH_OK;
 	return s->io.progress(s->io.arg) == 0 ? MH_OK : MH_E_INVALID;
 }

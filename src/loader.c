@@ -47,6 +47,7 @@
 
 #include "array.h"
 #include "loader.h"
+#include "log.h"
 
 /*
  * The smallest descriptor accepted: everything up to the last field of ABI
@@ -118,7 +119,11 @@ init_call_of(const struct mh_init *init)
 
 /* ---- host functions for init ------------------------------------------ */
 
-/* The first report wins: it is the most precise about the cause. */
+/*
+ * The first report wins: it is the most precise about the cause.  Without
+ * the init it came with, the report cannot reach the config error, so it
+ * is logged instead.
+ */
 int
 mh_init_error(const struct mh_init *init, const char *key,
 	      const char *fmt, ...)
@@ -126,8 +131,15 @@ mh_init_error(const struct mh_init *init, const char *key,
 	struct init_call *call;
 	va_list ap;
 
-	if (init == NULL || fmt == NULL)
+	if (fmt == NULL)
+		fmt = "(no message: mh_init_error called with a NULL format)";
+	if (init == NULL) {
+		va_start(ap, fmt);
+		log_vmsg_prefixed(LOG_ERR, "mh_init_error called with a NULL "
+		    "init; its message: ", fmt, ap);
+		va_end(ap);
 		return -1;
+	}
 	call = init_call_of(init);
 	if (call->reported)
 		return -1;
@@ -147,8 +159,11 @@ mh_parse_bool(const char *value, int *out)
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
 
-	if (value == NULL || out == NULL)
+	if (value == NULL || out == NULL) {
+		log_msg(LOG_ERR, "mh_parse_bool called with a NULL %s: refused",
+		    value == NULL ? "value" : "result pointer");
 		return -1;
+	}
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
 		if (strcasecmp(value, yes[i]) == 0) {
 			*out = 1;

@@ -1,6 +1,7 @@
 /*
  * mods - message modifications queued by plugins.  See mods.h.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,9 @@ mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
 	}
 	if (len == 0)
 		return 0;
+	/* A bogus length must fail, not wrap around to a small buffer. */
+	if (len > SIZE_MAX - body->len)
+		return -1;
 	if ((grown = realloc(body->body, body->len + len)) == NULL)
 		return -1;
 	memcpy(grown + body->len, data, len);

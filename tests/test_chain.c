@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -815,7 +816,7 @@ mods_text(const struct mod_list *l)
 				    nz(m->name), m->index, value);
 			break;
 		case MOD_REPLACE_BODY:
-			snprintf(one, sizeof one, "body=%s",
+			snprintf(one, sizeof one, "body=%s", m->len == 0 ? "" :
 			    esc((const char *)m->body, m->len, v, sizeof v));
 			break;
 		case MOD_ADD_RCPT:
@@ -4078,6 +4079,317 @@ test_other_instance_ctx_refused(void)
 	finish();
 }
 
+/* ---- tests: bad arguments -------------------------------------------------- */
+
+/* mh_vlog with a NULL format, which mh_log cannot be given uncaught. */
+static void
+vlog_null(mh_ctx *ctx, ...)
+{
+	va_list ap;
+
+	va_start(ap, ctx);
+	mh_vlog(ctx, MH_LOG_INFO, NULL, ap);
+	va_end(ap);
+}
+
+/* Every host function with a NULL context: refused and logged. */
+static void
+call_everything_null(char *out, size_t size)
+{
+	static const char *const lines[] = { "one" };
+
+	out[0] = '\0';
+	append(out, size, "%s", mh_instance_state(NULL) ? "state" : "null");
+	append(out, size, " %s", nz(mh_instance_name(NULL)));
+	append(out, size, " %s", mh_current_stage(NULL) == MH_STAGE_COUNT ?
+	    "none" : "stage");
+	append(out, size, " %s", mh_conn_data(NULL) ? "conn" : "null");
+	mh_set_conn_data(NULL, out);
+	append(out, size, " %s", mh_msg_data(NULL) ? "msg" : "null");
+	mh_set_msg_data(NULL, out);
+	append(out, size, " %s", nz(mh_macro(NULL, "i")));
+	append(out, size, " %s", nz(mh_queue_id(NULL)));
+	append(out, size, " %s", nz(mh_client_address(NULL)));
+	mh_log(NULL, MH_LOG_INFO, "logged without a context (%d)", 1);
+	vlog_null(NULL);
+	append(out, size, " %s", rc_name(mh_set_reply(NULL, "550", "5.7.1",
+	    "x")));
+	append(out, size, " %s", rc_name(mh_set_mlreply(NULL, "550", "5.7.1",
+	    "a", (char *)NULL)));
+	append(out, size, " %s", rc_name(mh_set_reply_lines(NULL, "550",
+	    "5.7.1", lines, 1)));
+	append(out, size, " %s", rc_name(mh_header_add(NULL, "X-A", "v")));
+	append(out, size, " %s", rc_name(mh_header_insert(NULL, 0, "X-A",
+	    "v")));
+	append(out, size, " %s", rc_name(mh_header_change(NULL, "X-A", 1,
+	    "v")));
+	append(out, size, " %s", rc_name(mh_header_delete(NULL, "X-A", 1)));
+	append(out, size, " %s", rc_name(mh_body_replace(NULL, "b\r\n", 3)));
+	append(out, size, " %s", rc_name(mh_rcpt_add(NULL, "<n@example.org>",
+	    NULL)));
+	append(out, size, " %s", rc_name(mh_rcpt_delete(NULL,
+	    "<r@example.org>")));
+	append(out, size, " %s", rc_name(mh_from_change(NULL,
+	    "<f@example.org>", NULL)));
+	append(out, size, " %s", rc_name(mh_quarantine(NULL, "held")));
+	append(out, size, " %s", rc_name(mh_progress(NULL)));
+}
+
+#define ALL_NULL_CTX "null (null) none null null (null) (null) (null) "   \
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
+	"E_INVALID"
+
+static mh_status
+hook_null_ctx(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	call_everything_null(p->rcs, sizeof p->rcs);
+	return MH_CONTINUE;
+}
+
+static void
+test_null_context_refused(void)
+{
+	static const char *const fns[] = {
+		"mh_instance_state", "mh_instance_name", "mh_current_stage",
+		"mh_conn_data", "mh_set_conn_data", "mh_msg_data",
+		"mh_set_msg_data", "mh_macro", "mh_queue_id",
+		"mh_client_address", "mh_set_reply", "mh_set_mlreply",
+		"mh_set_reply_lines", "mh_header_add", "mh_header_insert",
+		"mh_header_change", "mh_header_delete", "mh_body_replace",
+		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
+		"mh_quarantine", "mh_progress",
+	};
+	const struct mod_list *mods;
+	struct verdict v;
+	char got[512], want[128];
+	const char *log;
+
+	/* Outside any session. */
+	capture_start();
+	call_everything_null(got, sizeof got);
+	log = capture_end();
+	EXPECT_STR(got, ALL_NULL_CTX);
+	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+		snprintf(want, sizeof want, "error: %s called with a NULL "
+		    "context: refused\n", fns[i]);
+		EXPECT_LOGGED(log, want);
+	}
+	/* The plugin's line, without instance and queue id. */
+	EXPECT_LOGGED(log, "milterhost: info: logged without a context (1)\n");
+	EXPECT_LOGGED(log, "error: mh_log called with a NULL format: refused");
+
+	/* From a callback: the same, and the callback does not fail. */
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_null_ctx;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	capture_start();
+	v = ev_rcpt("<r@example.org>");
+	capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, ALL_NULL_CTX);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "");
+	finish();
+}
+
+/* Each NULL or impossible argument, one call each. */
+static mh_status
+hook_null_args(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	static const char *const hole[] = { "one", NULL, "three" };
+	static const char *const one[] = { "one" };
+
+	keep(p, mh_header_add(ctx, NULL, "v"));
+	keep(p, mh_header_add(ctx, "X-A", NULL));
+	keep(p, mh_header_insert(ctx, 0, NULL, "v"));
+	keep(p, mh_header_insert(ctx, 0, "X-A", NULL));
+	keep(p, mh_header_change(ctx, NULL, 1, "v"));
+	keep(p, mh_header_change(ctx, "X-A", 1, NULL));
+	keep(p, mh_header_delete(ctx, NULL, 1));
+	keep(p, mh_body_replace(ctx, NULL, 5));
+	keep(p, mh_body_replace(ctx, "x", SIZE_MAX));
+	keep(p, mh_rcpt_add(ctx, NULL, NULL));
+	keep(p, mh_rcpt_add(ctx, NULL, "NOTIFY=NEVER"));
+	keep(p, mh_rcpt_delete(ctx, NULL));
+	keep(p, mh_from_change(ctx, NULL, NULL));
+	keep(p, mh_from_change(ctx, NULL, "SIZE=1"));
+	keep(p, mh_quarantine(ctx, NULL));
+	keep(p, mh_set_reply(ctx, NULL, "5.7.1", "text"));
+	keep(p, mh_set_reply(ctx, "550", "5.7.1", NULL));
+	keep(p, mh_set_reply_lines(ctx, "550", "5.7.1", NULL, 3));
+	keep(p, mh_set_reply_lines(ctx, "550", "5.7.1", NULL, 0));
+	keep(p, mh_set_reply_lines(ctx, "550", "5.7.1", hole, 3));
+	keep(p, mh_set_reply_lines(ctx, NULL, NULL, one, 1));
+	keep(p, mh_set_mlreply(ctx, NULL, NULL, "one", (char *)NULL));
+	keep(p, mh_set_mlreply(ctx, "550", "5.7.1", (char *)NULL));
+	/* Getters: NULL, logged, no failure of their own. */
+	note(p, "macro=%s", nz(mh_macro(ctx, NULL)));
+	vlog_null(ctx);
+	mh_log(ctx, 0, "emergency");
+	mh_log(ctx, LOG_MAIL | MH_LOG_ERR, "with a facility");
+	return MH_CONTINUE;
+}
+
+#define NULL_ARGS_RCS "E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID " \
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "      \
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "      \
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID"
+
+static void
+test_null_arguments_refused(void)
+{
+	static const char *const why[] = {
+		"NULL header name", "header X-A: NULL value",
+		"replace body: NULL data", "replace body: impossible length",
+		"NULL recipient", "NULL sender", "NULL quarantine reason",
+		"reply code '(null)'", "reply line 1 is NULL",
+		"bad reply: 3 lines at a NULL array",
+		"a reply has 1 to 32 lines, not 0", "reply line 2 is NULL",
+	};
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_null_args;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	capture_start();
+	v = ev_rcpt("<r@example.org>");
+	log = capture_end();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, NULL_ARGS_RCS);
+	EXPECT_STR(P[0]->notes, "macro=(null)");
+	for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
+		EXPECT_LOGGED(log, why[i]);
+	EXPECT_LOGGED(log, "error: " QID ": [p1] mh_macro called with a NULL "
+	    "name\n");
+	EXPECT_LOGGED(log, "error: [p1] mh_log called with a NULL format");
+	/* Levels out of range are brought into MH_LOG_ERR..MH_LOG_DEBUG. */
+	EXPECT_LOGGED(log, "milterhost: error: " QID ": [p1] emergency\n");
+	EXPECT_LOGGED(log, "milterhost: debug: " QID ": [p1] with a facility\n");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "");
+	finish();
+
+	/* The refusals fail the callback: on_error reject refuses the
+	 * recipient, and the next one goes through. */
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_null_args;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	P[0]->hook[MH_STAGE_ENVRCPT] = NULL;
+	v = ev_rcpt("<r2@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	finish();
+}
+
+static mh_status
+hook_empty_body(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_body_replace(ctx, NULL, 0));
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_body_then_nothing(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_body_replace(ctx, "ab", 2));
+	keep(p, mh_body_replace(ctx, NULL, 0));
+	keep(p, mh_body_replace(ctx, "x", SIZE_MAX - 1));
+	return MH_CONTINUE;
+}
+
+/* mh_body_replace(ctx, NULL, 0) empties the body; after data it adds
+ * nothing; a length that cannot be is refused. */
+static void
+test_body_replace_empty(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_CONTINUE, false);
+	P[0]->hook[MH_STAGE_EOM] = hook_empty_body;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK");
+	EXPECT_MODS(mods, "body=(p1)");
+	CU_ASSERT(mods != NULL && mods->n == 1 && mods->items[0]->len == 0);
+
+	P[0]->hook[MH_STAGE_EOM] = hook_body_then_nothing;
+	P[0]->rcs[0] = '\0';
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "OK OK E_INVALID");
+	EXPECT_MODS(mods, "body=ab(p1)");
+	finish();
+}
+
+/* mh_progress outside eom: refused, and the callback fails. */
+static void
+test_progress_outside_eom_refused(void)
+{
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add("p1", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_progress;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	capture_start();
+	v = ev_rcpt("<r@example.org>");
+	log = capture_end();
+	EXPECT_STR(P[0]->rcs, "E_STAGE");
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_LOGGED(log, "progress at envrcpt: allowed at eom only");
+	CU_ASSERT_EQUAL(progress_calls, 0);
+	finish();
+}
+
+/* The host functions of init time with NULL arguments. */
+static void
+test_init_functions_with_null_arguments(void)
+{
+	const char *log;
+	int b = 7;
+
+	capture_start();
+	CU_ASSERT_EQUAL(mh_init_error(NULL, "key", "bad %s", "value"), -1);
+	CU_ASSERT_EQUAL(mh_parse_bool(NULL, &b), -1);
+	CU_ASSERT_EQUAL(mh_parse_bool("yes", NULL), -1);
+	log = capture_end();
+	CU_ASSERT_EQUAL(b, 7);
+	EXPECT_LOGGED(log, "error: mh_init_error called with a NULL init; "
+	    "its message: bad value\n");
+	EXPECT_LOGGED(log, "error: mh_parse_bool called with a NULL value");
+	EXPECT_LOGGED(log, "error: mh_parse_bool called with a NULL result "
+	    "pointer");
+	CU_ASSERT_EQUAL(mh_parse_bool("on", &b), 0);
+	CU_ASSERT_EQUAL(b, 1);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 #define TEST(fn) { #fn, fn }
@@ -4156,6 +4468,11 @@ static const struct {
 	TEST(test_session_calls_between_callbacks_refused),
 	TEST(test_session_calls_from_other_thread_refused),
 	TEST(test_other_instance_ctx_refused),
+	TEST(test_null_context_refused),
+	TEST(test_null_arguments_refused),
+	TEST(test_body_replace_empty),
+	TEST(test_progress_outside_eom_refused),
+	TEST(test_init_functions_with_null_arguments),
 };
 
 int

@@ -161,7 +161,15 @@ typedef enum mh_stage {
 #define MH_LOG_INFO 6
 #define MH_LOG_DEBUG 7
 
-/* Return values of the host functions below. */
+/*
+ * Return values of the host functions below.
+ *
+ * A plugin bug never crashes the host: a NULL ctx, a NULL or otherwise
+ * invalid argument where the function needs a valid one, is refused with
+ * MH_E_INVALID (functions without a status return NULL, MH_STAGE_COUNT
+ * or nothing) and logged.  Only a pointer to freed or foreign memory
+ * (a ctx after its close callback returned) cannot be detected.
+ */
 #define MH_OK 0
 #define MH_E_INVALID (-1) /* bad argument: the message says which */
 #define MH_E_ACTION (-2)  /* the action is not declared in the descriptor */
@@ -260,21 +268,25 @@ struct mh_plugin {
 /*
  * Report why init failed; key is the offending setting or NULL.  The host
  * prints it with the config file, line, section and key.  Returns -1 so
- * that init can "return mh_init_error(...)".
+ * that init can "return mh_init_error(...)".  Called with a NULL init, it
+ * only logs the message.
  */
 int mh_init_error(const struct mh_init *init, const char *key,
 		  const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
- * and sets *out, or -1 if value is none of these. */
+ * and sets *out, or -1 if value is none of these (or value or out is
+ * NULL, which is logged). */
 int mh_parse_bool(const char *value, int *out);
 
 /* ---- Host functions for callbacks ------------------------------------- */
 
 /*
  * Unless said otherwise, these may be called only from within a callback
- * of ctx, on the thread running it (see "Threads" at the top).
+ * of ctx, on the thread running it (see "Threads" at the top).  A
+ * refused call of a function without a status (a getter or a data slot
+ * setter) is logged but does not make the callback fail.
  */
 
 /* The instance state init stored.  From any thread (see "Threads"). */
@@ -296,9 +308,10 @@ void *mh_msg_data(mh_ctx *ctx);
 void mh_set_msg_data(mh_ctx *ctx, void *data);
 
 /*
- * The value of a macro, or NULL if the MTA did not send it.  Names may be
- * given with or without braces ("i" or "{i}", "client_addr" or
- * "{client_addr}").  Valid until the callback returns.
+ * The value of a macro, or NULL if the MTA did not send it (or name is
+ * NULL, which is logged).  Names may be given with or without braces
+ * ("i" or "{i}", "client_addr" or "{client_addr}").  Valid until the
+ * callback returns.
  */
 const char *mh_macro(mh_ctx *ctx, const char *name);
 /* The queue id (macro i), or NULL before the MTA assigned one. */
@@ -313,7 +326,10 @@ const char *mh_client_address(mh_ctx *ctx);
  * the host saw at the latest event of the connection, or NOQUEUE.
  * One call is one line whatever the text holds: control characters are
  * escaped (CR as \r, LF as \n, tab as \t, others as \xHH), and a line
- * longer than 2 KB is cut, ending with "...".
+ * longer than 2 KB is cut, ending with "...".  level: MH_LOG_ERR to
+ * MH_LOG_DEBUG; a smaller number counts as MH_LOG_ERR, a larger one as
+ * MH_LOG_DEBUG.  With a NULL ctx the line is logged without instance and
+ * queue id; a NULL fmt is refused and logged.
  */
 void mh_log(mh_ctx *ctx, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -325,7 +341,9 @@ void mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap);
  * enhanced status code of the same class ("5.7.1") or NULL.  text: at most
  * 980 bytes, no CR or LF; it is sent literally (the host escapes '%').  A
  * reply lasts only for the current callback; one whose class does not
- * match the decision is dropped with a warning.
+ * match the decision is dropped with a warning.  Not at abort and close
+ * (MH_E_STAGE).  A refused reply (a NULL rcode, text or line is
+ * MH_E_INVALID) makes the callback fail, as a refused change does.
  */
 int mh_set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
 		 const char *text);
@@ -345,14 +363,17 @@ int mh_set_reply_lines(mh_ctx *ctx, const char *rcode, const char *xcode,
  * counts as failed and the instance's on_error setting applies.
  *
  * Header names: printable ASCII without ':' or space.  Values: no CR;
- * fold with "\n\t" (an LF must be followed by a space or tab).  Indexes
- * count the headers of the message as received.
+ * fold with "\n\t" (an LF must be followed by a space or tab); "" is a
+ * value, NULL is not.  Indexes count the headers of the message as
+ * received.  Recipients, senders and reasons must not be NULL or empty.
  */
 int mh_header_add(mh_ctx *ctx, const char *name, const char *value);
 /* idx 0 inserts before the first header. */
 int mh_header_insert(mh_ctx *ctx, int idx, const char *name,
 		     const char *value);
-/* Change the idx-th (from 1) header called name; past the last one adds. */
+/* Change the idx-th (from 1) header called name; past the last one adds.
+ * A NULL value is refused (unlike smfi_chgheader, it does not delete:
+ * use mh_header_delete). */
 int mh_header_change(mh_ctx *ctx, const char *name, int idx,
 		     const char *value);
 /* Delete the idx-th (from 1) header called name. */
@@ -360,6 +381,8 @@ int mh_header_delete(mh_ctx *ctx, const char *name, int idx);
 /*
  * Replace the body (CRLF line ends).  Repeated calls in one message
  * append.  If two plugins replace the body, the later in the chain wins.
+ * len 0 is allowed, and data may then be NULL: as the first call of the
+ * message, it makes the body empty; after others it adds nothing.
  */
 int mh_body_replace(mh_ctx *ctx, const void *data, size_t len);
 /* args: ESMTP arguments ("NOTIFY=NEVER") or NULL; with arguments the
@@ -371,7 +394,9 @@ int mh_rcpt_delete(mh_ctx *ctx, const char *rcpt);
 int mh_from_change(mh_ctx *ctx, const char *sender, const char *args);
 /* Put the message on hold; reason must not be empty.  The first wins. */
 int mh_quarantine(mh_ctx *ctx, const char *reason);
-/* Tell the MTA the filter is still working (restarts its timeout). */
+/* Tell the MTA the filter is still working (restarts its timeout).  Only
+ * at eom, as libmilter allows; elsewhere it is refused (MH_E_STAGE) and
+ * the callback fails, as with other refusals. */
 int mh_progress(mh_ctx *ctx);
 
 /* A short English text for an MH_E_* value. */
