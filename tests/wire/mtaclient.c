@@ -26,7 +26,9 @@
  *	body the milter sends at end of message.  Exits 0 if it came in
  *	several chunks, contiguous, and equals EXPECT_BYTES of the lines
  *	"%07u " + BODY_LETTERS + CRLF (the pattern the scripted test
- *	plugin's replace_body_size writes).
+ *	plugin's replace_body_size writes).  EXPECT_BYTES 0 wants an empty
+ *	replacement: one chunk of no bytes (no chunk at all would leave the
+ *	body as it was).
  *
  * mtaclient quitnc SOCKETPATH SESSIONS quit|eof
  *	Runs SESSIONS SMTP sessions on one milter connection, negotiated
@@ -419,13 +421,14 @@ run_bigbody(const char *path, size_t send, size_t expect)
 	printf("mtaclient: sent a %zu-byte body; got a %zu-byte replacement "
 	    "in %d chunk(s), %d run(s)\n", send, res.body_len,
 	    res.body_chunks, res.body_runs);
-	ok = res.body_len == expect && memcmp(res.body, want, expect) == 0 &&
-	    res.body_runs == 1 && res.body_chunks == (int)((expect + CHUNK -
-	    1) / CHUNK);
+	ok = res.body_len == expect &&
+	    (expect == 0 || memcmp(res.body, want, expect) == 0) &&
+	    res.body_runs == 1 && res.body_chunks == (expect == 0 ? 1 :
+	    (int)((expect + CHUNK - 1) / CHUNK));
 	if (!ok)
 		fprintf(stderr, "mtaclient: the replacement body is not the "
 		    "expected %zu bytes in one run of %zu chunks\n", expect,
-		    (expect + CHUNK - 1) / CHUNK);
+		    expect == 0 ? 1 : (expect + CHUNK - 1) / CHUNK);
 	free(res.body);
 	free(sent);
 	free(want);

@@ -18,7 +18,10 @@
 #     tempfail): the idle stop takes under 0.5 s, the client hears 4xx
 #     and nothing is delivered; once milterhost is back, mail flows
 #     again.
-#  3. SIGTERM while four SMTP sessions are open (each past RCPT): every
+#  3. Over the unix socket, a plugin (the misuse test plugin's
+#     empty_body_rcpt) replacing the body with mh_body_replace(ctx, NULL,
+#     0): the message is delivered with its headers and an empty body.
+#  4. SIGTERM while four SMTP sessions are open (each past RCPT): every
 #     one of them completes its message normally, through milterhost,
 #     and is delivered with its headers; a session that starts during
 #     the stop hears 4xx at once (milterhost refuses the connection, so
@@ -77,8 +80,14 @@ header = X-MH-Top
 value = sender %{mail_addr}
 position = 0
 '
-unix_ini=$(printf 'socket_mode = 0666\n%s\n' "$plugins" | wire_config unix) ||
-    exit 99
+# Only over the unix socket: the TCP timing below wants no other plugin.
+empty_plugin="
+[plugin:empty]
+module = $abs_top_builddir/tests/plugins/.libs/misuse.so
+empty_body_rcpt = <rcpt-empty@example.net>
+"
+unix_ini=$(printf 'socket_mode = 0666\n%s\n%s\n' "$plugins" "$empty_plugin" |
+    wire_config unix) || exit 99
 tcp_ini=$(printf '%s\n' "$plugins" | wire_config tcp) || exit 99
 sed -i "s|^socket = .*|socket = inet:$milter_tcp@127.0.0.1|" "$tcp_ini"
 
@@ -190,7 +199,30 @@ fi
 wire_start "$unix_ini" || exit 1
 send_and_check back "$port_unix"
 
-# ---- 3. SIGTERM with SMTP sessions open -------------------------------------
+# ---- 3. an empty replacement body -------------------------------------------
+
+# check_empty_body FILE: the message in FILE has headers and no body.
+check_empty_body() {
+	local body
+
+	body=$(sed '1,/^\r\{0,1\}$/d' "$1")
+	if ! grep -q '^Subject: empty' "$1"; then
+		wire_fail "empty: the delivered message lost its headers"
+	elif [ -n "$(printf '%s' "$body" | tr -d '\r\n')" ]; then
+		wire_fail "empty: the body is not empty"
+	else
+		echo "ok: empty: delivered with its headers and an empty body"
+		return 0
+	fi
+	sed 's/^/    /' "$1"
+	return 1
+}
+
+if send_and_check empty "$port_unix"; then
+	check_empty_body "$(delivered empty)"
+fi
+
+# ---- 4. SIGTERM with SMTP sessions open -------------------------------------
 
 # smtp_reply FD: read one SMTP reply; print its last line, "" on timeout.
 smtp_reply() {
@@ -303,11 +335,11 @@ fi
 pf_wait_empty "$pf" 30 || wire_fail "tcp: Postfix's queue did not empty"
 wire_stop
 
-# Postfix's log: 27 messages delivered, two tempfailed, nothing else.
+# Postfix's log: 28 messages delivered, two tempfailed, nothing else.
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:')
-if [ "$sent" -ne 27 ] || [ "$bad" -ne 0 ]; then
-	wire_fail "Postfix's log: $sent messages sent (want 27), $bad" \
+if [ "$sent" -ne 28 ] || [ "$bad" -ne 0 ]; then
+	wire_fail "Postfix's log: $sent messages sent (want 28), $bad" \
 	    "deferred, bounced or fatal"
 	sed 's/^/    /' "$pf/maillog"
 fi
