@@ -674,7 +674,8 @@ end_message(struct session *s)
 	}
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
-	set_qid(s, "");
+	if (s->qid[0] != '\0')
+		set_qid(s, "");
 }
 
 static void
