@@ -529,8 +529,10 @@ mh_header_change(mh_ctx *ctx, const char *name, int idx, const char *value)
 	if (idx < 1)
 		return refuse(ctx, MH_E_INVALID, "change header %s: index %d: "
 		    "indexes count from 1", name, idx);
-	/* Not a delete, as for smfi_chgheader: a value that failed to be
-	 * made must not silently remove the header. */
+	/* A NULL value deletes, as with smfi_chgheader: plugins built for
+	 * ABI 1.0 may rely on it. */
+	if (value == NULL)
+		return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, NULL);
 	if ((rc = check_header_value(ctx, name, value)))
 		return rc;
 	return queue_header(ctx, MOD_CHANGE_HEADER, idx, name, value);

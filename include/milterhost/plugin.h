@@ -49,6 +49,10 @@
  *   mh_parse_bool,		from any thread, at any time.
  *   mh_strerror
  *
+ * Signals: milterhost takes SIGHUP, SIGTERM and SIGINT (stop) and SIGUSR1
+ * (reserved for reload) for itself; a plugin must not handle, unblock or
+ * wait for them (a sigwait() for SIGTERM never returns in milterhost).
+ *
  * Build a plugin out of tree with
  *
  *	cc -shared -fPIC $(pkg-config --cflags milterhost) -o foo.so foo.c
@@ -372,8 +376,7 @@ int mh_header_add(mh_ctx *ctx, const char *name, const char *value);
 int mh_header_insert(mh_ctx *ctx, int idx, const char *name,
 		     const char *value);
 /* Change the idx-th (from 1) header called name; past the last one adds.
- * A NULL value is refused (unlike smfi_chgheader, it does not delete:
- * use mh_header_delete). */
+ * A NULL value deletes the header, as mh_header_delete does. */
 int mh_header_change(mh_ctx *ctx, const char *name, int idx,
 		     const char *value);
 /* Delete the idx-th (from 1) header called name. */

@@ -218,7 +218,6 @@ bad_arguments(mh_ctx *ctx)
 		mh_header_insert(ctx, 0, NULL, "v"),
 		mh_header_insert(ctx, 0, "X-A", NULL),
 		mh_header_change(ctx, NULL, 1, "v"),
-		mh_header_change(ctx, "X-A", 1, NULL),
 		mh_header_delete(ctx, NULL, 1),
 		mh_body_replace(ctx, NULL, 5),
 		mh_body_replace(ctx, "x", SIZE_MAX),
