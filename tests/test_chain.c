@@ -30,8 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+#include "unit.h"
 
 #include <milterhost/plugin.h>
 
@@ -442,42 +443,6 @@ static const struct chain_io test_io = {
 	.progress = io_progress,
 	.arg = &progress_calls,
 };
-
-/* ---- capturing the log ------------------------------------------------- */
-
-static FILE *capture_file;
-static int saved_stderr = -1;
-static char captured[32768];
-
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	CU_ASSERT_FATAL(capture_file != NULL);
-	saved_stderr = dup(STDERR_FILENO);
-	CU_ASSERT_FATAL(saved_stderr >= 0);
-	CU_ASSERT_FATAL(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-/* Stop capturing; return what was logged (also passed on to stderr). */
-static const char *
-capture_end(void)
-{
-	size_t n;
-
-	fflush(stderr);
-	dup2(saved_stderr, STDERR_FILENO);
-	close(saved_stderr);
-	saved_stderr = -1;
-	rewind(capture_file);
-	n = fread(captured, 1, sizeof captured - 1, capture_file);
-	captured[n] = '\0';
-	fclose(capture_file);
-	capture_file = NULL;
-	fputs(captured, stderr);
-	return captured;
-}
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -1462,9 +1427,9 @@ fail_at_envfrom(enum on_error on_error)
 	    (struct treply){ "550", "5.7.1", "custom" };
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	v = ev_from("<s@example.com>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_LOGGED(log, "error");
 	EXPECT_LOGGED(log, "p1");
 	EXPECT_LOGGED(log, "envfrom");
@@ -1588,9 +1553,9 @@ test_invalid_status_goes_to_on_error(void)
 	P[0]->hook[MH_STAGE_ENVRCPT] = hook_bad_status;
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	v = ev_from("<s@example.com>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_REJECT);
 	EXPECT_REPLY(v, NULL);
 	EXPECT_CALLS("p1:envfrom p1:abort");
@@ -1632,9 +1597,9 @@ test_discard_at_connect_is_an_error(void)
 	add_plain("p2");
 	P[0]->status[MH_STAGE_CONNECT] = MH_DISCARD;
 	start();
-	capture_start();
+	unit_capture_start();
 	v = ev_connect();
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_CALLS("p1:connect p2:connect");
 	EXPECT_LOGGED(log, "error");
@@ -1702,9 +1667,9 @@ test_undeclared_action_is_refused_and_on_error(void)
 	P[0]->hook[MH_STAGE_ENVFROM] = hook_try_mods;
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	v = ev_from("<s@example.com>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	/* Only the header additions were declared. */
 	EXPECT_STR(P[0]->rcs, "OK OK E_ACTION E_ACTION E_ACTION E_ACTION "
 	    "E_ACTION E_ACTION E_ACTION");
@@ -1956,9 +1921,9 @@ test_modification_at_connect_is_refused(void)
 	add_plain("p2");
 	P[0]->hook[MH_STAGE_CONNECT] = hook_add;
 	start();
-	capture_start();
+	unit_capture_start();
 	v = ev_connect();
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STR(P[0]->rcs, "E_STAGE");
 	/* A refused call fails the callback: tempfail, the default. */
 	EXPECT_STATUS(v, MH_TEMPFAIL);
@@ -2036,9 +2001,9 @@ test_dry_run_reject_not_enforced(void)
 	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
 	start();
 
-	capture_start();
+	unit_capture_start();
 	v = ev_connect();
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_REPLY(v, NULL);
 	EXPECT_CALLS("p1:connect p2:connect");
@@ -2105,9 +2070,9 @@ test_dry_run_mods_not_queued(void)
 	P[1]->hook[MH_STAGE_ENVRCPT] = hook_dry_bad;
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	v = ev_from("<s@example.com>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_STR(P[1]->rcs, "OK OK OK OK");
 	EXPECT_LOGGED(log, "dry run");
@@ -2117,9 +2082,9 @@ test_dry_run_mods_not_queued(void)
 	EXPECT_STR(P[1]->rcs, "OK OK OK OK E_INVALID");
 	EXPECT_STATUS(v, MH_CONTINUE);
 	take_calls();
-	capture_start();
+	unit_capture_start();
 	v = MESSAGE_TAIL("p1 p2", &mods);
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	/* p1's body alone was queued: no conflict, no warning. */
 	EXPECT_MODS(mods, "add:X-Real=1(p1) | body=real\\r\\n(p1) | "
@@ -2230,12 +2195,12 @@ test_body_replacement_later_plugin_wins(void)
 	P[2]->hook[MH_STAGE_EOM] = hook_add;
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	ev_from("<s@example.com>");
 	ev_rcpt("<r@example.org>");
 	take_calls();
 	v = MESSAGE_TAIL("p1 p2 p3", &mods);
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	/* p2's chunks as one entry where p2 first replaced the body. */
 	EXPECT_MODS(mods, "add:X-p1=after-body(p1) | add:X-p2=envfrom(p2) | "
@@ -2596,9 +2561,9 @@ test_reply_class_mismatch_with_decision_dropped(void)
 	P[0]->aux = "<a@example.org>";
 	P[0]->status[MH_STAGE_ENVRCPT] = MH_TEMPFAIL;
 	P[0]->reply[MH_STAGE_ENVRCPT] = (struct treply){ "550", "5.7.1", "no" };
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<a@example.org>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_TEMPFAIL);
 	EXPECT_REPLY(v, NULL);
 	EXPECT_LOGGED(log, "warning");
@@ -2607,9 +2572,9 @@ test_reply_class_mismatch_with_decision_dropped(void)
 	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
 	P[0]->reply[MH_STAGE_ENVRCPT] =
 	    (struct treply){ "451", "4.7.1", "later" };
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<a@example.org>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_REJECT);
 	EXPECT_REPLY(v, NULL);
 	EXPECT_LOGGED(log, "warning");
@@ -3230,10 +3195,10 @@ test_plugin_needing_unoffered_action_disabled(void)
 	add_with_actions("p1", MH_ACT_ADDHDRS | MH_ACT_ADDRCPT_PAR,
 	    ON_ERROR_TEMPFAIL);
 	add_with_actions("p2", MH_ACT_CHGHDRS, ON_ERROR_TEMPFAIL);
-	capture_start();
+	unit_capture_start();
 	/* An MTA without ADDRCPT_PAR (Postfix before 2.6). */
 	start_offer(OFFER_ACTIONS & ~MH_ACT_ADDRCPT_PAR, OFFER_STEPS);
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_LOGGED(log, "warning");
 	EXPECT_LOGGED(log, "p1");
 	CU_ASSERT_EQUAL(neg.actions, MH_ACT_CHGHDRS);
@@ -3546,9 +3511,9 @@ test_macros_and_log_reach_plugins(void)
 	set_macro("{auth_authen}", "alice");
 	start();
 	connected();
-	capture_start();
+	unit_capture_start();
 	ev_address(true, "<s@example.com>", "SIZE=1000");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STR(P[0]->notes, "i=" QID " {i}=" QID " qid=" QID
 	    " auth=alice {auth_authen}=alice none=(null)");
 	EXPECT_STR(P[0]->seen, "<s@example.com> SIZE=1000;");
@@ -3698,17 +3663,25 @@ log_lines_thread(void *arg)
 	return NULL;
 }
 
-/* Log from a thread, joined before the callback returns. */
+/* Run body(p) on a thread of its own, with ctx saved in p, and join it
+ * before the callback returns. */
 static mh_status
-hook_log_from_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+in_thread(mh_ctx *ctx, struct tplug *p, void *(*body)(void *))
 {
 	pthread_t t;
 
 	p->saved_ctx = ctx;
-	if (pthread_create(&t, NULL, log_lines_thread, p) != 0)
+	if (pthread_create(&t, NULL, body, p) != 0)
 		return MH_FAIL;
 	pthread_join(t, NULL);
 	return MH_CONTINUE;
+}
+
+/* Log from a thread, joined before the callback returns. */
+static mh_status
+hook_log_from_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	return in_thread(ctx, p, log_lines_thread);
 }
 
 /*
@@ -3731,7 +3704,7 @@ test_log_from_thread_uses_kept_queue_id(void)
 	P[0]->hook[MH_STAGE_EOM] = hook_log_from_thread;
 	set_macro("i", "Q1");
 	start();
-	capture_start();
+	unit_capture_start();
 	ev_connect();
 	set_macro("i", "Q2");
 	ev_from("<s@example.com>");
@@ -3743,7 +3716,7 @@ test_log_from_thread_uses_kept_queue_id(void)
 	longqid[100] = '\0';
 	set_macro("i", longqid);
 	ev_from("<s@example.com>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_LOGGED(log, "info: Q1: [p1] from a thread (0)\n");
 	EXPECT_LOGGED(log, "info: Q2: [p1] from a thread (0)\n");
 	EXPECT_LOGGED(log, "info: NOQUEUE: [p1] between messages\n");
@@ -3838,7 +3811,7 @@ test_thread_logs_while_session_runs(void)
 	P[0]->hook[MH_STAGE_CLOSE] = hook_join_thread;
 	set_macro("i", "");
 	start();
-	capture_start();
+	unit_capture_start();
 	ev_connect();
 	for (int m = 0; m < 30; m++) {
 		snprintf(id, sizeof id, "%s", ids[1 + m % 3]);
@@ -3855,7 +3828,7 @@ test_thread_logs_while_session_runs(void)
 		ev_eom(&mods);
 	}
 	ev_close();
-	log = capture_end();
+	log = unit_capture_end(true);
 	check_thread_lines(log, ids, 4, __LINE__);
 	CU_ASSERT(P[0]->logged >= 30);
 	CU_ASSERT_EQUAL(__atomic_load_n(&foreign_macro_calls,
@@ -3975,11 +3948,11 @@ test_session_calls_between_callbacks_refused(void)
 	connected();
 	ev_from("<s@example.com>");
 	ev_rcpt("<r@example.org>");
-	capture_start();
+	unit_capture_start();
 	call_everything(P[0]->saved_ctx, got, sizeof got);
 	CU_ASSERT_PTR_EQUAL(mh_instance_state(P[0]->saved_ctx), P[0]);
 	EXPECT_STR(mh_instance_name(P[0]->saved_ctx), "p1");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STR(got, ALL_REFUSED);
 	check_refusals_logged(log, "p1", __LINE__);
 	/* Nothing changed: the slots, the changes, the verdicts. */
@@ -4007,13 +3980,7 @@ everything_thread(void *arg)
 static mh_status
 hook_everything_from_thread(mh_ctx *ctx, struct tplug *p, const char *arg)
 {
-	pthread_t t;
-
-	p->saved_ctx = ctx;
-	if (pthread_create(&t, NULL, everything_thread, p) != 0)
-		return MH_FAIL;
-	pthread_join(t, NULL);
-	return MH_CONTINUE;
+	return in_thread(ctx, p, everything_thread);
 }
 
 static void
@@ -4031,9 +3998,9 @@ test_session_calls_from_other_thread_refused(void)
 	start();
 	connected();
 	ev_from("<s@example.com>");
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<r@example.org>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	/* Not failed: on_error = reject would have rejected. */
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_REPLY(v, NULL);
@@ -4168,9 +4135,9 @@ test_null_context_refused(void)
 	const char *log;
 
 	/* Outside any session. */
-	capture_start();
+	unit_capture_start();
 	call_everything_null(got, sizeof got);
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STR(got, ALL_NULL_CTX);
 	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
 		snprintf(want, sizeof want, "error: %s called with a NULL "
@@ -4188,9 +4155,9 @@ test_null_context_refused(void)
 	start();
 	connected();
 	ev_from("<s@example.com>");
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<r@example.org>");
-	capture_end();
+	unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_STR(P[0]->rcs, ALL_NULL_CTX);
 	v = ev_eom(&mods);
@@ -4262,9 +4229,9 @@ test_null_arguments_refused(void)
 	start();
 	connected();
 	ev_from("<s@example.com>");
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<r@example.org>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STATUS(v, MH_CONTINUE);
 	EXPECT_STR(P[0]->rcs, NULL_ARGS_RCS);
 	EXPECT_STR(P[0]->notes, "macro=(null)");
@@ -4359,9 +4326,9 @@ test_progress_outside_eom_refused(void)
 	start();
 	connected();
 	ev_from("<s@example.com>");
-	capture_start();
+	unit_capture_start();
 	v = ev_rcpt("<r@example.org>");
-	log = capture_end();
+	log = unit_capture_end(true);
 	EXPECT_STR(P[0]->rcs, "E_STAGE");
 	EXPECT_STATUS(v, MH_TEMPFAIL);
 	EXPECT_LOGGED(log, "progress at envrcpt: allowed at eom only");
@@ -4376,11 +4343,11 @@ test_init_functions_with_null_arguments(void)
 	const char *log;
 	int b = 7;
 
-	capture_start();
+	unit_capture_start();
 	CU_ASSERT_EQUAL(mh_init_error(NULL, "key", "bad %s", "value"), -1);
 	CU_ASSERT_EQUAL(mh_parse_bool(NULL, &b), -1);
 	CU_ASSERT_EQUAL(mh_parse_bool("yes", NULL), -1);
-	log = capture_end();
+	log = unit_capture_end(true);
 	CU_ASSERT_EQUAL(b, 7);
 	EXPECT_LOGGED(log, "error: mh_init_error called with a NULL init; "
 	    "its message: bad value\n");
@@ -4393,12 +4360,7 @@ test_init_functions_with_null_arguments(void)
 
 /* ---- main ------------------------------------------------------------------ */
 
-#define TEST(fn) { #fn, fn }
-
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct unit_test tests[] = {
 	TEST(test_reject_at_rcpt_is_per_recipient),
 	TEST(test_tempfail_at_rcpt_is_per_recipient),
 	TEST(test_first_terminal_decision_wins),
@@ -4474,34 +4436,19 @@ static const struct {
 	TEST(test_body_replace_empty),
 	TEST(test_progress_outside_eom_refused),
 	TEST(test_init_functions_with_null_arguments),
+	TEST_END,
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned failures;
+	static const struct unit_suite suites[] = {
+		{ "chain", NULL, NULL, tests },
+		{ NULL, NULL, NULL, NULL },
+	};
 
 	/* Everything the engine logs goes to stderr, where tests look. */
 	log_open(true, LOG_MAIL, LOG_DEBUG);
 	main_thread = pthread_self();
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("chain", NULL, NULL);
-	if (suite == NULL)
-		goto fail;
-	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS)
-		goto fail;
-	CU_cleanup_registry();
-	return failures == 0 ? 0 : 1;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return unit_run(suites);
 }

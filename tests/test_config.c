@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+#include "unit.h"
 
 #include "config.h"
 #include "paths.h" /* PLUGIN_DIR, the default plugin_dir */
@@ -1180,12 +1181,7 @@ test_load_time_grows_linearly_with_sections(void)
 
 /* ---- main ------------------------------------------------------------- */
 
-#define TEST(fn) { #fn, fn }
-
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct unit_test tests[] = {
 	TEST(test_empty_file_gives_defaults_and_no_instances),
 	TEST(test_defaults_when_milterhost_section_is_absent),
 	TEST(test_empty_milterhost_section_gives_defaults),
@@ -1251,31 +1247,16 @@ static const struct {
 	TEST(test_plugin_dir_from_a_loaded_file_is_joined),
 	TEST(test_config_free_accepts_null),
 	TEST(test_load_time_grows_linearly_with_sections),
+	TEST_END,
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned failures;
+	static const struct unit_suite suites[] = {
+		{ "config", suite_init, suite_cleanup, tests },
+		{ NULL, NULL, NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	suite = CU_add_suite("config", suite_init, suite_cleanup);
-	if (suite == NULL)
-		goto out;
-	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-			goto out;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-out:
-	failures = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS) {
-		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_cleanup_registry();
-	return failures > 0 ? 1 : 0;
+	return unit_run(suites);
 }

@@ -30,8 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+#include "unit.h"
 
 #include "chain.h"
 #include "config.h"
@@ -1251,14 +1252,7 @@ test_allapi_init_uses_parse_bool(void)
 
 /* ---- main ------------------------------------------------------------- */
 
-struct test {
-	const char *name;
-	void (*fn)(void);
-};
-
-#define TEST(f) { #f, f }
-
-static const struct test modules_tests[] = {
+static const struct unit_test modules_tests[] = {
 	TEST(test_module_name_is_a_file_in_plugin_dir),
 	TEST(test_module_name_may_end_in_so),
 	TEST(test_absolute_module_path_ignores_plugin_dir),
@@ -1267,10 +1261,10 @@ static const struct test modules_tests[] = {
 	TEST(test_host_keys_go_to_the_instance_not_to_init),
 	TEST(test_instance_inherits_host_on_error),
 	TEST(test_no_sections_give_an_empty_set),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test refusal_tests[] = {
+static const struct unit_test refusal_tests[] = {
 	TEST(test_missing_module_file_is_refused),
 	TEST(test_file_that_is_no_shared_object_is_refused),
 	TEST(test_shared_object_without_descriptor_is_refused),
@@ -1279,29 +1273,29 @@ static const struct test refusal_tests[] = {
 	TEST(test_macros_at_header_stage_are_refused),
 	TEST(test_refusal_after_loaded_instances_unloads_them),
 	TEST(test_relative_path_with_slash_is_refused),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test init_tests[] = {
+static const struct unit_test init_tests[] = {
 	TEST(test_init_error_names_the_key_and_its_line),
 	TEST(test_init_error_without_key_gives_section_line),
 	TEST(test_init_failure_without_message_says_init_failed),
 	TEST(test_unknown_key_is_refused_by_the_plugin),
 	TEST(test_init_gets_settings_in_file_order),
 	TEST(test_init_succeeding_with_null_state),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test repeat_tests[] = {
+static const struct unit_test repeat_tests[] = {
 	TEST(test_key_given_twice_is_refused),
 	TEST(test_continued_key_is_refused),
 	TEST(test_list_key_may_be_given_twice),
 	TEST(test_list_key_continuation_lines_are_values),
 	TEST(test_empty_list_head_is_not_a_value),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test autoload_tests[] = {
+static const struct unit_test autoload_tests[] = {
 	TEST(test_autoload_follows_file_name_order),
 	TEST(test_autoload_comes_after_listed_and_skips_their_modules),
 	TEST(test_autoload_skips_module_of_disabled_section),
@@ -1309,15 +1303,15 @@ static const struct test autoload_tests[] = {
 	TEST(test_autoload_refuses_a_name_taken_by_a_section),
 	TEST(test_autoload_init_error_gives_the_autoload_line),
 	TEST(test_autoload_from_a_missing_plugin_dir_gives_the_autoload_line),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test scaling_tests[] = {
+static const struct unit_test scaling_tests[] = {
 	TEST(test_load_time_grows_linearly_with_sections),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test descriptor_tests[] = {
+static const struct unit_test descriptor_tests[] = {
 	TEST(test_good_descriptor_is_copied),
 	TEST(test_descriptor_abi_is_checked),
 	TEST(test_descriptor_size_is_checked),
@@ -1326,43 +1320,41 @@ static const struct test descriptor_tests[] = {
 	TEST(test_descriptor_macros_only_where_sent),
 	TEST(test_descriptor_macro_names_are_checked),
 	TEST(test_fini_without_init_is_fine),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test set_tests[] = {
+static const struct unit_test set_tests[] = {
 	TEST(test_plugin_set_add_inits_and_appends),
 	TEST(test_plugin_set_add_failure_leaves_set_unchanged),
 	TEST(test_last_release_finis_each_instance_once_in_reverse),
 	TEST(test_release_of_null_is_harmless),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test init_api_tests[] = {
+static const struct unit_test init_api_tests[] = {
 	TEST(test_parse_bool_takes_the_usual_words),
 	TEST(test_init_error_keeps_the_first_report),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct test export_tests[] = {
+static const struct unit_test export_tests[] = {
 	TEST(test_plugin_using_every_host_function_loads_and_runs),
 	TEST(test_allapi_init_uses_parse_bool),
-	{ NULL, NULL }
+	TEST_END,
 };
 
-static const struct {
-	const char *name;
-	const struct test *tests;
-} suites[] = {
-	{ "finding and sharing modules", modules_tests },
-	{ "refused modules", refusal_tests },
-	{ "init", init_tests },
-	{ "keys given more than once", repeat_tests },
-	{ "autoload", autoload_tests },
-	{ "scaling", scaling_tests },
-	{ "descriptors", descriptor_tests },
-	{ "sets built by hand", set_tests },
-	{ "host functions for init", init_api_tests },
-	{ "host functions exported to plugins", export_tests },
+static const struct unit_suite suites[] = {
+	{ "finding and sharing modules", NULL, NULL, modules_tests },
+	{ "refused modules", NULL, NULL, refusal_tests },
+	{ "init", NULL, NULL, init_tests },
+	{ "keys given more than once", NULL, NULL, repeat_tests },
+	{ "autoload", NULL, NULL, autoload_tests },
+	{ "scaling", NULL, NULL, scaling_tests },
+	{ "descriptors", NULL, NULL, descriptor_tests },
+	{ "sets built by hand", NULL, NULL, set_tests },
+	{ "host functions for init", NULL, NULL, init_api_tests },
+	{ "host functions exported to plugins", NULL, NULL, export_tests },
+	{ NULL, NULL, NULL, NULL },
 };
 
 /* Where the build put the test plugins; false if nobody said. */
@@ -1415,26 +1407,10 @@ make_tmpdir(void)
 	return true;
 }
 
-static bool
-add_suites(void)
-{
-	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
-		CU_pSuite suite = CU_add_suite(suites[i].name, NULL, NULL);
-
-		if (suite == NULL)
-			return false;
-		for (const struct test *t = suites[i].tests; t->name; t++)
-			if (CU_add_test(suite, t->name, t->fn) == NULL)
-				return false;
-	}
-	return true;
-}
-
 int
 main(void)
 {
-	unsigned failures;
-	bool ok;
+	int rc;
 
 	if (!find_build_dir()) {
 		fprintf(stderr, "test_loader: set abs_top_builddir (as make "
@@ -1444,23 +1420,11 @@ main(void)
 	}
 	if (!make_tmpdir())
 		return 99;
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	ok = add_suites();
-	if (ok) {
-		CU_basic_set_mode(CU_BRM_VERBOSE);
-		CU_basic_run_tests();
-	}
-	failures = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS) {
-		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-		ok = false;
-	}
-	CU_cleanup_registry();
+	rc = unit_run(suites);
 	config_free(cfg);
 	if (remove_tree(tmpdir) < 0) {
 		perror(tmpdir);
-		ok = false;
+		rc = 1;
 	}
-	return ok && failures == 0 ? 0 : 1;
+	return rc;
 }

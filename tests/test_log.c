@@ -15,55 +15,21 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+
+#include "unit.h"
 
 #include "log.h"
 
 #define PREFIX "milterhost: info: "
 
-static char captured[256 * 1024];
-
-/* ---- capturing stderr -------------------------------------------------- */
-
-static FILE *capture_file;
-static int saved_stderr = -1;
-
-static void
-capture_start(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	CU_ASSERT_FATAL(capture_file != NULL);
-	saved_stderr = dup(STDERR_FILENO);
-	CU_ASSERT_FATAL(saved_stderr >= 0);
-	CU_ASSERT_FATAL(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-/* Stop capturing; return what was written, NUL-terminated. */
-static const char *
-capture_end(void)
-{
-	size_t n;
-
-	dup2(saved_stderr, STDERR_FILENO);
-	close(saved_stderr);
-	saved_stderr = -1;
-	rewind(capture_file);
-	n = fread(captured, 1, sizeof captured - 1, capture_file);
-	captured[n] = '\0';
-	fclose(capture_file);
-	capture_file = NULL;
-	return captured;
-}
-
 /* What one log_msg(LOG_INFO, "%s", text) writes to stderr. */
 static const char *
 logged(const char *text)
 {
-	capture_start();
+	unit_capture_start();
 	log_msg(LOG_INFO, "%s", text);
-	return capture_end();
+	return unit_capture_end(false);
 }
 
 static size_t
@@ -113,9 +79,9 @@ test_printable_text_and_backslash_kept(void)
 	/* UTF-8 and other bytes from 0x80 up are not control characters. */
 	EXPECT_LINE(logged("C:\\dir\\n x=100% caf\xc3\xa9 \xff"),
 	    PREFIX "C:\\dir\\n x=100% caf\xc3\xa9 \xff\n");
-	capture_start();
+	unit_capture_start();
 	log_msg(LOG_INFO, "%s=%d", "n", 42);
-	EXPECT_LINE(capture_end(), PREFIX "n=42\n");
+	EXPECT_LINE(unit_capture_end(false), PREFIX "n=42\n");
 }
 
 static void
@@ -131,9 +97,9 @@ prefixed(const char *prefix, const char *fmt, ...)
 static void
 test_prefix_escaped_too(void)
 {
-	capture_start();
+	unit_capture_start();
 	prefixed("Q1\n: [tag] ", "text %s", "a\tb");
-	EXPECT_LINE(capture_end(), PREFIX "Q1\\n: [tag] text a\\tb\n");
+	EXPECT_LINE(unit_capture_end(false), PREFIX "Q1\\n: [tag] text a\\tb\n");
 }
 
 /* A 60 KB header value, folded with LF, is still one line, cut. */
@@ -148,9 +114,9 @@ test_long_value_is_one_line_cut(void)
 	for (size_t i = 0; i < size; i++)
 		value[i] = i % 76 == 75 ? '\n' : 'v';
 	value[size] = '\0';
-	capture_start();
+	unit_capture_start();
 	log_msg(LOG_INFO, "header X-Big: %s", value);
-	out = capture_end();
+	out = unit_capture_end(false);
 	CU_ASSERT_EQUAL(count_char(out, '\n'), 1);
 	CU_ASSERT(strncmp(out, PREFIX "header X-Big: vvv", 30) == 0);
 	CU_ASSERT(ends_with(out, "...\n"));
@@ -233,11 +199,11 @@ static void
 test_level_filter(void)
 {
 	log_set_level(LOG_NOTICE);
-	capture_start();
+	unit_capture_start();
 	log_msg(LOG_INFO, "dropped");
 	log_msg(LOG_NOTICE, "kept\n");
 	log_set_level(LOG_DEBUG);
-	EXPECT_LINE(capture_end(), "milterhost: notice: kept\\n\n");
+	EXPECT_LINE(unit_capture_end(false), "milterhost: notice: kept\\n\n");
 }
 
 /* syslog gets the same escaped line (copied to stderr by LOG_PERROR). */
@@ -248,9 +214,9 @@ test_syslog_line_escaped(void)
 
 	log_open(false, LOG_USER, LOG_DEBUG);
 	openlog("milterhost-test_log", LOG_PERROR, LOG_USER);
-	capture_start();
+	unit_capture_start();
 	log_msg(LOG_DEBUG, "to syslog: a\nb\x01");
-	out = capture_end();
+	out = unit_capture_end(false);
 	closelog();
 	log_open(true, LOG_USER, LOG_DEBUG);
 	CU_ASSERT_EQUAL(count_char(out, '\n'), 1);
@@ -261,12 +227,7 @@ test_syslog_line_escaped(void)
 
 /* ---- main ------------------------------------------------------------------ */
 
-#define TEST(fn) { #fn, fn }
-
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct unit_test tests[] = {
 	TEST(test_control_characters_escaped),
 	TEST(test_printable_text_and_backslash_kept),
 	TEST(test_prefix_escaped_too),
@@ -276,32 +237,17 @@ static const struct {
 	TEST(test_cut_keeps_utf8_characters_whole),
 	TEST(test_level_filter),
 	TEST(test_syslog_line_escaped),
+	TEST_END,
 };
 
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned failures;
+	static const struct unit_suite suites[] = {
+		{ "log", NULL, NULL, tests },
+		{ NULL, NULL, NULL, NULL },
+	};
 
 	log_open(true, LOG_USER, LOG_DEBUG);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("log", NULL, NULL);
-	if (suite == NULL)
-		goto fail;
-	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-		if (CU_add_test(suite, tests[i].name, tests[i].fn) == NULL)
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS)
-		goto fail;
-	CU_cleanup_registry();
-	return failures == 0 ? 0 : 1;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return unit_run(suites);
 }
