@@ -20,6 +20,36 @@
 #include "milter.h"
 #include "reuse.h"
 
+/*
+ * The engine speaks the milter protocol's values without including
+ * libmilter (chain.h, <milterhost/plugin.h>): they must be libmilter's.
+ */
+_Static_assert(PROTO_NOCONNECT == SMFIP_NOCONNECT, "SMFIP_NOCONNECT");
+_Static_assert(PROTO_NOHELO == SMFIP_NOHELO, "SMFIP_NOHELO");
+_Static_assert(PROTO_NOMAIL == SMFIP_NOMAIL, "SMFIP_NOMAIL");
+_Static_assert(PROTO_NORCPT == SMFIP_NORCPT, "SMFIP_NORCPT");
+_Static_assert(PROTO_NOBODY == SMFIP_NOBODY, "SMFIP_NOBODY");
+_Static_assert(PROTO_NOHDRS == SMFIP_NOHDRS, "SMFIP_NOHDRS");
+_Static_assert(PROTO_NOEOH == SMFIP_NOEOH, "SMFIP_NOEOH");
+_Static_assert(PROTO_NOUNKNOWN == SMFIP_NOUNKNOWN, "SMFIP_NOUNKNOWN");
+_Static_assert(PROTO_NODATA == SMFIP_NODATA, "SMFIP_NODATA");
+_Static_assert(PROTO_SKIP == SMFIP_SKIP, "SMFIP_SKIP");
+_Static_assert(PROTO_RCPT_REJ == SMFIP_RCPT_REJ, "SMFIP_RCPT_REJ");
+_Static_assert(PROTO_HDR_LEADSPC == SMFIP_HDR_LEADSPC, "SMFIP_HDR_LEADSPC");
+_Static_assert(ACT_SETSYMLIST == SMFIF_SETSYMLIST, "SMFIF_SETSYMLIST");
+_Static_assert(MH_ACT_ADDHDRS == SMFIF_ADDHDRS, "SMFIF_ADDHDRS");
+_Static_assert(MH_ACT_CHGBODY == SMFIF_CHGBODY, "SMFIF_CHGBODY");
+_Static_assert(MH_ACT_ADDRCPT == SMFIF_ADDRCPT, "SMFIF_ADDRCPT");
+_Static_assert(MH_ACT_DELRCPT == SMFIF_DELRCPT, "SMFIF_DELRCPT");
+_Static_assert(MH_ACT_CHGHDRS == SMFIF_CHGHDRS, "SMFIF_CHGHDRS");
+_Static_assert(MH_ACT_QUARANTINE == SMFIF_QUARANTINE, "SMFIF_QUARANTINE");
+_Static_assert(MH_ACT_CHGFROM == SMFIF_CHGFROM, "SMFIF_CHGFROM");
+_Static_assert(MH_ACT_ADDRCPT_PAR == SMFIF_ADDRCPT_PAR, "SMFIF_ADDRCPT_PAR");
+_Static_assert(MACRO_CONNECT == SMFIM_CONNECT && MACRO_HELO == SMFIM_HELO &&
+    MACRO_ENVFROM == SMFIM_ENVFROM && MACRO_ENVRCPT == SMFIM_ENVRCPT &&
+    MACRO_DATA == SMFIM_DATA && MACRO_EOM == SMFIM_EOM &&
+    MACRO_EOH == SMFIM_EOH, "SMFIM_*");
+
 /* libmilter refuses a single command larger than this. */
 #define CHUNK_MAX 65535
 
