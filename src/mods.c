@@ -1,12 +1,38 @@
 /*
  * mods - message modifications queued by plugins.  See mods.h.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "mods.h"
+
+/*
+ * The merge policy: what becomes of several changes of one kind in a
+ * message.  Every one goes to the MTA, in chain order, or only one: the
+ * last in chain and call order, or the first.
+ */
+enum merge_policy {
+	MERGE_ALL,
+	MERGE_LAST_WINS,
+	MERGE_FIRST_WINS
+};
+
+static const struct {
+	const char *name;
+	enum merge_policy merge;
+} mod_types[MOD_TYPE_COUNT] = {
+	[MOD_ADD_HEADER] = { "add header", MERGE_ALL },
+	[MOD_INSERT_HEADER] = { "insert header", MERGE_ALL },
+	[MOD_CHANGE_HEADER] = { "change header", MERGE_ALL },
+	[MOD_REPLACE_BODY] = { "replace body", MERGE_LAST_WINS },
+	[MOD_ADD_RCPT] = { "add recipient", MERGE_ALL },
+	[MOD_DELETE_RCPT] = { "delete recipient", MERGE_ALL },
+	[MOD_CHANGE_FROM] = { "change sender", MERGE_LAST_WINS },
+	[MOD_QUARANTINE] = { "quarantine", MERGE_FIRST_WINS },
+};
 
 static char *
 dup_or_null(const char *s, int *failed)
@@ -130,14 +156,14 @@ list_push(struct mod_list *l, const struct mod *m)
 }
 
 /*
- * The one modification of type t that survives: the last one in chain
- * and call order (body, sender), or the first (quarantine).  Warns when
- * others are dropped.
+ * The one change of type t that survives, by its merge policy; warns when
+ * others are dropped.  NULL if the message has none.
  */
 static const struct mod *
 pick_single(struct mod_queue *const *queues, size_t nqueues,
-    enum mod_type t, int first_wins, const char *qid)
+    enum mod_type t, const char *qid)
 {
+	bool first_wins = mod_types[t].merge == MERGE_FIRST_WINS;
 	const struct mod *chosen = NULL;
 	size_t count = 0;
 
@@ -155,7 +181,7 @@ pick_single(struct mod_queue *const *queues, size_t nqueues,
 	if (count > 1)
 		log_msg(LOG_WARNING, "%s: %zu requests to %s: the one of "
 		    "instance %s is used, as the %s in the chain",
-		    qid, count, mod_type_name(t),
+		    qid, count, mod_types[t].name,
 		    chosen->owner, first_wins ? "first" : "last");
 	return chosen;
 }
@@ -164,21 +190,18 @@ int
 mods_merge(struct mod_list *out, struct mod_queue *const *queues,
     size_t nqueues, const char *qid)
 {
-	const struct mod *body, *from, *quarantine;
+	const struct mod *chosen[MOD_TYPE_COUNT] = { NULL };
 
 	out->n = 0;
-	body = pick_single(queues, nqueues, MOD_REPLACE_BODY, 0, qid);
-	from = pick_single(queues, nqueues, MOD_CHANGE_FROM, 0, qid);
-	quarantine = pick_single(queues, nqueues, MOD_QUARANTINE, 1, qid);
+	for (int t = 0; t < MOD_TYPE_COUNT; t++)
+		if (mod_types[t].merge != MERGE_ALL)
+			chosen[t] = pick_single(queues, nqueues, t, qid);
 	for (size_t i = 0; i < nqueues; i++) {
 		for (size_t j = 0; j < queues[i]->n; j++) {
 			const struct mod *m = &queues[i]->items[j];
-			int single = m->type == MOD_REPLACE_BODY ||
-			    m->type == MOD_CHANGE_FROM ||
-			    m->type == MOD_QUARANTINE;
 
-			if (single && m != body && m != from &&
-			    m != quarantine)
+			if (mod_types[m->type].merge != MERGE_ALL &&
+			    m != chosen[m->type])
 				continue;
 			if (list_push(out, m) < 0)
 				return -1;
@@ -197,23 +220,5 @@ mod_list_free(struct mod_list *l)
 const char *
 mod_type_name(enum mod_type t)
 {
-	switch (t) {
-	case MOD_ADD_HEADER:
-		return "add header";
-	case MOD_INSERT_HEADER:
-		return "insert header";
-	case MOD_CHANGE_HEADER:
-		return "change header";
-	case MOD_REPLACE_BODY:
-		return "replace body";
-	case MOD_ADD_RCPT:
-		return "add recipient";
-	case MOD_DELETE_RCPT:
-		return "delete recipient";
-	case MOD_CHANGE_FROM:
-		return "change sender";
-	case MOD_QUARANTINE:
-		return "quarantine";
-	}
-	return "?";
+	return (unsigned)t < MOD_TYPE_COUNT ? mod_types[t].name : "?";
 }

@@ -24,6 +24,7 @@ enum mod_type {
 	MOD_CHANGE_FROM,
 	MOD_QUARANTINE
 };
+#define MOD_TYPE_COUNT (MOD_QUARANTINE + 1)
 
 struct mod {
 	enum mod_type type;
