@@ -19,22 +19,6 @@
 #include "log.h"
 #include "session.h"
 
-/* The arguments of one event. */
-struct event {
-	mh_stage stage;
-	const char *str;        /* hostname, helo, command, header name */
-	const char *value;      /* header value */
-	const struct sockaddr *addr;
-	char **argv;            /* envfrom, envrcpt */
-	const unsigned char *chunk;
-	size_t len;
-};
-
-static const char *const stage_names[MH_STAGE_COUNT] = {
-	"connect", "helo", "envfrom", "envrcpt", "data", "unknown",
-	"header", "eoh", "body", "eom", "abort", "close"
-};
-
 /* Postfix's default macros per macro stage (mail_params.h, 3.5 on). */
 static const char *const default_macros[MACRO_STAGES] = {
 	[MACRO_CONNECT] = "j {daemon_name} {daemon_addr} v _",
@@ -48,55 +32,16 @@ static const char *const default_macros[MACRO_STAGES] = {
 	[MACRO_EOH] = "i",
 };
 
-static const mh_stage macro_stage_of[MACRO_STAGES] = {
-	[MACRO_CONNECT] = MH_STAGE_CONNECT, [MACRO_HELO] = MH_STAGE_HELO,
-	[MACRO_ENVFROM] = MH_STAGE_ENVFROM, [MACRO_ENVRCPT] = MH_STAGE_ENVRCPT,
-	[MACRO_DATA] = MH_STAGE_DATA, [MACRO_EOM] = MH_STAGE_EOM,
-	[MACRO_EOH] = MH_STAGE_EOH,
-};
-
-const char *
-chain_stage_name(mh_stage stage)
-{
-	return (unsigned)stage < MH_STAGE_COUNT ? stage_names[stage] : "?";
-}
-
-bool
-stage_is_message(mh_stage stage)
-{
-	switch (stage) {
-	case MH_STAGE_ENVFROM:
-	case MH_STAGE_ENVRCPT:
-	case MH_STAGE_DATA:
-	case MH_STAGE_HEADER:
-	case MH_STAGE_EOH:
-	case MH_STAGE_BODY:
-	case MH_STAGE_EOM:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static bool
 stage_is_connection(mh_stage stage)
 {
-	return stage == MH_STAGE_CONNECT || stage == MH_STAGE_HELO;
+	return stage_info(stage)->scope == SCOPE_CONNECTION;
 }
 
 static bool
 is_terminal(mh_status st)
 {
 	return st == MH_REJECT || st == MH_TEMPFAIL || st == MH_DISCARD;
-}
-
-static const char *
-status_name(int st)
-{
-	static const char *const names[] = { "continue", "reject", "discard",
-	    "accept", "tempfail", "skip", "fail" };
-
-	return st >= 0 && st <= MH_FAIL ? names[st] : "an invalid status";
 }
 
 const char *
@@ -278,13 +223,15 @@ negotiate_macros(struct session *s, struct negotiation *n)
 {
 	char list[2048];
 
-	for (int m = 0; m < MACRO_STAGES; m++) {
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
+		enum macro_stage m = stage_info(st)->macros;
 		bool wanted = false;
 
+		if (m == NO_MACROS)
+			continue;
 		list[0] = '\0';
 		for (size_t i = 0; i < s->nctx; i++) {
-			const char *names =
-			    s->ctx[i].inst->desc->macros[macro_stage_of[m]];
+			const char *names = s->ctx[i].inst->desc->macros[st];
 
 			if (s->ctx[i].disabled || names == NULL || !*names)
 				continue;
@@ -299,51 +246,6 @@ negotiate_macros(struct session *s, struct negotiation *n)
 		free(s->macro_lists[m]);
 		s->macro_lists[m] = strdup(list);
 		n->macros[m] = s->macro_lists[m];
-	}
-}
-
-/* The PROTO_NO* bit of each stage a plugin can implement. */
-static const struct {
-	mh_stage stage;
-	unsigned long nobit;
-} stage_bits[] = {
-	{ MH_STAGE_CONNECT, PROTO_NOCONNECT }, { MH_STAGE_HELO, PROTO_NOHELO },
-	{ MH_STAGE_ENVFROM, PROTO_NOMAIL }, { MH_STAGE_ENVRCPT, PROTO_NORCPT },
-	{ MH_STAGE_DATA, PROTO_NODATA }, { MH_STAGE_UNKNOWN, PROTO_NOUNKNOWN },
-	{ MH_STAGE_HEADER, PROTO_NOHDRS }, { MH_STAGE_EOH, PROTO_NOEOH },
-	{ MH_STAGE_BODY, PROTO_NOBODY },
-};
-
-static bool
-implements(const struct mh_plugin *d, mh_stage stage)
-{
-	switch (stage) {
-	case MH_STAGE_CONNECT:
-		return d->connect != NULL;
-	case MH_STAGE_HELO:
-		return d->helo != NULL;
-	case MH_STAGE_ENVFROM:
-		return d->envfrom != NULL;
-	case MH_STAGE_ENVRCPT:
-		return d->envrcpt != NULL;
-	case MH_STAGE_DATA:
-		return d->data != NULL;
-	case MH_STAGE_UNKNOWN:
-		return d->unknown != NULL;
-	case MH_STAGE_HEADER:
-		return d->header != NULL;
-	case MH_STAGE_EOH:
-		return d->eoh != NULL;
-	case MH_STAGE_BODY:
-		return d->body != NULL;
-	case MH_STAGE_EOM:
-		return d->eom != NULL;
-	case MH_STAGE_ABORT:
-		return d->abort != NULL;
-	case MH_STAGE_CLOSE:
-		return d->close != NULL;
-	default:
-		return false;
 	}
 }
 
@@ -370,14 +272,14 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		n->actions |= ctx->inst->desc->actions;
 		wants |= ctx->inst->desc->flags;
 	}
-	for (size_t b = 0; b < sizeof stage_bits / sizeof stage_bits[0]; b++) {
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
 		bool used = false;
 
 		for (size_t i = 0; i < s->nctx && !used; i++)
 			used = !s->ctx[i].disabled &&
-			    implements(s->ctx[i].inst->desc, stage_bits[b].stage);
+			    stage_implemented(s->ctx[i].inst->desc, st);
 		if (!used)
-			n->steps |= stage_bits[b].nobit & n->mta_steps;
+			n->steps |= stage_info(st)->no_bit & n->mta_steps;
 	}
 	n->steps |= n->mta_steps & PROTO_SKIP;
 	if (wants & MH_WANT_REJECTED_RCPTS)
@@ -424,81 +326,22 @@ header_value_for(struct session *s, const struct mh_ctx *ctx,
 	return s->scratch;
 }
 
-static int
-dispatch(struct session *s, struct mh_ctx *ctx, const struct event *ev)
-{
-	const struct mh_plugin *d = ctx->inst->desc;
-	const char *const *args;
-
-	switch (ev->stage) {
-	case MH_STAGE_CONNECT:
-		return d->connect ? (int)d->connect(ctx, ev->str, ev->addr) : 0;
-	case MH_STAGE_HELO:
-		return d->helo ? (int)d->helo(ctx, ev->str) : 0;
-	case MH_STAGE_ENVFROM:
-		args = (const char *const *)ev->argv + 1;
-		return d->envfrom ? (int)d->envfrom(ctx, ev->argv[0], args) : 0;
-	case MH_STAGE_ENVRCPT:
-		args = (const char *const *)ev->argv + 1;
-		return d->envrcpt ? (int)d->envrcpt(ctx, ev->argv[0], args) : 0;
-	case MH_STAGE_DATA:
-		return d->data ? (int)d->data(ctx) : 0;
-	case MH_STAGE_UNKNOWN:
-		return d->unknown ? (int)d->unknown(ctx, ev->str) : 0;
-	case MH_STAGE_HEADER:
-		if (d->header == NULL)
-			return 0;
-		return (int)d->header(ctx, ev->str,
-		    header_value_for(s, ctx, ev->value));
-	case MH_STAGE_EOH:
-		return d->eoh ? (int)d->eoh(ctx) : 0;
-	case MH_STAGE_BODY:
-		return d->body ? (int)d->body(ctx, ev->chunk, ev->len) : 0;
-	case MH_STAGE_EOM:
-		return d->eom ? (int)d->eom(ctx) : 0;
-	case MH_STAGE_ABORT:
-		if (d->abort)
-			d->abort(ctx);
-		return 0;
-	case MH_STAGE_CLOSE:
-		if (d->close)
-			d->close(ctx);
-		return 0;
-	default:
-		return 0;
-	}
-}
-
 /* Call ctx's callback for ev; its host calls are allowed meanwhile. */
 static int
 call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 {
+	struct event header;
 	int raw;
 
+	if (ev->stage == MH_STAGE_HEADER && ctx->leadspc_fix) {
+		header = *ev;
+		header.value = header_value_for(s, ctx, ev->value);
+		ev = &header;
+	}
 	ctx_callback_starts(ctx);
-	raw = dispatch(s, ctx, ev);
+	raw = stage_info(ev->stage)->call(ctx->inst->desc, ctx, ev);
 	ctx_callback_ended(ctx);
 	return raw;
-}
-
-static bool
-status_legal(mh_stage stage, int st)
-{
-	switch (st) {
-	case MH_CONTINUE:
-		return true;
-	case MH_REJECT:
-	case MH_TEMPFAIL:
-		return stage != MH_STAGE_ABORT && stage != MH_STAGE_CLOSE;
-	case MH_ACCEPT:
-		return stage_is_connection(stage) || stage_is_message(stage);
-	case MH_DISCARD:
-		return stage_is_message(stage);
-	case MH_SKIP:
-		return stage == MH_STAGE_BODY;
-	default:
-		return false;
-	}
 }
 
 static mh_status
@@ -508,7 +351,7 @@ apply_on_error(struct session *s, struct mh_ctx *ctx, const char *why)
 	mh_status st;
 
 	log_msg(LOG_ERR, "%s: [%s] %s: %s; on_error = %s", session_qid(s),
-	    inst->name, chain_stage_name(s->stage), why,
+	    inst->name, stage_name(s->stage), why,
 	    config_on_error_name(inst->on_error));
 	reply_clear(&ctx->reply);
 	switch (inst->on_error) {
@@ -525,7 +368,7 @@ apply_on_error(struct session *s, struct mh_ctx *ctx, const char *why)
 		st = MH_TEMPFAIL;
 		break;
 	}
-	return status_legal(s->stage, st) ? st : MH_CONTINUE;
+	return stage_allows(s->stage, st) ? st : MH_CONTINUE;
 }
 
 /*
@@ -547,7 +390,7 @@ invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 		st = apply_on_error(s, ctx, why);
 	} else if (raw == MH_FAIL) {
 		st = apply_on_error(s, ctx, "the callback failed");
-	} else if (!status_legal(ev->stage, raw)) {
+	} else if (!stage_allows(ev->stage, raw)) {
 		snprintf(why, sizeof why, "returned %s (%d), not allowed here",
 		    status_name(raw), raw);
 		st = apply_on_error(s, ctx, why);
@@ -557,7 +400,7 @@ invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	if (ctx->inst->dry_run && is_terminal(st)) {
 		log_msg(LOG_NOTICE, "%s: [%s] %s: dry run: would have "
 		    "answered %s", session_qid(s), ctx->inst->name,
-		    chain_stage_name(ev->stage), status_name(st));
+		    stage_name(ev->stage), status_name(st));
 		st = MH_CONTINUE;
 	}
 	if (ctx->inst->dry_run)
@@ -579,7 +422,7 @@ take_reply(struct session *s, struct mh_ctx *ctx, mh_status st)
 			log_msg(LOG_WARNING, "%s: [%s] %s: reply %s does not "
 			    "fit %s: dropped, the MTA's default is used",
 			    session_qid(s), ctx->inst->name,
-			    chain_stage_name(s->stage), ctx->reply.rcode,
+			    stage_name(s->stage), ctx->reply.rcode,
 			    status_name(st));
 		reply_clear(&ctx->reply);
 		return NULL;
@@ -718,7 +561,7 @@ body_wanted(struct session *s)
 		const struct mh_ctx *ctx = &s->ctx[i];
 
 		if (is_active(ctx, MH_STAGE_BODY, false) &&
-		    ctx->inst->desc->body != NULL)
+		    stage_implemented(ctx->inst->desc, MH_STAGE_BODY))
 			return true;
 	}
 	return false;

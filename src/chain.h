@@ -23,34 +23,7 @@
 #include "loader.h"
 #include "mods.h"
 #include "reply.h"
-
-/* Protocol step bits of the milter protocol (libmilter's SMFIP_*). */
-#define PROTO_NOCONNECT 0x1UL
-#define PROTO_NOHELO 0x2UL
-#define PROTO_NOMAIL 0x4UL
-#define PROTO_NORCPT 0x8UL
-#define PROTO_NOBODY 0x10UL
-#define PROTO_NOHDRS 0x20UL
-#define PROTO_NOEOH 0x40UL
-#define PROTO_NOUNKNOWN 0x100UL
-#define PROTO_NODATA 0x200UL
-#define PROTO_SKIP 0x400UL
-#define PROTO_RCPT_REJ 0x800UL
-#define PROTO_HDR_LEADSPC 0x100000UL
-/* Action bit for setsymlist (the MH_ACT_* are the others). */
-#define ACT_SETSYMLIST 0x100UL
-
-/* Macro stages of the milter protocol (libmilter's SMFIM_*). */
-enum macro_stage {
-	MACRO_CONNECT = 0,
-	MACRO_HELO,
-	MACRO_ENVFROM,
-	MACRO_ENVRCPT,
-	MACRO_DATA,
-	MACRO_EOM,
-	MACRO_EOH,
-	MACRO_STAGES
-};
+#include "stage.h"
 
 /* What the engine needs from the MTA side. */
 struct chain_io {
@@ -114,8 +87,5 @@ struct verdict chain_body(struct session *s, const unsigned char *chunk,
 struct verdict chain_eom(struct session *s, const struct mod_list **mods);
 void chain_abort(struct session *s);
 void chain_close(struct session *s);
-
-/* For logging: the stage's name ("connect", "envrcpt", ...). */
-const char *chain_stage_name(mh_stage stage);
 
 #endif /* MILTERHOST_CHAIN_H */

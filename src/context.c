@@ -170,7 +170,7 @@ refuse(mh_ctx *ctx, int err, const char *fmt, ...)
 	ctx->failed = true;
 	log_msg(LOG_ERR, "%s: [%s] %s: refused: %s (%s)",
 	    session_qid(ctx->session), ctx->inst->name,
-	    chain_stage_name(ctx->session->stage), ctx->fail_reason,
+	    stage_name(ctx->session->stage), ctx->fail_reason,
 	    mh_strerror(err));
 	return err;
 }
@@ -288,7 +288,7 @@ set_reply(mh_ctx *ctx, const char *rcode, const char *xcode,
 
 	if (st == MH_STAGE_ABORT || st == MH_STAGE_CLOSE)
 		return refuse(ctx, MH_E_STAGE, "reply set at %s, where "
-		    "nothing is answered", chain_stage_name(st));
+		    "nothing is answered", stage_name(st));
 	if (lines == NULL && nlines > 0)
 		return refuse(ctx, MH_E_INVALID, "bad reply: %zu lines at a "
 		    "NULL array", nlines);
@@ -353,7 +353,7 @@ check_change(mh_ctx *ctx, unsigned long action, const char *what)
 	if (!stage_is_message(st))
 		return refuse(ctx, MH_E_STAGE, "%s at %s: message changes "
 		    "are allowed from envfrom to eom", what,
-		    chain_stage_name(st));
+		    stage_name(st));
 	if ((ctx->inst->desc->actions & action) == 0)
 		return refuse(ctx, MH_E_ACTION, "%s: action not declared "
 		    "in the plugin's descriptor", what);
@@ -655,7 +655,7 @@ mh_progress(mh_ctx *ctx)
 	/* libmilter allows it only there, where the filter may take long. */
 	if (s->stage != MH_STAGE_EOM)
 		return refuse(ctx, MH_E_STAGE, "progress at %s: allowed at "
-		    "eom only", chain_stage_name(s->stage));
+		    "eom only", stage_name(s->stage));
 	if (!s->have_io || s->io.progress == NULL)
 		return MH_OK;
 	return s->io.progress(s->io.arg) == 0 ? MH_OK : MH_E_INVALID;

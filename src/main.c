@@ -65,24 +65,12 @@ fail(const char *fmt, ...)
 static void
 print_stages(const struct mh_plugin *d)
 {
-	static const mh_stage all[] = { MH_STAGE_CONNECT, MH_STAGE_HELO,
-	    MH_STAGE_ENVFROM, MH_STAGE_ENVRCPT, MH_STAGE_DATA,
-	    MH_STAGE_UNKNOWN, MH_STAGE_HEADER, MH_STAGE_EOH, MH_STAGE_BODY,
-	    MH_STAGE_EOM, MH_STAGE_ABORT, MH_STAGE_CLOSE };
-	void (*const cbs[])(void) = {
-		(void (*)(void))d->connect, (void (*)(void))d->helo,
-		(void (*)(void))d->envfrom, (void (*)(void))d->envrcpt,
-		(void (*)(void))d->data, (void (*)(void))d->unknown,
-		(void (*)(void))d->header, (void (*)(void))d->eoh,
-		(void (*)(void))d->body, (void (*)(void))d->eom,
-		(void (*)(void))d->abort, (void (*)(void))d->close,
-	};
 	int n = 0;
 
 	printf("    stages:");
-	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		if (cbs[i] != NULL)
-			printf("%s%s", n++ ? ", " : " ", chain_stage_name(all[i]));
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++)
+		if (stage_implemented(d, st))
+			printf("%s%s", n++ ? ", " : " ", stage_name(st));
 	printf("%s\n", n ? "" : " none");
 }
 

@@ -64,7 +64,5 @@ const char *session_macro(struct session *s, const char *name);
 const char *session_qid(struct session *s);
 /* The same copied into buf, from any thread while the session lives. */
 void session_qid_copy(struct session *s, char *buf, size_t len);
-/* Is stage one of the message stages (envfrom .. eom)? */
-bool stage_is_message(mh_stage stage);
 
 #endif /* MILTERHOST_SESSION_H */

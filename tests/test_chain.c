@@ -671,7 +671,7 @@ check_str(const char *got, const char *want, int line, const char *what)
 }
 
 static const char *
-status_name(mh_status s)
+status_label(mh_status s)
 {
 	static const char *const names[] = {
 		"CONTINUE", "REJECT", "DISCARD", "ACCEPT", "TEMPFAIL", "SKIP",
@@ -811,8 +811,8 @@ mods_text(const struct mod_list *l)
 static void
 check_status(mh_status got, mh_status want, int line)
 {
-	check(got == want, line, "status: got %s (%d), want %s", status_name(got),
-	    (int)got, status_name(want));
+	check(got == want, line, "status: got %s (%d), want %s", status_label(got),
+	    (int)got, status_label(want));
 }
 
 static void
@@ -2526,7 +2526,7 @@ test_reply_validation(void)
 		check_str(P[0]->rcs, c->want_rc, __LINE__, what);
 		/* A refused reply fails the callback: on_error continue. */
 		check(v.status == (ok ? c->status : MH_CONTINUE), __LINE__,
-		    "%s: status %s", c->what, status_name(v.status));
+		    "%s: status %s", c->what, status_label(v.status));
 		snprintf(what, sizeof what, "%s: reply", c->what);
 		if (!ok || c->want_reply != NULL)
 			check_str(reply_text(v.reply), c->want_reply, __LINE__,
