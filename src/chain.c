@@ -138,18 +138,6 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 	return s;
 }
 
-/* The queues backed the last end-of-message list; now they can go. */
-static void
-drop_eom_list(struct session *s)
-{
-	if (!s->eom_pending)
-		return;
-	for (size_t i = 0; i < s->nctx; i++)
-		mod_queue_clear(&s->ctx[i].mods);
-	s->merged.n = 0;
-	s->eom_pending = false;
-}
-
 void
 session_free(struct session *s)
 {
@@ -476,6 +464,9 @@ run_stage(struct session *s, const struct event *ev)
 		if (stage_is_message(ev->stage))
 			ctx->msg_open = true;
 		st = invoke(s, ctx, ev);
+		/* Its end-of-message call: no abort for this message. */
+		if (ev->stage == MH_STAGE_EOM)
+			ctx->msg_open = false;
 		if (is_terminal(st)) {
 			v.status = st;
 			v.reply = take_reply(s, ctx, st);
@@ -494,9 +485,12 @@ run_stage(struct session *s, const struct event *ev)
 
 /* ---- messages -------------------------------------------------------- */
 
-/* Call abort for every plugin still in the message, then forget it. */
+/*
+ * Call abort for every plugin still in the message, then forget it; its
+ * queued changes too, unless they back the list chain_eom handed out.
+ */
 static void
-end_message(struct session *s)
+end_message(struct session *s, bool keep_changes)
 {
 	struct event ev = { .stage = MH_STAGE_ABORT };
 
@@ -511,7 +505,7 @@ end_message(struct session *s)
 		reply_clear(&ctx->reply);
 	}
 	for (size_t i = 0; i < s->nctx; i++) {
-		if (!s->eom_pending)
+		if (!keep_changes)
 			mod_queue_clear(&s->ctx[i].mods);
 		ctx_end_message(&s->ctx[i]);
 	}
@@ -524,10 +518,9 @@ end_message(struct session *s)
 static void
 begin_event(struct session *s, mh_stage stage)
 {
-	drop_eom_list(s);
 	reply_clear(&s->verdict_reply);
 	if (stage == MH_STAGE_ENVFROM && s->in_message)
-		end_message(s);
+		end_message(s, false);
 	if (stage_is_message(stage))
 		s->in_message = true;
 }
@@ -598,13 +591,13 @@ message_event(struct session *s, const struct event *ev)
 	v = run_stage(s, ev);
 	if (is_terminal(v.status)) {
 		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD) {
-			end_message(s);
+			end_message(s, false);
 			s->msg_over = v.status;
 		}
 		return v;
 	}
 	if (!any_left(s, true) && !anything_queued(s)) {
-		end_message(s);
+		end_message(s, false);
 		s->msg_over = MH_ACCEPT;
 		v.status = MH_ACCEPT;
 	} else if (ev->stage == MH_STAGE_BODY && s->skip_ok &&
@@ -626,7 +619,7 @@ connection_event(struct session *s, const struct event *ev)
 		return (struct verdict){ s->refused, NULL };
 	begin_event(s, ev->stage);
 	if (s->in_message)
-		end_message(s);
+		end_message(s, false);
 	s->msg_over = MH_CONTINUE;
 	v = run_stage(s, ev);
 	if (is_terminal(v.status))
@@ -710,7 +703,6 @@ chain_unknown(struct session *s, const char *command)
 
 	if (s->refused != MH_CONTINUE)
 		return (struct verdict){ s->refused, NULL };
-	drop_eom_list(s);
 	reply_clear(&s->verdict_reply);
 	return run_stage(s, &ev);
 }
@@ -758,7 +750,8 @@ struct verdict
 chain_eom(struct session *s, const struct mod_list **mods)
 {
 	struct event ev = { .stage = MH_STAGE_EOM };
-	struct verdict v = { MH_CONTINUE, NULL };
+	struct verdict v;
+	bool deliver;
 
 	s->merged.n = 0;
 	*mods = &s->merged;
@@ -767,44 +760,33 @@ chain_eom(struct session *s, const struct mod_list **mods)
 	if (message_is_over(s, MH_STAGE_EOM))
 		return (struct verdict){ s->msg_over, NULL };
 	begin_event(s, MH_STAGE_EOM);
-	s->stage = MH_STAGE_EOM;
-	note_qid(s);
-	for (size_t i = 0; i < s->nctx && v.status == MH_CONTINUE; i++) {
-		struct mh_ctx *ctx = &s->ctx[i];
-		mh_status st;
-
-		if (!is_active(ctx, MH_STAGE_EOM, false))
-			continue;
-		st = invoke(s, ctx, &ev);
-		/* eom was this plugin's end-of-message call. */
-		ctx->msg_open = false;
-		if (is_terminal(st)) {
-			v.status = st;
-			v.reply = take_reply(s, ctx, st);
-		} else if (st == MH_ACCEPT) {
-			ctx->msg_done = true;
-		}
-		reply_clear(&ctx->reply);
-	}
-	if (v.status == MH_CONTINUE) {
+	v = run_stage(s, &ev);
+	deliver = !is_terminal(v.status);
+	if (deliver) {
 		merge_queues(s);
-		s->eom_pending = true;
 		/* Everybody accepted (before or at eom). */
 		if (!any_left(s, true))
 			v.status = MH_ACCEPT;
 	}
-	end_message(s);
+	end_message(s, deliver);
 	return v;
+}
+
+void
+chain_eom_applied(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++)
+		mod_queue_clear(&s->ctx[i].mods);
+	s->merged.n = 0;
 }
 
 void
 chain_abort(struct session *s)
 {
-	drop_eom_list(s);
 	s->msg_over = MH_CONTINUE;
 	if (s->in_message) {
 		note_qid(s);
-		end_message(s);
+		end_message(s, false);
 	}
 }
 
@@ -813,9 +795,8 @@ chain_close(struct session *s)
 {
 	struct event ev = { .stage = MH_STAGE_CLOSE };
 
-	drop_eom_list(s);
 	if (s->in_message)
-		end_message(s);
+		end_message(s, false);
 	s->stage = MH_STAGE_CLOSE;
 	note_qid(s);
 	for (size_t i = 0; i < s->nctx; i++) {

@@ -81,10 +81,12 @@ struct verdict chain_body(struct session *s, const unsigned char *chunk,
 			  size_t len);
 /*
  * End of message.  If the verdict is CONTINUE or ACCEPT, *mods is the list
- * of changes to apply, in order, valid until the next event; otherwise it
- * is empty.
+ * of changes to apply, in order; otherwise it is empty.  The list is
+ * borrowed from the session: the caller applies it and then calls
+ * chain_eom_applied, which frees it, before the session's next event.
  */
 struct verdict chain_eom(struct session *s, const struct mod_list **mods);
+void chain_eom_applied(struct session *s);
 void chain_abort(struct session *s);
 void chain_close(struct session *s);
 

@@ -383,30 +383,40 @@ apply_mod(SMFICTX *ctx, const struct mod *m)
 	return rc == MI_SUCCESS ? 0 : -1;
 }
 
+/* Send the merged changes to the MTA; false if it refused one. */
+static bool
+apply_mods(SMFICTX *ctx, const struct mod_list *mods)
+{
+	for (size_t i = 0; i < mods->n; i++) {
+		if (apply_mod(ctx, mods->items[i]) < 0) {
+			const char *qid = smfi_getsymval(ctx, "i");
+
+			log_msg(LOG_ERR, "%s: cannot send %s of [%s] to the "
+			    "MTA: answering tempfail", qid ? qid : "NOQUEUE",
+			    mod_type_name(mods->items[i]->type),
+			    mods->items[i]->owner);
+			return false;
+		}
+	}
+	return true;
+}
+
 static sfsistat
 xx_eom(SMFICTX *ctx)
 {
 	struct session *s = smfi_getpriv(ctx);
 	const struct mod_list *mods;
 	struct verdict v;
+	bool sent;
 
 	if (s == NULL)
 		return SMFIS_CONTINUE;
 	v = chain_eom(s, &mods);
-	for (size_t i = 0; i < mods->n; i++) {
-		if (apply_mod(ctx, mods->items[i]) < 0) {
-			const char *qid = smfi_getsymval(ctx, "i");
-
-			/* The MTA went away or refused: nothing is lost if
-			 * the client is told to try again. */
-			log_msg(LOG_ERR, "%s: cannot send %s of [%s] to the "
-			    "MTA: answering tempfail", qid ? qid : "NOQUEUE",
-			    mod_type_name(mods->items[i]->type),
-			    mods->items[i]->owner);
-			return SMFIS_TEMPFAIL;
-		}
-	}
-	return answer(ctx, v);
+	sent = apply_mods(ctx, mods);
+	chain_eom_applied(s);
+	/* The MTA went away or refused a change: nothing is lost if the
+	 * client is told to try again. */
+	return sent ? answer(ctx, v) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat

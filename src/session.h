@@ -38,7 +38,6 @@ struct session {
 	 * events, which MTAs do not send, reach no plugin. */
 	mh_status msg_over;
 	bool mta_sends_mail;     /* MAIL not negotiated away */
-	bool eom_pending;        /* the queues still back the merged list */
 
 	/*
 	 * The queue id for log lines: macro i as of the last event, "" when

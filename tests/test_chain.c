@@ -523,9 +523,24 @@ start(void)
 	start_offer(OFFER_ACTIONS, OFFER_STEPS);
 }
 
+/*
+ * As the adapter does: once the test looked at the changes chain_eom
+ * handed out, they are "applied" before the session's next event.
+ */
+static bool eom_handed_out;
+
+static void
+applied(void)
+{
+	if (eom_handed_out)
+		chain_eom_applied(sess);
+	eom_handed_out = false;
+}
+
 static void
 finish(void)
 {
+	applied();
 	if (sess != NULL) {
 		if (!closed)
 			chain_close(sess);
@@ -541,6 +556,7 @@ finish(void)
 static struct verdict
 ev_connect_addr(const struct sockaddr *addr)
 {
+	applied();
 	return chain_connect(sess, "client.example.com", addr);
 }
 
@@ -559,6 +575,7 @@ ev_connect(void)
 static struct verdict
 ev_helo(const char *name)
 {
+	applied();
 	return chain_helo(sess, name);
 }
 
@@ -568,6 +585,7 @@ ev_address(bool from, const char *addr, const char *arg)
 	char a[256], b[256];
 	char *argv[3] = { a, NULL, NULL };
 
+	applied();
 	snprintf(a, sizeof a, "%s", addr);
 	if (arg != NULL) {
 		snprintf(b, sizeof b, "%s", arg);
@@ -591,49 +609,58 @@ ev_rcpt(const char *addr)
 static struct verdict
 ev_data(void)
 {
+	applied();
 	return chain_data(sess);
 }
 
 static struct verdict
 ev_unknown(const char *command)
 {
+	applied();
 	return chain_unknown(sess, command);
 }
 
 static struct verdict
 ev_header(const char *name, const char *value)
 {
+	applied();
 	return chain_header(sess, name, value);
 }
 
 static struct verdict
 ev_eoh(void)
 {
+	applied();
 	return chain_eoh(sess);
 }
 
 static struct verdict
 ev_body(const char *text)
 {
+	applied();
 	return chain_body(sess, (const unsigned char *)text, strlen(text));
 }
 
 static struct verdict
 ev_eom(const struct mod_list **mods)
 {
+	applied();
 	*mods = NULL;
+	eom_handed_out = true;
 	return chain_eom(sess, mods);
 }
 
 static void
 ev_abort(void)
 {
+	applied();
 	chain_abort(sess);
 }
 
 static void
 ev_close(void)
 {
+	applied();
 	chain_close(sess);
 	closed = true;
 }
