@@ -435,7 +435,7 @@ wire_value(mh_ctx *ctx, const char *value)
 }
 
 static void
-describe(const struct mod *m, char *buf, size_t len)
+describe(const struct mod_request *m, char *buf, size_t len)
 {
 	switch (m->type) {
 	case MOD_ADD_HEADER:
@@ -457,7 +457,7 @@ describe(const struct mod *m, char *buf, size_t len)
 
 /* Queue a checked request, or log it when the instance runs dry. */
 static int
-queue(mh_ctx *ctx, const struct mod *m)
+queue(mh_ctx *ctx, const struct mod_request *m)
 {
 	char what[512];
 
@@ -475,16 +475,18 @@ static int
 queue_header(mh_ctx *ctx, enum mod_type type, int idx, const char *name,
     const char *value)
 {
-	struct mod m = { .type = type, .index = idx, .owner = ctx->inst->name };
+	struct mod_request m = { .type = type, .index = idx, .name = name,
+	    .owner = ctx->inst->name };
+	char *wire;
 	int rc;
 
-	m.name = (char *)name;
 	if (value == NULL)
 		return queue(ctx, &m);
-	if ((m.value = wire_value(ctx, value)) == NULL)
+	if ((wire = wire_value(ctx, value)) == NULL)
 		return refuse(ctx, MH_E_NOMEM, "out of memory");
+	m.value = wire;
 	rc = queue(ctx, &m);
-	free(m.value);
+	free(wire);
 	return rc;
 }
 
@@ -579,7 +581,7 @@ mh_body_replace(mh_ctx *ctx, const void *data, size_t len)
 int
 mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 {
-	struct mod m = { .type = MOD_ADD_RCPT };
+	struct mod_request m = { .type = MOD_ADD_RCPT };
 	bool with_args = args != NULL && *args != '\0';
 	int rc;
 
@@ -591,15 +593,15 @@ mh_rcpt_add(mh_ctx *ctx, const char *rcpt, const char *args)
 	    (rc = check_line(ctx, "recipient arguments", args, false)))
 		return rc;
 	m.owner = ctx->inst->name;
-	m.value = (char *)rcpt;
-	m.args = with_args ? (char *)args : NULL;
+	m.value = rcpt;
+	m.args = with_args ? args : NULL;
 	return queue(ctx, &m);
 }
 
 int
 mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
 {
-	struct mod m = { .type = MOD_DELETE_RCPT };
+	struct mod_request m = { .type = MOD_DELETE_RCPT };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
@@ -607,14 +609,14 @@ mh_rcpt_delete(mh_ctx *ctx, const char *rcpt)
 	    (rc = check_line(ctx, "recipient", rcpt, true)))
 		return rc;
 	m.owner = ctx->inst->name;
-	m.value = (char *)rcpt;
+	m.value = rcpt;
 	return queue(ctx, &m);
 }
 
 int
 mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 {
-	struct mod m = { .type = MOD_CHANGE_FROM };
+	struct mod_request m = { .type = MOD_CHANGE_FROM };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
@@ -623,15 +625,15 @@ mh_from_change(mh_ctx *ctx, const char *sender, const char *args)
 	    (rc = check_line(ctx, "sender arguments", args, false)))
 		return rc;
 	m.owner = ctx->inst->name;
-	m.value = (char *)sender;
-	m.args = args && *args ? (char *)args : NULL;
+	m.value = sender;
+	m.args = args && *args ? args : NULL;
 	return queue(ctx, &m);
 }
 
 int
 mh_quarantine(mh_ctx *ctx, const char *reason)
 {
-	struct mod m = { .type = MOD_QUARANTINE };
+	struct mod_request m = { .type = MOD_QUARANTINE };
 	int rc;
 
 	if ((rc = enter(ctx, __func__)) ||
@@ -639,7 +641,7 @@ mh_quarantine(mh_ctx *ctx, const char *reason)
 	    (rc = check_line(ctx, "quarantine reason", reason, true)))
 		return rc;
 	m.owner = ctx->inst->name;
-	m.value = (char *)reason;
+	m.value = reason;
 	return queue(ctx, &m);
 }
 

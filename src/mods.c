@@ -71,19 +71,20 @@ queue_grow(struct mod_queue *q)
 }
 
 int
-mod_queue_push(struct mod_queue *q, const struct mod *m)
+mod_queue_push(struct mod_queue *q, const struct mod_request *r)
 {
 	struct mod *slot;
 	int failed = 0;
 
 	if ((slot = queue_grow(q)) == NULL)
 		return -1;
-	*slot = *m;
-	slot->name = dup_or_null(m->name, &failed);
-	slot->value = dup_or_null(m->value, &failed);
-	slot->args = dup_or_null(m->args, &failed);
-	slot->body = NULL;
-	slot->len = 0;
+	memset(slot, 0, sizeof *slot);
+	slot->type = r->type;
+	slot->index = r->index;
+	slot->owner = r->owner;
+	slot->name = dup_or_null(r->name, &failed);
+	slot->value = dup_or_null(r->value, &failed);
+	slot->args = dup_or_null(r->args, &failed);
 	if (failed) {
 		mod_free(slot);
 		return -1;
@@ -96,16 +97,16 @@ int
 mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
     const char *owner)
 {
-	struct mod *body = NULL, fresh;
+	struct mod *body = NULL;
 	unsigned char *grown;
 
 	for (size_t i = 0; i < q->n; i++)
 		if (q->items[i].type == MOD_REPLACE_BODY)
 			body = &q->items[i];
 	if (body == NULL) {
-		memset(&fresh, 0, sizeof fresh);
-		fresh.type = MOD_REPLACE_BODY;
-		fresh.owner = owner;
+		struct mod_request fresh = { .type = MOD_REPLACE_BODY,
+		    .owner = owner };
+
 		if (mod_queue_push(q, &fresh) < 0)
 			return -1;
 		body = &q->items[q->n - 1];

@@ -26,6 +26,17 @@ enum mod_type {
 };
 #define MOD_TYPE_COUNT (MOD_QUARANTINE + 1)
 
+/* A change as a plugin asks for it: borrowed strings, copied when queued. */
+struct mod_request {
+	enum mod_type type;
+	int index;        /* header index (insert: position, change: nth) */
+	const char *name; /* header name */
+	const char *value; /* header value, recipient, sender or reason */
+	const char *args; /* ESMTP arguments or NULL */
+	const char *owner; /* instance name, for logging */
+};
+
+/* A queued change: it owns its strings and body. */
 struct mod {
 	enum mod_type type;
 	int index;        /* header index (insert: position, change: nth) */
@@ -42,8 +53,8 @@ struct mod_queue {
 	size_t n, cap;
 };
 
-/* Append a copy of m (its strings and body are copied).  -1: no memory. */
-int mod_queue_push(struct mod_queue *q, const struct mod *m);
+/* Append a copy of request r (not a body: see below).  -1: no memory. */
+int mod_queue_push(struct mod_queue *q, const struct mod_request *r);
 /* Append to the body replacement this queue already holds, or start one. */
 int mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
 			  const char *owner);
