@@ -44,119 +44,6 @@ is_terminal(mh_status st)
 	return st == MH_REJECT || st == MH_TEMPFAIL || st == MH_DISCARD;
 }
 
-const char *
-session_macro(struct session *s, const char *name)
-{
-	if (!s->have_io || s->io.macro == NULL)
-		return NULL;
-	return s->io.macro(s->io.arg, name);
-}
-
-/* Only the session's thread writes s->qid: it reads it without the lock. */
-const char *
-session_qid(struct session *s)
-{
-	return s->qid[0] ? s->qid : "NOQUEUE";
-}
-
-void
-session_qid_copy(struct session *s, char *buf, size_t len)
-{
-	pthread_mutex_lock(&s->qid_lock);
-	snprintf(buf, len, "%s", s->qid[0] ? s->qid : "NOQUEUE");
-	pthread_mutex_unlock(&s->qid_lock);
-}
-
-static void
-set_qid(struct session *s, const char *qid)
-{
-	pthread_mutex_lock(&s->qid_lock);
-	snprintf(s->qid, sizeof s->qid, "%s", qid);
-	pthread_mutex_unlock(&s->qid_lock);
-}
-
-/*
- * Copy macro i for log lines before an event's callbacks run.  It runs at
- * every event, so it takes the lock only when the value changed (compared
- * as set_qid would have cut it).
- */
-static void
-note_qid(struct session *s)
-{
-	const char *qid = session_macro(s, "i");
-	size_t n = strlen(s->qid);
-
-	if (qid == NULL || *qid == '\0')
-		return;
-	if (strncmp(s->qid, qid, n) == 0 &&
-	    (qid[n] == '\0' || n == sizeof s->qid - 1))
-		return;
-	set_qid(s, qid);
-}
-
-/* ---- sessions ------------------------------------------------------- */
-
-static void
-set_leadspc_fix(struct session *s)
-{
-	for (size_t i = 0; i < s->nctx; i++) {
-		bool wants = s->ctx[i].inst->desc->flags & MH_WANT_HDR_LEADSPC;
-
-		s->ctx[i].leadspc_fix = wants != s->leadspc;
-	}
-}
-
-struct session *
-session_new(struct plugin_set *set, const struct chain_io *io)
-{
-	struct session *s;
-
-	if ((s = calloc(1, sizeof *s)) == NULL)
-		return NULL;
-	if (set->ninstances > 0 &&
-	    ((s->ctx = calloc(set->ninstances, sizeof *s->ctx)) == NULL ||
-	    (s->queues = calloc(set->ninstances, sizeof *s->queues)) == NULL)) {
-		free(s->ctx);
-		free(s);
-		return NULL;
-	}
-	pthread_mutex_init(&s->qid_lock, NULL);
-	s->set = plugin_set_retain(set);
-	s->nctx = set->ninstances;
-	for (size_t i = 0; i < s->nctx; i++) {
-		s->ctx[i].session = s;
-		s->ctx[i].inst = &set->instances[i];
-	}
-	if (io != NULL) {
-		s->io = *io;
-		s->have_io = true;
-	}
-	s->refused = MH_CONTINUE;
-	s->msg_over = MH_CONTINUE;
-	s->mta_sends_mail = true;
-	set_leadspc_fix(s);
-	return s;
-}
-
-void
-session_free(struct session *s)
-{
-	if (s == NULL)
-		return;
-	for (size_t i = 0; i < s->nctx; i++)
-		ctx_destroy(&s->ctx[i]);
-	for (int m = 0; m < MACRO_STAGES; m++)
-		free(s->macro_lists[m]);
-	reply_clear(&s->verdict_reply);
-	mod_list_free(&s->merged);
-	free(s->scratch);
-	plugin_set_release(s->set);
-	pthread_mutex_destroy(&s->qid_lock);
-	free(s->queues);
-	free(s->ctx);
-	free(s);
-}
-
 /* ---- negotiation ---------------------------------------------------- */
 
 /* Append macro name tok (len n) to list unless it is there already. */
@@ -278,7 +165,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 	s->skip_ok = n->steps & PROTO_SKIP;
 	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
 	s->leadspc = n->steps & PROTO_HDR_LEADSPC;
-	set_leadspc_fix(s);
+	session_set_leadspc_fix(s);
 	if (n->mta_actions & ACT_SETSYMLIST) {
 		negotiate_macros(s, n);
 		for (int m = 0; m < MACRO_STAGES; m++)
@@ -454,7 +341,7 @@ run_stage(struct session *s, const struct event *ev)
 	    is_rejected_rcpt(s);
 
 	s->stage = ev->stage;
-	note_qid(s);
+	session_note_qid(s);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 		mh_status st;
@@ -512,7 +399,7 @@ end_message(struct session *s, bool keep_changes)
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
 	if (s->qid[0] != '\0')
-		set_qid(s, "");
+		session_set_qid(s, "");
 }
 
 static void
@@ -785,7 +672,7 @@ chain_abort(struct session *s)
 {
 	s->msg_over = MH_CONTINUE;
 	if (s->in_message) {
-		note_qid(s);
+		session_note_qid(s);
 		end_message(s, false);
 	}
 }
@@ -798,7 +685,7 @@ chain_close(struct session *s)
 	if (s->in_message)
 		end_message(s, false);
 	s->stage = MH_STAGE_CLOSE;
-	note_qid(s);
+	session_note_qid(s);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 

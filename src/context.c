@@ -29,46 +29,6 @@
 /* libmilter refuses any single command longer than this. */
 #define MAX_COMMAND 65535
 
-void
-ctx_begin_callback(struct mh_ctx *ctx)
-{
-	ctx->failed = false;
-	ctx->fail_reason[0] = '\0';
-	reply_clear(&ctx->reply);
-}
-
-void
-ctx_callback_starts(struct mh_ctx *ctx)
-{
-	pthread_t self = pthread_self();
-
-	__atomic_store(&ctx->cb_thread, &self, __ATOMIC_RELAXED);
-	__atomic_store_n(&ctx->in_callback, true, __ATOMIC_RELEASE);
-}
-
-void
-ctx_callback_ended(struct mh_ctx *ctx)
-{
-	__atomic_store_n(&ctx->in_callback, false, __ATOMIC_RELEASE);
-}
-
-/*
- * Is the caller the thread running a callback of ctx?  A thread id read
- * while in_callback is set belongs to a thread that is running or ran one
- * of ctx's callbacks after the caller existed, so it is never the
- * caller's own unless the caller runs the callback.
- */
-static bool
-in_own_callback(const struct mh_ctx *ctx)
-{
-	pthread_t t;
-
-	if (!__atomic_load_n(&ctx->in_callback, __ATOMIC_ACQUIRE))
-		return false;
-	__atomic_load(&ctx->cb_thread, &t, __ATOMIC_RELAXED);
-	return pthread_equal(t, pthread_self()) != 0;
-}
-
 /*
  * The first check of every host function that reads or changes the
  * session: MH_OK, or MH_E_STAGE for a call from another thread or between
@@ -85,28 +45,12 @@ enter(mh_ctx *ctx, const char *fn)
 		log_msg(LOG_ERR, "%s called with a NULL context: refused", fn);
 		return MH_E_INVALID;
 	}
-	if (in_own_callback(ctx))
+	if (ctx_in_own_callback(ctx))
 		return MH_OK;
 	session_qid_copy(ctx->session, qid, sizeof qid);
 	log_msg(LOG_ERR, "%s: [%s] %s called outside a callback of its "
 	    "context: refused", qid, ctx->inst->name, fn);
 	return MH_E_STAGE;
-}
-
-void
-ctx_end_message(struct mh_ctx *ctx)
-{
-	ctx->msg_data = NULL;
-	ctx->msg_open = false;
-	ctx->msg_done = false;
-	ctx->body_skip = false;
-}
-
-void
-ctx_destroy(struct mh_ctx *ctx)
-{
-	mod_queue_clear(&ctx->mods);
-	reply_clear(&ctx->reply);
 }
 
 /* Plugins log at MH_LOG_ERR to MH_LOG_DEBUG: an emergency would reach

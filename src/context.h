@@ -4,9 +4,10 @@
  * The engine keeps one struct mh_ctx per instance per session: the
  * instance's data slots, its flags in the chain, the reply it set during
  * the current callback and the modifications it queued for the current
- * message.  The mh_* host functions of <milterhost/plugin.h> work on it;
- * they check every request when it is made and mark the callback as
- * failed when a plugin misbehaves.  Only the thread running one of the
+ * message.  The mh_* host functions of <milterhost/plugin.h> (context.c)
+ * work on it; they check every request when it is made and mark the
+ * callback as failed when a plugin misbehaves.  Its life around each
+ * callback is session.c's.  Only the thread running one of the
  * instance's callbacks may use its ctx, except for logging and the
  * instance's name and state (see <milterhost/plugin.h>, "Threads").
  */
@@ -52,14 +53,5 @@ struct mh_ctx {
 	struct reply reply;     /* set during the current callback */
 	struct mod_queue mods;  /* queued for the current message */
 };
-
-/* Prepare ctx for a callback / clean up after it. */
-void ctx_begin_callback(struct mh_ctx *ctx);
-/* Around the call of a callback: the calling thread may use ctx. */
-void ctx_callback_starts(struct mh_ctx *ctx);
-void ctx_callback_ended(struct mh_ctx *ctx);
-/* Forget the message's flags and data slot (the engine owns the queue). */
-void ctx_end_message(struct mh_ctx *ctx);
-void ctx_destroy(struct mh_ctx *ctx);
 
 #endif /* MILTERHOST_CONTEXT_H */

@@ -1,8 +1,9 @@
 /*
- * session - the state of one connection in the chain engine.
+ * session - the state of one connection in the chain engine, and the life
+ * of it and of its plugin contexts (session.c).
  *
  * Private to the engine (chain.c) and the host functions (context.c);
- * everybody else goes through chain.h.
+ * everybody else goes through chain.h (session_new, session_free).
  */
 #ifndef MILTERHOST_SESSION_H
 #define MILTERHOST_SESSION_H
@@ -59,9 +60,27 @@ struct session {
 
 /* The value of a macro, or NULL. */
 const char *session_macro(struct session *s, const char *name);
+/* Keep macro i for log lines, before an event's callbacks run; set the
+ * copy ("" when the message ended). */
+void session_note_qid(struct session *s);
+void session_set_qid(struct session *s, const char *qid);
+/* Which contexts must adjust header values' leading space, now that
+ * s->leadspc says what the MTA does. */
+void session_set_leadspc_fix(struct session *s);
 /* The queue id for log lines, or "NOQUEUE"; on the session's thread. */
 const char *session_qid(struct session *s);
 /* The same copied into buf, from any thread while the session lives. */
 void session_qid_copy(struct session *s, char *buf, size_t len);
+
+/* Prepare ctx for a callback / clean up after it. */
+void ctx_begin_callback(struct mh_ctx *ctx);
+/* Around the call of a callback: the calling thread may use ctx. */
+void ctx_callback_starts(struct mh_ctx *ctx);
+void ctx_callback_ended(struct mh_ctx *ctx);
+/* Is the caller the thread running a callback of ctx?  Any thread. */
+bool ctx_in_own_callback(const struct mh_ctx *ctx);
+/* Forget the message's flags and data slot (the engine owns the queue). */
+void ctx_end_message(struct mh_ctx *ctx);
+void ctx_destroy(struct mh_ctx *ctx);
 
 #endif /* MILTERHOST_SESSION_H */

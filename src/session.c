@@ -1,0 +1,182 @@
+/*
+ * session - the life of a session and of its plugin contexts: creating and
+ * freeing them, the queue id kept for log lines, and the state of a
+ * context around each callback.  See session.h.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+
+/* ---- sessions ---------------------------------------------------------- */
+
+const char *
+session_macro(struct session *s, const char *name)
+{
+	if (!s->have_io || s->io.macro == NULL)
+		return NULL;
+	return s->io.macro(s->io.arg, name);
+}
+
+/* Only the session's thread writes s->qid: it reads it without the lock. */
+const char *
+session_qid(struct session *s)
+{
+	return s->qid[0] ? s->qid : "NOQUEUE";
+}
+
+void
+session_qid_copy(struct session *s, char *buf, size_t len)
+{
+	pthread_mutex_lock(&s->qid_lock);
+	snprintf(buf, len, "%s", s->qid[0] ? s->qid : "NOQUEUE");
+	pthread_mutex_unlock(&s->qid_lock);
+}
+
+void
+session_set_qid(struct session *s, const char *qid)
+{
+	pthread_mutex_lock(&s->qid_lock);
+	snprintf(s->qid, sizeof s->qid, "%s", qid);
+	pthread_mutex_unlock(&s->qid_lock);
+}
+
+/*
+ * Copy macro i for log lines before an event's callbacks run.  It runs at
+ * every event, so it takes the lock only when the value changed (compared
+ * as session_set_qid would have cut it).
+ */
+void
+session_note_qid(struct session *s)
+{
+	const char *qid = session_macro(s, "i");
+	size_t n = strlen(s->qid);
+
+	if (qid == NULL || *qid == '\0')
+		return;
+	if (strncmp(s->qid, qid, n) == 0 &&
+	    (qid[n] == '\0' || n == sizeof s->qid - 1))
+		return;
+	session_set_qid(s, qid);
+}
+
+void
+session_set_leadspc_fix(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		bool wants = s->ctx[i].inst->desc->flags & MH_WANT_HDR_LEADSPC;
+
+		s->ctx[i].leadspc_fix = wants != s->leadspc;
+	}
+}
+
+struct session *
+session_new(struct plugin_set *set, const struct chain_io *io)
+{
+	struct session *s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	if (set->ninstances > 0 &&
+	    ((s->ctx = calloc(set->ninstances, sizeof *s->ctx)) == NULL ||
+	    (s->queues = calloc(set->ninstances, sizeof *s->queues)) == NULL)) {
+		free(s->ctx);
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_init(&s->qid_lock, NULL);
+	s->set = plugin_set_retain(set);
+	s->nctx = set->ninstances;
+	for (size_t i = 0; i < s->nctx; i++) {
+		s->ctx[i].session = s;
+		s->ctx[i].inst = &set->instances[i];
+	}
+	if (io != NULL) {
+		s->io = *io;
+		s->have_io = true;
+	}
+	s->refused = MH_CONTINUE;
+	s->msg_over = MH_CONTINUE;
+	s->mta_sends_mail = true;
+	session_set_leadspc_fix(s);
+	return s;
+}
+
+void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nctx; i++)
+		ctx_destroy(&s->ctx[i]);
+	for (int m = 0; m < MACRO_STAGES; m++)
+		free(s->macro_lists[m]);
+	reply_clear(&s->verdict_reply);
+	mod_list_free(&s->merged);
+	free(s->scratch);
+	plugin_set_release(s->set);
+	pthread_mutex_destroy(&s->qid_lock);
+	free(s->queues);
+	free(s->ctx);
+	free(s);
+}
+
+/* ---- contexts ---------------------------------------------------------- */
+
+void
+ctx_begin_callback(struct mh_ctx *ctx)
+{
+	ctx->failed = false;
+	ctx->fail_reason[0] = '\0';
+	reply_clear(&ctx->reply);
+}
+
+void
+ctx_callback_starts(struct mh_ctx *ctx)
+{
+	pthread_t self = pthread_self();
+
+	__atomic_store(&ctx->cb_thread, &self, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->in_callback, true, __ATOMIC_RELEASE);
+}
+
+void
+ctx_callback_ended(struct mh_ctx *ctx)
+{
+	__atomic_store_n(&ctx->in_callback, false, __ATOMIC_RELEASE);
+}
+
+/*
+ * Is the caller the thread running a callback of ctx?  A thread id read
+ * while in_callback is set belongs to a thread that is running or ran one
+ * of ctx's callbacks after the caller existed, so it is never the
+ * caller's own unless the caller runs the callback.
+ */
+bool
+ctx_in_own_callback(const struct mh_ctx *ctx)
+{
+	pthread_t t;
+
+	if (!__atomic_load_n(&ctx->in_callback, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_load(&ctx->cb_thread, &t, __ATOMIC_RELAXED);
+	return pthread_equal(t, pthread_self()) != 0;
+}
+
+void
+ctx_end_message(struct mh_ctx *ctx)
+{
+	ctx->msg_data = NULL;
+	ctx->msg_open = false;
+	ctx->msg_done = false;
+	ctx->body_skip = false;
+}
+
+void
+ctx_destroy(struct mh_ctx *ctx)
+{
+	mod_queue_clear(&ctx->mods);
+	reply_clear(&ctx->reply);
+}
