@@ -3,9 +3,10 @@
  *
  * A session is one MTA connection run through a plugin set.  The adapter
  * (or a test) feeds it the stage events in order; for each event the
- * engine calls the plugins' callbacks in chain order, applies the merge
- * rules of DESIGN.md and returns one verdict for the MTA.  At the end of
- * the message it also returns the merged list of modifications.
+ * engine calls the plugins' callbacks in chain order, applies the rules of
+ * doc/design.md, "Chain and merge rules", and returns one verdict for the
+ * MTA.  At the end of the message it also returns the merged list of
+ * modifications.
  *
  * The engine knows nothing of libmilter: it speaks in mh_status values and
  * the milter protocol's bit values (below), and reaches the MTA side only

@@ -1,5 +1,5 @@
 /*
- * config - read milterhost's ini file.  See config.h, and DESIGN.md
+ * config - read milterhost's ini file.  See config.h, and doc/design.md
  * "Configuration".
  *
  * libinih splits each line into a section, a key and a value, but three

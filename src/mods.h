@@ -4,10 +4,11 @@
  * Each plugin instance has a queue of the changes it asked for during a
  * message, already checked and already in the form they go to the MTA.
  * At the end of the message mods_merge() builds the one list the adapter
- * applies, following DESIGN.md's merge rule: chain order, each plugin's
- * changes in the order it made them; the body replacement of the last
- * plugin in the chain that replaced it, sent as one contiguous run; the
- * last change of sender; the first quarantine reason.
+ * applies, following the merge rule of doc/design.md ("Chain and merge
+ * rules"): chain order, each plugin's changes in the order it made them;
+ * the body replacement of the last plugin in the chain that replaced it,
+ * sent as one contiguous run; the last change of sender; the first
+ * quarantine reason.
  */
 #ifndef MILTERHOST_MODS_H
 #define MILTERHOST_MODS_H
