@@ -1,6 +1,6 @@
 /*
- * chain - the chain engine.  See chain.h, and DESIGN.md "Chain and merge
- * rules" for the rules implemented here.
+ * chain - the chain engine.  See chain.h, and doc/design.md "Chain and
+ * merge rules" for the rules implemented here.
  *
  * Every event goes through run_stage(): a loop over the instances in chain
  * order that skips those no longer active, calls the callback, turns what
@@ -176,7 +176,8 @@ chain_negotiate(struct session *s, struct negotiation *n)
 
 /* ---- calling one plugin --------------------------------------------- */
 
-/* The header value as this plugin expects it (leading space). */
+/* The header value as this plugin expects it (leading space); NULL if
+ * out of memory. */
 static const char *
 header_value_for(struct session *s, const struct mh_ctx *ctx,
     const char *value)
@@ -192,7 +193,7 @@ header_value_for(struct session *s, const struct mh_ctx *ctx,
 		char *p = realloc(s->scratch, n);
 
 		if (p == NULL)
-			return value;
+			return NULL;
 		s->scratch = p;
 		s->scratch_len = n;
 	}
@@ -211,6 +212,13 @@ call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	if (ev->stage == MH_STAGE_HEADER && ctx->leadspc_fix) {
 		header = *ev;
 		header.value = header_value_for(s, ctx, ev->value);
+		/* The plugin must not get a value it does not expect. */
+		if (header.value == NULL) {
+			log_msg(LOG_ERR, "%s: [%s] header: out of memory for "
+			    "the value's leading space", session_qid(s),
+			    ctx->inst->name);
+			return MH_FAIL;
+		}
 		ev = &header;
 	}
 	ctx_callback_starts(ctx);

@@ -3,8 +3,9 @@
  *
  * SIGTERM, SIGHUP and SIGINT stop milterhost: it refuses new connections
  * at once, serves the open sessions until they end or stop_timeout runs
- * out (a second stop signal ends the wait), finis the plugins, removes
- * the pidfile and exits.  libmilter would stop on these signals itself,
+ * out (a second stop signal ends the wait), finis the plugins if no
+ * session is left (otherwise their code may still run: it leaves them),
+ * removes the pidfile and exits.  libmilter would stop on these signals itself,
  * and Debian's libmilter then stops serving the open sessions too, so
  * milterhost takes them from libmilter (see service.c).
  */
