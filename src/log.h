@@ -33,9 +33,11 @@ void log_vmsg(int level, const char *fmt, va_list ap);
 void log_vmsg_prefixed(int level, const char *prefix, const char *fmt,
 		       va_list ap);
 
-/* Parse a level name (err, warning, notice, info, debug); -1 if none. */
+/* Parse a level name (err or error, warning or warn, notice, info,
+ * debug); -1 if none. */
 int log_parse_level(const char *name);
-/* Parse a syslog facility name (mail, daemon, local0..local7); -1 if none. */
+/* Parse a syslog facility name (mail, daemon, user, local0..local7); -1
+ * if none. */
 int log_parse_facility(const char *name);
 
 #endif /* MILTERHOST_LOG_H */

@@ -1,9 +1,11 @@
 /*
- * main - the milterhost command: options, start-up and shutdown.
+ * main - the milterhost command: options and start-up (the stop is
+ * service.c's).
  *
  * Start-up order: read the config, open the listening socket, go to the
- * background, write the pidfile, drop privileges, load the plugins, then
- * serve.  Every error before serving stops start-up with a message that
+ * background, write the pidfile, drop privileges, block the signals the
+ * service takes (before any thread exists), load the plugins, start the
+ * service thread, then serve.  Every error before serving stops start-up with a message that
  * names the file, line and key; in the background the parent waits for the
  * child's verdict so the exit status tells whether milterhost runs.
  */

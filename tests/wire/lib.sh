@@ -38,7 +38,8 @@ WIRE_OUT=
 WIRE_RUNS=0
 
 # Seconds to wait for the socket, and for the daemon to stop after SIGTERM
-# (libmilter notices a stop within 5 s; the daemon drains for up to 30 s).
+# (an idle daemon stops in about 50 ms; with sessions open it waits up to
+# stop_timeout, 30 s by default).
 WIRE_START_WAIT=10
 WIRE_STOP_WAIT=45
 
