@@ -161,6 +161,14 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		n->steps |= n->mta_steps & PROTO_RCPT_REJ;
 	if (wants & MH_WANT_HDR_LEADSPC)
 		n->steps |= n->mta_steps & PROTO_HDR_LEADSPC;
+	/*
+	 * Headers arrive after the whole message, so the SMTP client hears a
+	 * verdict only at its end anyway: a decision at header can wait for
+	 * the next answered event, and the MTA need not wait for each header.
+	 */
+	if (!(n->steps & PROTO_NOHDRS))
+		n->steps |= n->mta_steps & PROTO_NR_HDR;
+	s->unanswered = n->steps & PROTO_NR_HDR;
 	s->mta_sends_mail = !(n->steps & PROTO_NOMAIL);
 	s->skip_ok = n->steps & PROTO_SKIP;
 	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
@@ -344,7 +352,7 @@ is_active(const struct mh_ctx *ctx, mh_stage stage, bool rejected_rcpt)
 static struct verdict
 run_stage(struct session *s, const struct event *ev)
 {
-	struct verdict v = { MH_CONTINUE, NULL };
+	struct verdict v = { MH_CONTINUE, NULL, false };
 	bool rejected_rcpt = ev->stage == MH_STAGE_ENVRCPT &&
 	    is_rejected_rcpt(s);
 
@@ -467,21 +475,43 @@ message_is_over(struct session *s, mh_stage stage)
 		return false;
 	if (stage == MH_STAGE_ENVFROM || !s->mta_sends_mail) {
 		s->msg_over = MH_CONTINUE;
+		reply_clear(&s->deferred_reply);
 		return false;
 	}
 	return true;
 }
 
+/*
+ * The answer to an event of a message that ended early: the status it
+ * ended with and, once, the reply of a decision made at an unanswered
+ * event, which takes effect now.
+ */
+static struct verdict
+over_verdict(struct session *s)
+{
+	struct verdict v = { s->msg_over, NULL, false };
+
+	if (reply_class(&s->deferred_reply) != 0) {
+		reply_move(&s->verdict_reply, &s->deferred_reply);
+		v.reply = &s->verdict_reply;
+	}
+	return v;
+}
+
+static const struct verdict no_answer = { MH_CONTINUE, NULL, true };
+
 /* Run a message-stage event and pick the answer for the MTA. */
 static struct verdict
 message_event(struct session *s, const struct event *ev)
 {
+	bool unanswered = (stage_info(ev->stage)->nr_bit & s->unanswered) != 0;
 	struct verdict v;
 
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL };
+		return unanswered ? no_answer :
+		    (struct verdict){ s->refused, NULL, false };
 	if (message_is_over(s, ev->stage))
-		return (struct verdict){ s->msg_over, NULL };
+		return unanswered ? no_answer : over_verdict(s);
 	begin_event(s, ev->stage);
 	v = run_stage(s, ev);
 	if (is_terminal(v.status)) {
@@ -489,7 +519,11 @@ message_event(struct session *s, const struct event *ev)
 			end_message(s, false);
 			s->msg_over = v.status;
 		}
-		return v;
+		if (!unanswered)
+			return v;
+		if (v.reply != NULL)
+			reply_move(&s->deferred_reply, &s->verdict_reply);
+		return no_answer;
 	}
 	if (!any_left(s, true) && !anything_queued(s)) {
 		end_message(s, false);
@@ -501,7 +535,7 @@ message_event(struct session *s, const struct event *ev)
 	} else {
 		v.status = MH_CONTINUE;
 	}
-	return v;
+	return unanswered ? no_answer : v;
 }
 
 /* Run a connect or helo event. */
@@ -511,7 +545,7 @@ connection_event(struct session *s, const struct event *ev)
 	struct verdict v;
 
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL };
+		return (struct verdict){ s->refused, NULL, false };
 	begin_event(s, ev->stage);
 	if (s->in_message)
 		end_message(s, false);
@@ -597,7 +631,7 @@ chain_unknown(struct session *s, const char *command)
 	struct event ev = { .stage = MH_STAGE_UNKNOWN, .str = command };
 
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL };
+		return (struct verdict){ s->refused, NULL, false };
 	reply_clear(&s->verdict_reply);
 	return run_stage(s, &ev);
 }
@@ -651,9 +685,9 @@ chain_eom(struct session *s, const struct mod_list **mods)
 	s->merged.n = 0;
 	*mods = &s->merged;
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL };
+		return (struct verdict){ s->refused, NULL, false };
 	if (message_is_over(s, MH_STAGE_EOM))
-		return (struct verdict){ s->msg_over, NULL };
+		return over_verdict(s);
 	begin_event(s, MH_STAGE_EOM);
 	v = run_stage(s, &ev);
 	deliver = !is_terminal(v.status);
@@ -678,6 +712,7 @@ chain_eom_applied(struct session *s)
 void
 chain_abort(struct session *s)
 {
+	reply_clear(&s->deferred_reply);
 	s->msg_over = MH_CONTINUE;
 	if (s->in_message) {
 		session_note_qid(s);

@@ -52,6 +52,10 @@ struct verdict {
 	/* The deciding plugin's reply for REJECT/TEMPFAIL, or NULL.
 	 * Valid until the next event. */
 	const struct reply *reply;
+	/* The MTA expects no answer to this event (its PROTO_NR_* bit was
+	 * negotiated): send none.  A decision made here is given at the
+	 * message's next answered event. */
+	bool unanswered;
 };
 
 struct session;

@@ -170,6 +170,8 @@ send_reply(SMFICTX *ctx, const struct reply *r)
 static sfsistat
 answer(SMFICTX *ctx, struct verdict v)
 {
+	if (v.unanswered)
+		return SMFIS_NOREPLY;
 	if (v.reply != NULL && v.reply->nlines > 0)
 		send_reply(ctx, v.reply);
 	return to_sfsistat(v.status);

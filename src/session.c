@@ -114,6 +114,7 @@ session_free(struct session *s)
 	for (int m = 0; m < MACRO_STAGES; m++)
 		free(s->macro_lists[m]);
 	reply_clear(&s->verdict_reply);
+	reply_clear(&s->deferred_reply);
 	mod_list_free(&s->merged);
 	free(s->scratch);
 	plugin_set_release(s->set);

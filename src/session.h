@@ -31,6 +31,7 @@ struct session {
 	bool leadspc;            /* PROTO_HDR_LEADSPC negotiated */
 	bool rcpt_rej;           /* PROTO_RCPT_REJ negotiated */
 	bool skip_ok;            /* PROTO_SKIP negotiated */
+	unsigned long unanswered; /* the PROTO_NR_* bits negotiated */
 	char *macro_lists[MACRO_STAGES];
 
 	mh_status refused;       /* connection refused with this, or CONTINUE */
@@ -52,6 +53,9 @@ struct session {
 
 	char client_addr[128];   /* text form, "" if unknown */
 	struct reply verdict_reply;  /* the reply going out with the verdict */
+	/* The reply of a decision made at an unanswered event, for the
+	 * next answered one. */
+	struct reply deferred_reply;
 	struct mod_list merged;  /* the list returned by chain_eom */
 	struct mod_queue **queues; /* nctx pointers, for merging */
 	char *scratch;           /* header value with a space added */

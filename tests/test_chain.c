@@ -2705,8 +2705,9 @@ test_connect_reject_refuses_connection_and_only_close_follows(void)
 	EXPECT_STATUS(v, MH_REJECT);
 	v = ev_data();
 	EXPECT_STATUS(v, MH_REJECT);
+	/* Headers are not answered (NR_HDR); the next event is. */
 	v = ev_header("Subject", "x");
-	EXPECT_STATUS(v, MH_REJECT);
+	CU_ASSERT_TRUE(v.unanswered);
 	v = ev_eoh();
 	EXPECT_STATUS(v, MH_REJECT);
 	v = ev_body("x\r\n");
@@ -2906,9 +2907,10 @@ test_eom_or_abort_exactly_once(void)
 	ev_data();
 	take_calls();
 	v = ev_header("Subject", "x");
-	EXPECT_STATUS(v, MH_DISCARD);
+	CU_ASSERT_TRUE(v.unanswered);
 	EXPECT_CALLS("p1:header p2:header p1:abort p2:abort p3:abort");
-	ev_eom(&mods);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_DISCARD);
 	EXPECT_MODS(mods, "");
 	EXPECT_CALLS("");
 	ev_abort();
@@ -3144,6 +3146,74 @@ test_unknown_verdict_concerns_only_command(void)
 
 /* ---- tests: negotiation -------------------------------------------------------- */
 
+/*
+ * With NR_HDR, the MTA waits for no answer to headers: a decision made at
+ * header stops the chain there, and reaches the MTA, with its reply, at
+ * the message's next answered event.
+ */
+static void
+test_header_decision_given_at_next_answered_event(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->status[MH_STAGE_HEADER] = MH_REJECT;
+	P[0]->reply[MH_STAGE_HEADER] =
+	    (struct treply){ "550", "5.7.1", "bad header" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	v = ev_header("Subject", "x");
+	CU_ASSERT_TRUE(v.unanswered);
+	EXPECT_CALLS("p1:header p1:abort p2:abort");
+	v = ev_header("X-More", "y");
+	CU_ASSERT_TRUE(v.unanswered);
+	EXPECT_CALLS("");
+	v = ev_eoh();
+	CU_ASSERT_FALSE(v.unanswered);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 bad header");
+	/* The reply went out once; the status stays. */
+	v = ev_body("x\r\n");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, NULL);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_MODS(mods, "");
+	EXPECT_CALLS("");
+	/* The next message is filtered again, and answered at header. */
+	P[0]->status[MH_STAGE_HEADER] = MH_CONTINUE;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	v = ev_header("Subject", "x");
+	CU_ASSERT_TRUE(v.unanswered);
+	EXPECT_CALLS("p1:header p2:header");
+	finish();
+
+	/* An MTA that does not offer NR_HDR hears the decision at once. */
+	fixture();
+	add_plain("p1");
+	P[0]->status[MH_STAGE_HEADER] = MH_TEMPFAIL;
+	start_offer(OFFER_ACTIONS, OFFER_STEPS & ~PROTO_NR_HDR);
+	CU_ASSERT_EQUAL(neg.steps & PROTO_NR_HDR, 0);
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	v = ev_header("Subject", "x");
+	CU_ASSERT_FALSE(v.unanswered);
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	finish();
+}
+
 static void
 test_negotiate_everything_implemented(void)
 {
@@ -3151,8 +3221,9 @@ test_negotiate_everything_implemented(void)
 	add_plain("p1");
 	add_plain("p2");
 	start();
-	/* Every stage is wanted; SKIP is offered; nothing else asked. */
-	CU_ASSERT_EQUAL(neg.steps, PROTO_SKIP);
+	/* Every stage is wanted; SKIP is offered; no answer to headers;
+	 * nothing else asked. */
+	CU_ASSERT_EQUAL(neg.steps, PROTO_SKIP | PROTO_NR_HDR);
 	CU_ASSERT_EQUAL(neg.actions, ALL_MH_ACTIONS);
 	for (int i = 0; i < MACRO_STAGES; i++)
 		CU_ASSERT_PTR_NULL(neg.macros[i]);
@@ -3170,8 +3241,9 @@ test_negotiate_no_bits_for_unused_stages(void)
 	start();
 	CU_ASSERT_EQUAL(neg.steps, PROTO_NOCONNECT | PROTO_NOHELO |
 	    PROTO_NORCPT | PROTO_NODATA | PROTO_NOUNKNOWN | PROTO_NOEOH |
-	    PROTO_NOBODY | PROTO_SKIP);
-	CU_ASSERT_EQUAL(neg.steps & NR_BITS, 0);
+	    PROTO_NOBODY | PROTO_SKIP | PROTO_NR_HDR);
+	/* No other stage goes unanswered (no observer declarations yet). */
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, PROTO_NR_HDR);
 	finish();
 
 	/* Only bits the MTA offers: no NODATA, NOUNKNOWN, SKIP here. */
@@ -3180,7 +3252,7 @@ test_negotiate_no_bits_for_unused_stages(void)
 	add("p2", &header_plugin, ON_ERROR_TEMPFAIL, false);
 	start_offer(OFFER_ACTIONS, 0x7FUL | NR_BITS);
 	CU_ASSERT_EQUAL(neg.steps, PROTO_NOCONNECT | PROTO_NOHELO |
-	    PROTO_NORCPT | PROTO_NOEOH | PROTO_NOBODY);
+	    PROTO_NORCPT | PROTO_NOEOH | PROTO_NOBODY | PROTO_NR_HDR);
 	finish();
 
 	/* A disabled plugin's callbacks do not count. */
@@ -4438,6 +4510,7 @@ static const struct unit_test tests[] = {
 	TEST(test_msg_slot_cleared_after_eom),
 	TEST(test_several_messages_per_connection),
 	TEST(test_unknown_verdict_concerns_only_command),
+	TEST(test_header_decision_given_at_next_answered_event),
 	TEST(test_negotiate_everything_implemented),
 	TEST(test_negotiate_no_bits_for_unused_stages),
 	TEST(test_negotiate_actions_union),

@@ -126,8 +126,20 @@ local function msg_scenario(stage, dec)
 	    (stage ~= "envrcpt" and dec ~= "acc1")
 
 	run(c, scen, before)
+	-- Headers get no answer of milterhost's (NR_HDR; libmilter answers
+	-- continue for an MTA that does not offer it): a decision at header
+	-- reaches the MTA at the next event that is not a header, eoh.
+	local answered = at
+	if stage == "header" then
+		expect(c, scen, at, SMFIR_CONTINUE)
+		answered = table.remove(after, 1)
+		while answered.stage == "header" do
+			expect(c, scen, answered, SMFIR_CONTINUE)
+			answered = table.remove(after, 1)
+		end
+	end
 	-- All three accepting at eom: no plugin is left, so accept.
-	expect(c, scen, at, ANSWER[dec])
+	expect(c, scen, answered, ANSWER[dec])
 	check_text(c, scen, dec, stage)
 	-- c comes after the decider: called only if b did not decide
 	-- terminally.

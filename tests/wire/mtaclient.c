@@ -48,9 +48,9 @@
  *	both ends of message brought a header change.
  *
  * mtaclient hold SOCKETPATH SECONDS
- *	Opens a session, sends MAIL, then waits up to SECONDS for the milter
- *	to close the connection.  Prints "connection closed after N ms" and
- *	exits 0 if it did, else 1.
+ *	Opens a session, sends MAIL, prints "holding", then waits up to
+ *	SECONDS for the milter to close the connection.  Prints "connection
+ *	closed after N ms" and exits 0 if it did, else 1.
  *
  * Every reply is waited for at most 10 s.
  */
@@ -80,6 +80,7 @@
 #define NOHDRS 0x20UL
 #define NOEOH 0x40UL
 #define NODATA 0x200UL
+#define NR_HDR 0x80UL
 
 static int sock;
 
@@ -257,7 +258,10 @@ message(unsigned long steps, const char *body, size_t len,
 		event('R', rcpt, sizeof rcpt);
 	if (!(steps & NODATA))
 		event('T', NULL, 0);
-	if (!(steps & NOHDRS))
+	/* With NR_HDR the milter answers no header, as Postfix expects. */
+	if (!(steps & NOHDRS) && (steps & NR_HDR))
+		send_cmd('L', hdr, sizeof hdr);
+	else if (!(steps & NOHDRS))
 		event('L', hdr, sizeof hdr);
 	if (!(steps & NOEOH))
 		event('N', NULL, 0);
@@ -536,6 +540,8 @@ run_hold(const char *path, int seconds)
 	connect_unix(path);
 	open_session();
 	expect('M', mail, sizeof mail, 'c');
+	printf("mtaclient: holding\n");
+	fflush(stdout);
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	start = now_ms();
 	if (read(sock, &c, 1) == 0) {

@@ -140,10 +140,10 @@ function scenarios.eomonly()
 end
 
 -- [rec] recorder, [eom] eomonly: every stage wanted; no option the
--- plugins did not ask for.
+-- plugins did not ask for, but no answer to headers (NR_HDR).
 function scenarios.recorder()
 	local conn = open_connection()
-	expect_steps("recorder", conn, { "SKIP" })
+	expect_steps("recorder", conn, { "SKIP", "NR_HDR" })
 	expect_actions("recorder", conn, {})
 	mt.disconnect(conn)
 end
@@ -163,7 +163,7 @@ end
 function scenarios.disabled()
 	local conn = open_connection(nil, ALL_ACTIONS & ~SMFIF_CHGFROM)
 	expect_actions("without CHGFROM", conn, {})
-	expect_steps("without CHGFROM", conn, { "SKIP" })
+	expect_steps("without CHGFROM", conn, { "SKIP", "NR_HDR" })
 	message(conn)
 	mt.disconnect(conn)
 
@@ -221,12 +221,13 @@ local LEAD_HEADERS = {
 -- [lead] recorder_lead, [plain] recorder.
 function scenarios.leadspc()
 	local conn = open_connection()
-	expect_steps("leadspc offered", conn, { "SKIP", "HDR_LEADSPC" })
+	expect_steps("leadspc offered", conn, { "SKIP", "HDR_LEADSPC",
+	    "NR_HDR" })
 	message(conn, LEAD_HEADERS)
 	mt.disconnect(conn)
 
 	conn = open_connection(ALL_STEPS & ~SMFIP_HDR_LEADSPC)
-	expect_steps("leadspc not offered", conn, { "SKIP" })
+	expect_steps("leadspc not offered", conn, { "SKIP", "NR_HDR" })
 	message(conn, LEAD_HEADERS)
 	mt.disconnect(conn)
 end
@@ -235,7 +236,7 @@ end
 -- ({rcpt_mailer} error) goes to rej only.
 function scenarios.rejected()
 	local conn = open_connection()
-	expect_steps("rejected rcpts", conn, { "SKIP", "RCPT_REJ" })
+	expect_steps("rejected rcpts", conn, { "SKIP", "RCPT_REJ", "NR_HDR" })
 	step(conn, "connect", mt.conninfo, "client.example.test",
 	    "192.0.2.9")
 	step(conn, "helo", mt.helo, "helo.example.test")

@@ -97,7 +97,7 @@ EOF
 rec_mark
 negotiate_only
 expect_client "recorder: no macro list, no action requested" <<'EOF'
-optneg version=6 actions=0x0 steps=0x400
+optneg version=6 actions=0x0 steps=0x480
 EOF
 wire_stop
 
@@ -200,7 +200,7 @@ rec macro envfrom {no_such_macro}=NULL" ]; then
 	rec_mark
 	negotiate_only
 	expect_client "macro lists: Postfix's defaults plus the declared names, per stage, without duplicates" <<'EOF'
-optneg version=6 actions=0x100 steps=0x400
+optneg version=6 actions=0x100 steps=0x480
 symlist 0 _ j v {daemon_addr} {daemon_name} {rec_conn} 
 symlist 1 {cert_issuer} {cert_subject} {cipher_bits} {cipher} {rec_helo} {tls_version} 
 symlist 2 i {auth_authen} {auth_author} {auth_type} {mail_addr} {mail_host} {mail_mailer} {rec_from} 
@@ -211,7 +211,7 @@ symlist 6 i {rec_eoh}
 EOF
 	negotiate_only 0xff
 	expect_client "macro lists: none when the MTA does not offer SETSYMLIST" <<'EOF'
-optneg version=6 actions=0x0 steps=0x400
+optneg version=6 actions=0x0 steps=0x480
 EOF
 }
 wire_stop

@@ -53,6 +53,15 @@ wait_exit() {
 	return 0
 }
 
+# held_open: wait until the "hold" client on fd 3 has its session open.
+held_open() {
+	local line
+
+	IFS= read -r -t 10 line <&3
+	[ "$line" = "mtaclient: holding" ] ||
+	    wire_fail "the holding client said: $line"
+}
+
 # 1. A session open at SIGTERM completes.
 if wire_start "$ini"; then
 	if "$client" stop "$WIRE_SOCKET" "$WIRE_PID"; then
@@ -95,7 +104,7 @@ done
 # 3. A session longer than stop_timeout (2 s): the client holds it open.
 if wire_start "$ini"; then
 	exec 3< <("$client" hold "$WIRE_SOCKET" 10 2>&1)
-	sleep 0.3
+	held_open
 	start=$(now_ms)
 	kill -TERM "$WIRE_PID"
 	if wait_exit 4000; then
@@ -122,7 +131,7 @@ fi
 # 4. A second SIGTERM ends the wait.
 if wire_start "$ini"; then
 	exec 3< <("$client" hold "$WIRE_SOCKET" 10 2>&1)
-	sleep 0.3
+	held_open
 	kill -TERM "$WIRE_PID"
 	sleep 0.2
 	start=$(now_ms)
