@@ -65,6 +65,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/*
+ * Compiler attributes, for the compilers that know them (GCC and Clang);
+ * others see standard C or C++ only.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define MH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define MH_PRINTF(fmt, args)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -276,8 +286,7 @@ struct mh_plugin {
  * only logs the message.
  */
 int mh_init_error(const struct mh_init *init, const char *key,
-		  const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+		  const char *fmt, ...) MH_PRINTF(3, 4);
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
  * and sets *out, or -1 if value is none of these (or value or out is
@@ -335,8 +344,7 @@ const char *mh_client_address(mh_ctx *ctx);
  * MH_LOG_DEBUG.  With a NULL ctx the line is logged without instance and
  * queue id; a NULL fmt is refused and logged.
  */
-void mh_log(mh_ctx *ctx, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void mh_log(mh_ctx *ctx, int level, const char *fmt, ...) MH_PRINTF(3, 4);
 void mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap);
 
 /*
