@@ -99,7 +99,7 @@ extern "C" {
 
 /*
  * What a callback returns.  The meaning follows libmilter's SMFIS_* codes,
- * with the scopes described in the README ("Decisions"):
+ * with the scopes described in the README ("How the chain decides"):
  *
  * MH_CONTINUE  go on; the next plugin in the chain is called.
  * MH_REJECT    refuse (5xx) the connection (connect, helo), this
