@@ -11,6 +11,25 @@
  * names it (calling init with that section's keys), and then calls the
  * instance's callbacks for every SMTP connection as one link of a chain.
  *
+ * Life cycle of an SMTP session: each instance gets connect, helo, for
+ * each message envfrom to eom (or abort), and close, as far as it has
+ * these callbacks and the chain's decisions leave it in (README "How the
+ * chain decides" says which decision ends what).  close comes exactly
+ * once per SMTP session, also when the MTA runs several sessions on one
+ * milter connection (SMFIC_QUIT_NC): each session ends with its own close
+ * and the next one starts again at connect, with a fresh connection slot.
+ * close may come without connect:
+ *
+ *   - the instance was switched off for the connection at negotiation (it
+ *     declares an action the MTA does not offer): it gets close only;
+ *   - the negotiation failed, or the MTA ended the connection before its
+ *     connect: every instance gets close only;
+ *   - the chain stopped early: an earlier instance refused the connection
+ *     at connect (MH_REJECT, MH_TEMPFAIL, or a failure its on_error turned
+ *     into one), and the later ones get close only.
+ *
+ * So free per-connection data in close whether or not connect came.
+ *
  * Everything a callback may ask of the host goes through the context handle
  * (mh_ctx) it receives.  Plugins never see the host's structures.
  *
@@ -273,7 +292,15 @@ struct mh_plugin {
 	mh_status (*eom)(mh_ctx *ctx);
 	/* The message ended without eom: free per-message data here. */
 	void (*abort)(mh_ctx *ctx);
-	/* The connection ended: free per-connection data here. */
+	/*
+	 * The SMTP session ended: free per-connection data here.  Exactly
+	 * once per SMTP session, also for each of several sessions on one
+	 * milter connection (SMFIC_QUIT_NC).  It may come without connect:
+	 * for an instance switched off at negotiation (an action the MTA
+	 * does not offer), when the negotiation failed or the MTA ended the
+	 * connection before connect, and when an earlier instance refused
+	 * the connection at connect.  See "Life cycle" at the top.
+	 */
 	void (*close)(mh_ctx *ctx);
 };
 
