@@ -113,6 +113,35 @@ extern "C" {
 	.abi_major = MH_ABI_MAJOR, .abi_minor = MH_ABI_MINOR,              \
 	.size = sizeof(struct mh_plugin)
 
+/*
+ * The same values without designators, for C++ before C++20 (which has no
+ * designated initializers): the first three fields of the descriptor, in
+ * order.  Either start a positional initializer with them (g++ -Wextra
+ * then warns about every field left out), or, to name the fields, fill
+ * the descriptor in a constexpr function (C++14 and later), which still
+ * initializes it at compile time:
+ *
+ *	static constexpr mh_plugin
+ *	descriptor()
+ *	{
+ *		mh_plugin d{};	// every other field 0 or NULL
+ *
+ *		d.abi_major = MH_ABI_MAJOR;
+ *		d.abi_minor = MH_ABI_MINOR;
+ *		d.size = sizeof d;
+ *		d.name = "foo";
+ *		d.envfrom = foo_envfrom;
+ *		return d;
+ *	}
+ *	extern "C" const mh_plugin milterhost_plugin = descriptor();
+ *
+ * The descriptor needs C linkage (extern "C"): the host looks it up by
+ * its C name.  No C++ exception may leave init, fini or a callback: catch
+ * it there (return mh_init_error(...) from init, MH_FAIL from a callback).
+ */
+#define MH_PLUGIN_ABI_VALUES                                               \
+	MH_ABI_MAJOR, MH_ABI_MINOR, sizeof(struct mh_plugin)
+
 /* The name of the descriptor symbol the host looks up. */
 #define MH_PLUGIN_SYMBOL "milterhost_plugin"
 
