@@ -3,11 +3,12 @@
  * loader.h, and DESIGN.md "Plugin ABI".
  *
  * Loading one instance goes: resolve the section's module value to a file,
- * open the file (once per file: instances of one module share it), find
- * and check its descriptor, check the section's keys against the
- * descriptor's list keys, and call init.  The first failure stops
- * everything: what was inited is finied, what was opened is closed, and
- * the message names the config file, the line, the section and the key.
+ * read the ABI version of its descriptor from the file, open the file
+ * (once per file: instances of one module share it), find and check its
+ * descriptor, check the section's keys against the descriptor's list
+ * keys, and call init.  The first failure stops everything: what was
+ * inited is finied, what was opened is closed, and the message names the
+ * config file, the line, the section and the key.
  *
  * The settings a plugin's init sees are the section's non-host keys in
  * file order.  A key given twice, or continued by an indented line, is an
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "elfdesc.h"
 #include "loader.h"
 #include "log.h"
 
@@ -254,6 +256,20 @@ check_fields(const struct mh_plugin *d, char *err, size_t errlen)
 	return check_macros(d, err, errlen);
 }
 
+/* Can this host run a plugin built for ABI major.minor? */
+static int
+check_version(unsigned major, unsigned minor, char *err, size_t errlen)
+{
+	if (major != MH_ABI_MAJOR || minor > MH_ABI_MINOR) {
+		snprintf(err, errlen, "built for plugin ABI %u.%u, this "
+		    "milterhost supports %d.%d (major must match, minor up to "
+		    "%d)", major, minor, MH_ABI_MAJOR, MH_ABI_MINOR,
+		    MH_ABI_MINOR);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Only the version fields are read before the version is known to be
  * ours: a descriptor of another major version may be laid out otherwise.
@@ -264,14 +280,8 @@ plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out,
 {
 	struct mh_plugin copy;
 
-	if (found->abi_major != MH_ABI_MAJOR ||
-	    found->abi_minor > MH_ABI_MINOR) {
-		snprintf(err, errlen, "built for plugin ABI %u.%u, this "
-		    "milterhost supports %d.%d (major must match, minor up to "
-		    "%d)", found->abi_major, found->abi_minor, MH_ABI_MAJOR,
-		    MH_ABI_MINOR, MH_ABI_MINOR);
+	if (check_version(found->abi_major, found->abi_minor, err, errlen) < 0)
 		return -1;
-	}
 	if (found->size < DESC_SIZE_1_0) {
 		snprintf(err, errlen, "descriptor of %u bytes is smaller than "
 		    "ABI 1.0's %zu: not built with MH_PLUGIN_ABI?",
@@ -645,6 +655,36 @@ check_file(const char *path, struct stat *st, char *why, size_t whylen)
 }
 
 /*
+ * Refuse the plugin file path if its descriptor, read from the file, is of
+ * an ABI version this host cannot run: before dlopen(), which would bind
+ * the symbols of a plugin built for a newer minor first and fail on a host
+ * function only that minor has, with "undefined symbol" instead of the
+ * version.  RTLD_LAZY would not help: references to data, and everything
+ * in a plugin linked with -z now, are bound at load time all the same (see
+ * elfdesc.c).  A file elfdesc cannot read is left to dlopen() and dlsym(),
+ * which refuse it with their own reasons or find a descriptor to check.
+ */
+static int
+check_file_version(const char *path, char *why, size_t whylen)
+{
+	struct elfdesc_version v;
+	char reason[512];
+
+	if (elfdesc_read(path, MH_PLUGIN_SYMBOL, &v, reason,
+	    sizeof reason) < 0) {
+		log_msg(LOG_DEBUG, "%s: ABI version not read from the file "
+		    "(%s); dlopen decides", path, reason);
+		return 0;
+	}
+	if (check_version(v.abi_major, v.abi_minor, reason,
+	    sizeof reason) < 0) {
+		snprintf(why, whylen, "%s: %s", path, reason);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The module for the file path: the one of the set if the file is open
  * already, else the file opened, checked and added to the set.  Takes
  * path (frees it or gives it to the module).  NULL with the reason in why.
@@ -663,7 +703,8 @@ module_open(struct loader *ld, char *path, char *why, size_t whylen)
 		free(path);
 		return m;
 	}
-	if (check_file(path, &st, why, whylen) < 0)
+	if (check_file(path, &st, why, whylen) < 0 ||
+	    check_file_version(path, why, whylen) < 0)
 		goto fail;
 	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(why, whylen, "cannot load: %s", dlerror());

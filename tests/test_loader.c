@@ -36,6 +36,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "elfdesc.h"
 #include "loader.h"
 
 #define HEADER_LINES 2 /* [milterhost] and plugin_dir */
@@ -441,6 +442,35 @@ test_newer_minor_abi_is_refused_naming_both(void)
 	refused("[plugin:new]\nmodule = newminor\n", L(2),
 	    "[plugin:new] module = newminor: ",
 	    "built for plugin ABI 1.1, this milterhost supports 1.0");
+}
+
+/*
+ * future.so calls a host function and reads a host variable of the next
+ * minor ABI.  dlopen() would fail on them: the version must be checked
+ * first, from the file, and be the reason given.
+ */
+static void
+test_newer_minor_is_refused_for_its_version_not_its_symbols(void)
+{
+	char want[128], path[PATH_MAX];
+
+	snprintf(want, sizeof want, "built for plugin ABI %d.%d, this "
+	    "milterhost supports %d.%d", MH_ABI_MAJOR, MH_ABI_MINOR + 1,
+	    MH_ABI_MAJOR, MH_ABI_MINOR);
+	refused("[plugin:fut]\nmodule = future\n", L(2),
+	    "[plugin:fut] module = future: ",
+	    plugin_file(path, sizeof path, "future"), want);
+	CU_ASSERT_PTR_NULL(strstr(err, "undefined symbol"));
+}
+
+/* The same plugin claiming the host's minor gets dlopen()'s reason. */
+static void
+test_current_minor_with_unknown_symbol_gets_the_dlopen_error(void)
+{
+	refused("[plugin:now]\nmodule = future_now\n", L(2),
+	    "[plugin:now] module = future_now: cannot load: ",
+	    "future_now.so", "undefined symbol: mh_future_");
+	CU_ASSERT_PTR_NULL(strstr(err, "built for"));
 }
 
 static void
@@ -1011,6 +1041,103 @@ test_fini_without_init_is_fine(void)
 	CU_ASSERT_EQUAL(plugin_check_descriptor(&d, &out, err, sizeof err), 0);
 }
 
+/* ---- suite: descriptors read from files ------------------------------ */
+
+static void
+test_elfdesc_reads_the_version_fields(void)
+{
+	struct elfdesc_version v = { 0, 0, 0 };
+	char path[PATH_MAX];
+
+	CU_ASSERT_EQUAL_FATAL(elfdesc_read(plugin_file(path, sizeof path,
+	    "noop"), MH_PLUGIN_SYMBOL, &v, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(v.abi_major, MH_ABI_MAJOR);
+	CU_ASSERT_EQUAL(v.abi_minor, MH_ABI_MINOR);
+	CU_ASSERT_EQUAL(v.size, sizeof(struct mh_plugin));
+	CU_ASSERT_EQUAL_FATAL(elfdesc_read(plugin_file(path, sizeof path,
+	    "badabi"), MH_PLUGIN_SYMBOL, &v, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(v.abi_major, MH_ABI_MAJOR + 1);
+	CU_ASSERT_EQUAL(v.abi_minor, 0);
+}
+
+/* elfdesc_read fails with a reason containing want. */
+static void
+elfdesc_fails(const char *path, const char *symbol, const char *want)
+{
+	struct elfdesc_version v = { 7, 7, 7 };
+
+	snprintf(err, sizeof err, "(untouched)");
+	CU_ASSERT_EQUAL(elfdesc_read(path, symbol, &v, err, sizeof err), -1);
+	if (strstr(err, want) == NULL)
+		fprintf(stderr, "\n  %s: error lacks \"%s\": %s\n", path, want,
+		    err);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+	CU_ASSERT_EQUAL(v.abi_major, 7);
+}
+
+static void
+test_elfdesc_refuses_what_it_cannot_read(void)
+{
+	char path[PATH_MAX], junk[PATH_MAX];
+
+	elfdesc_fails(plugin_file(path, sizeof path, "nodesc"),
+	    MH_PLUGIN_SYMBOL, "no milterhost_plugin in the dynamic symbol "
+	    "table");
+	/* A function is no descriptor. */
+	elfdesc_fails(path, "nodesc_answer", "no nodesc_answer in the");
+	elfdesc_fails(tmp_path(junk, sizeof junk, "none.so"),
+	    MH_PLUGIN_SYMBOL, "cannot open: ");
+	write_file(junk, "this is not an ELF file, but long enough to be "
+	    "read as the header of one\n");
+	elfdesc_fails(junk, MH_PLUGIN_SYMBOL, "not an ELF file");
+	write_file(junk, "\177ELF");
+	elfdesc_fails(junk, MH_PLUGIN_SYMBOL, "not an ELF file (too short)");
+	elfdesc_fails(tmpdir, MH_PLUGIN_SYMBOL, "not a file");
+	CU_ASSERT(unlink(junk) == 0);
+}
+
+/* The first len bytes of from, as to. */
+static void
+copy_head(const char *from, const char *to, long len)
+{
+	char *buf = malloc((size_t)len + 1);
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+
+	CU_ASSERT_FATAL(buf != NULL && in != NULL && out != NULL);
+	CU_ASSERT_FATAL(fread(buf, 1, (size_t)len, in) == (size_t)len);
+	CU_ASSERT_FATAL(fwrite(buf, 1, (size_t)len, out) == (size_t)len);
+	fclose(in);
+	CU_ASSERT_FATAL(fclose(out) == 0);
+	free(buf);
+}
+
+/*
+ * A cut-off plugin is refused, whatever is missing, without reading past
+ * the end of the file: the section headers, which the reader needs, come
+ * last.
+ */
+static void
+test_elfdesc_refuses_a_truncated_file(void)
+{
+	char path[PATH_MAX], cut[PATH_MAX];
+	struct elfdesc_version v;
+	struct stat st;
+
+	plugin_file(path, sizeof path, "noop");
+	tmp_path(cut, sizeof cut, "cut.so");
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	for (long den = 64; den >= 1; den /= 2) {
+		long len = (long)st.st_size - (long)st.st_size / den;
+
+		copy_head(path, cut, len > 0 ? len : 1);
+		snprintf(err, sizeof err, "(untouched)");
+		CU_ASSERT_EQUAL(elfdesc_read(cut, MH_PLUGIN_SYMBOL, &v, err,
+		    sizeof err), -1);
+		CU_ASSERT_STRING_NOT_EQUAL(err, "(untouched)");
+	}
+	CU_ASSERT(unlink(cut) == 0);
+}
+
 /* ---- suite: sets built by hand ---------------------------------------- */
 
 static void
@@ -1270,6 +1397,8 @@ static const struct unit_test refusal_tests[] = {
 	TEST(test_shared_object_without_descriptor_is_refused),
 	TEST(test_other_major_abi_is_refused_naming_both),
 	TEST(test_newer_minor_abi_is_refused_naming_both),
+	TEST(test_newer_minor_is_refused_for_its_version_not_its_symbols),
+	TEST(test_current_minor_with_unknown_symbol_gets_the_dlopen_error),
 	TEST(test_macros_at_header_stage_are_refused),
 	TEST(test_refusal_after_loaded_instances_unloads_them),
 	TEST(test_relative_path_with_slash_is_refused),
@@ -1323,6 +1452,13 @@ static const struct unit_test descriptor_tests[] = {
 	TEST_END,
 };
 
+static const struct unit_test elfdesc_tests[] = {
+	TEST(test_elfdesc_reads_the_version_fields),
+	TEST(test_elfdesc_refuses_what_it_cannot_read),
+	TEST(test_elfdesc_refuses_a_truncated_file),
+	TEST_END,
+};
+
 static const struct unit_test set_tests[] = {
 	TEST(test_plugin_set_add_inits_and_appends),
 	TEST(test_plugin_set_add_failure_leaves_set_unchanged),
@@ -1351,6 +1487,7 @@ static const struct unit_suite suites[] = {
 	{ "autoload", NULL, NULL, autoload_tests },
 	{ "scaling", NULL, NULL, scaling_tests },
 	{ "descriptors", NULL, NULL, descriptor_tests },
+	{ "descriptors read from files", NULL, NULL, elfdesc_tests },
 	{ "sets built by hand", NULL, NULL, set_tests },
 	{ "host functions for init", NULL, NULL, init_api_tests },
 	{ "host functions exported to plugins", NULL, NULL, export_tests },
