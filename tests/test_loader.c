@@ -19,10 +19,13 @@
  */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1377,6 +1380,320 @@ test_allapi_init_uses_parse_bool(void)
 	    "[plugin:all] changes: expected yes or no, got 'maybe'");
 }
 
+/* ---- suite: plugins built for ABI 1.0 --------------------------------- */
+
+/*
+ * abi10.so is tests/plugins/abi10.c built against the plugin.h of ABI 1.0
+ * as released (tests/abi/milterhost-1.0), abi10_now.so the same source
+ * built against the current one.  When later minors extend the ABI, a
+ * plugin built for 1.0 must keep loading and doing what it did: both run
+ * through one session, and the transcripts of what the engine got from
+ * them (verdicts, replies, the changes at eom, the plugin's log lines)
+ * must equal each other and what 1.0 did.
+ */
+
+/* The size of the ABI 1.0 descriptor: up to and with close. */
+#define ABI10_DESC_SIZE (offsetof(struct mh_plugin, close) + \
+	sizeof(((struct mh_plugin *)0)->close))
+
+static char transcript[16384];
+
+static void
+say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+	size_t n = strlen(transcript);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(transcript + n, sizeof transcript - n, fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+status_name(mh_status st)
+{
+	static const char *const names[] = { "CONTINUE", "REJECT", "DISCARD",
+	    "ACCEPT", "TEMPFAIL", "SKIP", "FAIL" };
+
+	return (size_t)st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
+
+static void
+say_verdict(const char *event, struct verdict v)
+{
+	say("%s: %s", event, status_name(v.status));
+	if (v.reply != NULL) {
+		say(" %s %s", v.reply->rcode, v.reply->xcode);
+		for (size_t i = 0; i < v.reply->nlines; i++)
+			say(" |%s", v.reply->lines[i]);
+	}
+	say("\n");
+}
+
+static void
+say_mods(const struct mod_list *mods)
+{
+	for (size_t i = 0; mods != NULL && i < mods->n; i++) {
+		const struct mod *m = mods->items[i];
+
+		say("  %s %d %s %s %s ", mod_type_name(m->type), m->index,
+		    m->name != NULL ? m->name : "-",
+		    m->value != NULL ? m->value : "(null)",
+		    m->args != NULL ? m->args : "-");
+		for (size_t j = 0; m->body != NULL && j < m->len; j++) {
+			if (m->body[j] == '\r')
+				say("\\r");
+			else if (m->body[j] == '\n')
+				say("\\n");
+			else
+				say("%c", m->body[j]);
+		}
+		say("%s\n", m->body != NULL ? "" : "-");
+	}
+}
+
+/* The descriptor's fields of ABI 1.0 but its version and size. */
+static void
+say_descriptor(const struct mh_plugin *d)
+{
+	const void *const callbacks[] = { (const void *)d->init,
+	    (const void *)d->fini, (const void *)d->connect,
+	    (const void *)d->helo, (const void *)d->envfrom,
+	    (const void *)d->envrcpt, (const void *)d->data,
+	    (const void *)d->unknown, (const void *)d->header,
+	    (const void *)d->eoh, (const void *)d->body, (const void *)d->eom,
+	    (const void *)d->abort, (const void *)d->close };
+
+	say("%s %s (%s) actions 0x%lx flags 0x%lx list_keys %s\nmacros",
+	    d->name, d->version, d->description, d->actions, d->flags,
+	    d->list_keys != NULL ? d->list_keys : "-");
+	for (int st = 0; st < MH_STAGE_COUNT; st++)
+		say(" %s", d->macros[st] != NULL ? d->macros[st] : "-");
+	say("\ncallbacks");
+	for (size_t i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++)
+		say(" %d", callbacks[i] != NULL);
+	say("\n");
+}
+
+/*
+ * The plugin's log lines in log, each from its text on (after "[v] "): the
+ * host's prefix is not what the test is about.  Other lines stay whole.
+ */
+static void
+say_log(const char *log)
+{
+	while (*log != '\0') {
+		size_t len = strcspn(log, "\n");
+		const char *text = strstr(log, "[v] ");
+
+		if (text != NULL && text < log + len) {
+			len -= (size_t)(text + 4 - log);
+			log = text + 4;
+		}
+		say("%.*s\n", (int)len, log);
+		log += len;
+		log += *log == '\n';
+	}
+}
+
+static const char *
+abi10_macro(void *arg, const char *name)
+{
+	static const char *const table[][2] = {
+		{ "j", "mx.example.org" }, { "{client_addr}", "192.0.2.7" },
+		{ "{mail_addr}", "a@example.org" }, { "i", "QID10" },
+	};
+
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (strcmp(name, table[i][0]) == 0)
+			return table[i][1];
+	return NULL;
+}
+
+/* One message: envfrom, the recipients, data, headers, body, eom. */
+static void
+abi10_message(struct session *s, char **from, char *const *rcpts,
+	      const char *const (*headers)[2])
+{
+	static const unsigned char body[] = "line one\r\nline two\r\n";
+	const struct mod_list *mods = NULL;
+	char *argv[2] = { NULL, NULL };
+	char event[160];
+
+	say_verdict("envfrom", chain_envfrom(s, from));
+	for (size_t i = 0; rcpts[i] != NULL; i++) {
+		argv[0] = rcpts[i];
+		snprintf(event, sizeof event, "envrcpt %s", rcpts[i]);
+		say_verdict(event, chain_envrcpt(s, argv));
+	}
+	say_verdict("data", chain_data(s));
+	for (size_t i = 0; headers[i][0] != NULL; i++) {
+		snprintf(event, sizeof event, "header %s", headers[i][0]);
+		say_verdict(event, chain_header(s, headers[i][0],
+		    headers[i][1]));
+	}
+	say_verdict("eoh", chain_eoh(s));
+	say_verdict("body", chain_body(s, body, 10));
+	say_verdict("body", chain_body(s, body + 10, sizeof body - 11));
+	say_verdict("eom", chain_eom(s, &mods));
+	say_mods(mods);
+}
+
+/* A connection of three messages: changed, rejected at eom, aborted. */
+static void
+abi10_session(struct plugin_set *set)
+{
+	static const char *const headers1[][2] = { { "Subject", "hello" },
+	    { "X-Drop", "x" }, { "X-Old", "y" }, { NULL, NULL } };
+	static const char *const headers2[][2] = { { "Subject", "reject me" },
+	    { NULL, NULL } };
+	char from[] = "<a@example.org>", size[] = "SIZE=100";
+	char bad[] = "<bad@example.org>", busy[] = "<busy@example.org>";
+	char ok[] = "<ok@example.org>", ok2[] = "<ok2@example.org>";
+	char *from_argv[] = { from, size, NULL };
+	char *rcpts1[] = { bad, busy, ok, ok2, NULL }, *rcpts2[] = { ok, NULL };
+	struct chain_io io = { .macro = abi10_macro };
+	struct negotiation n = { .mta_actions = 0x1FF, .mta_steps = 0x1FFFFF };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons(4711), .sin_addr.s_addr = htonl(0xc0000207) };
+	struct session *s = session_new(set, &io);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	chain_negotiate(s, &n);
+	say("negotiated actions 0x%lx\n", n.actions);
+	say_verdict("connect", chain_connect(s, "client.example.org",
+	    (struct sockaddr *)&sin));
+	say_verdict("helo", chain_helo(s, "client.example.org"));
+	say_verdict("unknown", chain_unknown(s, "XFOO bar"));
+	abi10_message(s, from_argv, rcpts1, headers1);
+	abi10_message(s, from_argv, rcpts2, headers2);
+	say_verdict("envfrom", chain_envfrom(s, from_argv));
+	rcpts1[0] = ok;
+	rcpts1[1] = NULL;
+	say_verdict("envrcpt", chain_envrcpt(s, rcpts1));
+	chain_abort(s);
+	chain_close(s);
+	session_free(s);
+}
+
+/*
+ * Load module as instance v, check its descriptor's version and size, run
+ * the session; the transcript, with the log lines, goes to out.
+ */
+static void
+abi10_run(const char *module, unsigned minor, size_t size, char *out,
+	  size_t outlen)
+{
+	char text[256];
+	const struct mh_plugin *desc;
+	struct plugin_set *set;
+	const char *log;
+
+	snprintf(text, sizeof text, "[plugin:v]\nmodule = %s\n"
+	    "reject_rcpt = <bad@example.org>\n"
+	    "tempfail_rcpt = <busy@example.org>\nchanges = yes\n", module);
+	set = load(text);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	desc = set->instances[0].desc;
+	CU_ASSERT_EQUAL(desc->abi_minor, minor);
+	CU_ASSERT_EQUAL(desc->size, size);
+	/* What a smaller descriptor lacks reads as 0 or NULL. */
+	for (size_t i = size; i < sizeof *desc; i++)
+		CU_ASSERT_EQUAL(((const unsigned char *)desc)[i], 0);
+	transcript[0] = '\0';
+	say_descriptor(desc);
+	unit_capture_start();
+	abi10_session(set);
+	log = unit_capture_end(false);
+	say("--- log\n");
+	say_log(log);
+	snprintf(out, outlen, "%s", transcript);
+	unload(set);
+}
+
+/* What the 1.0 build of abi10 does in abi10_session. */
+static const char abi10_expected[] =
+    "abi10 1.0 (written to plugin ABI 1.0) actions 0x7f flags 0x0 "
+    "list_keys -\n"
+    "macros j {client_addr} - {mail_addr} i - - - - - - i - -\n"
+    "callbacks 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n"
+    "negotiated actions 0x17f\n"
+    "connect: CONTINUE\n"
+    "helo: CONTINUE\n"
+    "unknown: CONTINUE\n"
+    "envfrom: CONTINUE\n"
+    "envrcpt <bad@example.org>: REJECT 550 5.7.1 |no such user here\n"
+    "envrcpt <busy@example.org>: TEMPFAIL 451 4.7.1 |mailbox busy |try "
+    "again later\n"
+    "envrcpt <ok@example.org>: CONTINUE\n"
+    "envrcpt <ok2@example.org>: CONTINUE\n"
+    "data: CONTINUE\n"
+    "header Subject: CONTINUE\n"
+    "header X-Drop: CONTINUE\n"
+    "header X-Old: CONTINUE\n"
+    "eoh: CONTINUE\n"
+    "body: CONTINUE\n"
+    "body: CONTINUE\n"
+    "eom: CONTINUE\n"
+    "  add header 0 X-Abi10 rcpts=2 bytes=20 - -\n"
+    "  insert header 0 X-Abi10-Top first - -\n"
+    "  change header 1 Subject [abi10] hello - -\n"
+    "  change header 1 X-Drop (null) - -\n"
+    "  change header 1 X-Old (null) - -\n"
+    "  replace body 0 - (null) - body replaced by abi10\\r\\n\n"
+    "  add recipient 0 - <copy@example.org> - -\n"
+    "  delete recipient 0 - <ok@example.org> - -\n"
+    "  change sender 0 - <abi10@example.org> - -\n"
+    "  quarantine 0 - held by abi10 - -\n"
+    "envfrom: CONTINUE\n"
+    "envrcpt <ok@example.org>: CONTINUE\n"
+    "data: CONTINUE\n"
+    "header Subject: CONTINUE\n"
+    "eoh: CONTINUE\n"
+    "body: CONTINUE\n"
+    "body: CONTINUE\n"
+    "eom: REJECT 554 5.7.0 |rejected by abi10 |subject was: reject me\n"
+    "envfrom: CONTINUE\n"
+    "envrcpt: CONTINUE\n"
+    "--- log\n"
+    "connect from client.example.org [192.0.2.7] to mx.example.org, "
+    "family 2\n"
+    "helo client.example.org at stage 1\n"
+    "unknown command XFOO bar\n"
+    "message 1 from <a@example.org> (SIZE=100), mail_addr "
+    "a@example.org, queue id QID10\n"
+    "3 headers\n"
+    "eom of v: 2 rcpts, 20 bytes, changes: success, queue id QID10\n"
+    "message 2 from <a@example.org> (SIZE=100), mail_addr "
+    "a@example.org, queue id QID10\n"
+    "1 headers\n"
+    "eom of v: 1 rcpts, 20 bytes, changes: success, queue id QID10\n"
+    "message 3 from <a@example.org> (SIZE=100), mail_addr "
+    "a@example.org, queue id QID10\n"
+    "abort after 1 rcpts\n"
+    "close after 3 messages\n";
+
+static void
+test_plugin_built_for_1_0_behaves_as_built_now(void)
+{
+	static char old[32768], now[32768];
+
+	abi10_run("abi10", 0, ABI10_DESC_SIZE, old, sizeof old);
+	abi10_run("abi10_now", MH_ABI_MINOR, sizeof(struct mh_plugin), now,
+	    sizeof now);
+	if (strcmp(old, now) != 0)
+		fprintf(stderr, "\n  built for 1.0:\n%s\n  built now:\n%s\n",
+		    old, now);
+	CU_ASSERT_STRING_EQUAL(old, now);
+	if (strcmp(old, abi10_expected) != 0)
+		fprintf(stderr, "\n  built for 1.0:\n%s\n  expected:\n%s\n",
+		    old, abi10_expected);
+	CU_ASSERT_STRING_EQUAL(old, abi10_expected);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static const struct unit_test modules_tests[] = {
@@ -1479,6 +1796,11 @@ static const struct unit_test export_tests[] = {
 	TEST_END,
 };
 
+static const struct unit_test abi10_tests[] = {
+	TEST(test_plugin_built_for_1_0_behaves_as_built_now),
+	TEST_END,
+};
+
 static const struct unit_suite suites[] = {
 	{ "finding and sharing modules", NULL, NULL, modules_tests },
 	{ "refused modules", NULL, NULL, refusal_tests },
@@ -1491,6 +1813,7 @@ static const struct unit_suite suites[] = {
 	{ "sets built by hand", NULL, NULL, set_tests },
 	{ "host functions for init", NULL, NULL, init_api_tests },
 	{ "host functions exported to plugins", NULL, NULL, export_tests },
+	{ "plugins built for ABI 1.0", NULL, NULL, abi10_tests },
 	{ NULL, NULL, NULL, NULL },
 };
 
