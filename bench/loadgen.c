@@ -3,15 +3,23 @@
  * speaks it, for measuring milters.
  *
  *	loadgen [--connections N] [--messages TOTAL] [--per-conn M]
- *		[--size BYTES] [--warmup N] --target SPEC [--target SPEC]...
+ *		[--size BYTES] [--headers H] [--warmup N]
+ *		--target SPEC [--target SPEC]...
  *
  * Every connection is one thread with one SMTP session at a time.  A
  * session opens one socket per target (unix:/path, local:/path,
  * inet:PORT@HOST, inet6:PORT@HOST), negotiates protocol version 6 offering
- * every action (0x1FF) and every step (0x1FFFFF), sends connect and helo,
- * then up to M messages (MAIL, RCPT, DATA, six headers, EOH, a body of
- * BYTES split into chunks of 65535 bytes, EOM), then QUIT.  Sessions follow
- * one another on each thread until TOTAL messages were sent.
+ * every action (0x1FF) and every step (0x1FFFFF, which holds all nine
+ * SMFIP_NR_* bits), sends connect and helo, then up to M messages (MAIL,
+ * RCPT, DATA, H headers, EOH, a body of BYTES split into chunks of 65535
+ * bytes, EOM), then QUIT.  Sessions follow one another on each thread until
+ * TOTAL messages were sent.
+ *
+ * The headers (H, default 6): a Received line of our own, From, To,
+ * Subject, Date and Message-ID; with H < 6 the first H of these; with
+ * H > 6, H - 6 more after the Received line, Received lines of relays and
+ * X- and other headers of 60-80 bytes each, as a mailing list or a
+ * well-scanned message carries them.
  *
  * Several targets form a chain, as Postfix runs smtpd_milters = a, b, c:
  * each event goes to each target in turn, and a reject, tempfail or
@@ -20,13 +28,20 @@
  * not want, the SMFIP_NR_* replies it will not send, the leading space of
  * header values, and the macro lists it asked for (otherwise Postfix's
  * default lists are sent, with the values a Postfix smtpd would have).
+ * An event whose NR bit the target negotiated is sent without waiting for
+ * a reply, as Postfix's milter8.c does (skip_reply per event); a decision
+ * the target made there comes as the answer to its next answered event
+ * (EOH, else a body chunk, else EOM), and a reject, tempfail or discard
+ * there ends the message as anywhere else.
  * A target that accepts is sent nothing more for the connection (accept at
  * connect or helo) or for the message; skip ends its body chunks.
  *
  * Every reply is checked against the event it answers and the actions the
- * target negotiated.  A protocol or I/O error ends that session, is
- * printed (the first few) and counted; a run with errors exits 1, for it
- * is not a result.
+ * target negotiated.  Before QUIT, a reply that no event waited for (one
+ * to an event with no reply negotiated, say) is an error if it already
+ * arrived.  A protocol or I/O error ends that session, is printed (the
+ * first few) and counted; a run with errors exits 1, for it is not a
+ * result.
  *
  * Latency is measured per message, from sending MAIL to the first target
  * until the final answer to EOM from the last one.  The --warmup messages
@@ -35,9 +50,10 @@
  *
  *	msgs=... secs=... rate=... p50_ms=... p90_ms=... p99_ms=...
  *	max_ms=... accepted=... rejected=... tempfailed=... discarded=...
- *	changes=... errors=...
+ *	changes=... noreply=... errors=...
  *
- * (changes: the message changes received at end of message)
+ * (changes: the message changes received at end of message; noreply: the
+ * events sent without waiting for a reply, for the NR bits negotiated)
  *
  * and one line for people after it.  Our own sockets get TCP_NODELAY, so
  * that only the milter's side of a TCP connection can stall.
@@ -116,7 +132,7 @@ struct worker {
 	double *lat;                /* ms per message */
 	size_t nlat, latcap;
 	unsigned long msgs, accepted, rejected, tempfailed, discarded,
-	    changes, errors;
+	    changes, noreply, errors;
 };
 
 /* The run's options. */
@@ -127,6 +143,7 @@ static unsigned long opt_messages = 1000;
 static unsigned long opt_per_conn = 1;
 static size_t opt_size = 4096;
 static unsigned long opt_warmup;
+static unsigned long opt_headers = 6;
 
 static const char *body_text;   /* opt_size bytes of CRLF lines */
 static atomic_ulong to_claim;   /* messages of this phase not yet taken */
@@ -471,8 +488,11 @@ event_to(struct worker *w, struct link *l, const struct event *ev,
 	put_cmd(w, ev->cmd, data, len);
 	if (flush(w, l) < 0)
 		return O_ERROR;
-	if (l->steps & ev->no_reply)
+	if (l->steps & ev->no_reply) {
+		if (w->record)
+			w->noreply++;
 		return O_CONTINUE;
+	}
 	while ((r = read_reply(w, l)) == SMFIR_PROGRESS)
 		;
 	if (r < 0)
@@ -667,6 +687,7 @@ close_links(struct worker *w)
 		if (l->fd >= 0)
 			close(l->fd);
 		l->fd = -1;
+		l->rpos = l->rlen = 0; /* unread bytes die with the socket */
 		for (int m = 0; m < M_STAGES; m++) {
 			free(l->symlist[m]);
 			l->symlist[m] = NULL;
@@ -714,8 +735,8 @@ count(struct worker *w, enum outcome o, double ms)
 	w->lat[w->nlat++] = ms;
 }
 
-/* The headers of every message, as cleanup passes them (name\0value\0). */
-static const char *const headers[][2] = {
+/* The six headers of every message, as cleanup passes them. */
+static const char *const base_headers[][2] = {
 	{ "Received", "from client.example.test (client.example.test "
 	    "[192.0.2.7])\n\tby mx.bench.test (Postfix) with ESMTP id QID\n\t"
 	    "for <rcpt@example.test>" },
@@ -726,16 +747,105 @@ static const char *const headers[][2] = {
 	{ "Message-ID", "<loadgen@example.test>" },
 };
 
+#define HEADER_MAX 512 /* name\0 value\0 of any header we send */
+
+/* The headers of every message (--headers), made by make_headers. */
+static const char **hdr_name, **hdr_value;
+static size_t nheaders;
+
+/* The k-th (from 1) header beyond the six: relays' and scanners' lines. */
+static void
+extra_header(unsigned k, const char **name, char *value, size_t size)
+{
+	switch (k % 8) {
+	case 1:
+		*name = "Received";
+		snprintf(value, size, "from relay%u.example.net "
+		    "([198.51.100.%u])\n\tby mx.example.org with ESMTPS", k,
+		    k % 250 + 1);
+		break;
+	case 2:
+		*name = "X-Spam-Status";
+		snprintf(value, size, "No, score=-1.%u required=5.0 "
+		    "tests=BAYES_00,DKIM_SIGNED", k % 10);
+		break;
+	case 3:
+		*name = "Authentication-Results";
+		snprintf(value, size, "mx.example.org; spf=pass "
+		    "smtp.mailfrom=relay%u.example.net", k);
+		break;
+	case 4:
+		*name = "X-Mailer";
+		snprintf(value, size, "Bench Mailer 4.%u (2026-11-23; "
+		    "compatible; loadgen test build)", k);
+		break;
+	case 5:
+		*name = "X-Originating-IP";
+		snprintf(value, size, "[203.0.113.%u] via submission port 587, "
+		    "authenticated", k % 250 + 1);
+		break;
+	case 6:
+		*name = "List-Unsubscribe";
+		snprintf(value, size, "<mailto:leave-%u@lists.example.test"
+		    "?subject=unsubscribe>", k);
+		break;
+	case 7:
+		*name = "X-Campaign-ID";
+		snprintf(value, size, "cmp-%05u-20261123-bench-loadgen-"
+		    "segment-a-variant-b", k);
+		break;
+	default:
+		*name = "X-Forwarded-To";
+		snprintf(value, size, "archive-%u@example.test, "
+		    "audit-%u@example.test, ops@example.test", k, k);
+		break;
+	}
+}
+
+/*
+ * The n headers: the first n of the six, or our Received line, n - 6
+ * extra ones, and the other five.
+ */
+static void
+make_headers(unsigned long n)
+{
+	const size_t nbase = sizeof base_headers / sizeof base_headers[0];
+
+	hdr_name = calloc(n + 1, sizeof *hdr_name);
+	hdr_value = calloc(n + 1, sizeof *hdr_value);
+	if (hdr_name == NULL || hdr_value == NULL)
+		fatal("out of memory");
+	for (size_t h = 0; h < n; h++) {
+		char value[HEADER_MAX];
+		size_t b = h;
+
+		if (n > nbase && h > 0 && h <= n - nbase) {
+			extra_header((unsigned)h, &hdr_name[h], value,
+			    sizeof value);
+			if ((hdr_value[h] = strdup(value)) == NULL)
+				fatal("out of memory");
+			continue;
+		}
+		if (n > nbase && h > 0)
+			b = h - (n - nbase);
+		hdr_name[h] = base_headers[b][0];
+		hdr_value[h] = base_headers[b][1];
+	}
+	nheaders = n;
+}
+
 /* The headers, each with a leading space for the targets that want it. */
 static enum outcome
 send_headers(struct worker *w)
 {
-	for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) {
-		char data[512];
-		size_t nlen = strlen(headers[h][0]) + 1;
-		size_t vlen = strlen(headers[h][1]) + 1;
+	for (size_t h = 0; h < nheaders; h++) {
+		char data[HEADER_MAX + 1];
+		size_t nlen = strlen(hdr_name[h]) + 1;
+		size_t vlen = strlen(hdr_value[h]) + 1;
 
-		memcpy(data, headers[h][0], nlen);
+		if (nlen + vlen + 1 > sizeof data)
+			fatal("header %s too long", hdr_name[h]);
+		memcpy(data, hdr_name[h], nlen);
 		data[nlen] = ' ';
 		for (size_t i = 0; i < w->nlinks; i++) {
 			struct link *l = &w->links[i];
@@ -744,7 +854,7 @@ send_headers(struct worker *w)
 
 			if (!link_wants(l, &EV_HEADER))
 				continue;
-			memcpy(data + nlen + lead, headers[h][1], vlen);
+			memcpy(data + nlen + lead, hdr_value[h], vlen);
 			o = event_to(w, l, &EV_HEADER, data, nlen + lead +
 			    vlen);
 			if (o != O_CONTINUE)
@@ -823,6 +933,22 @@ open_session(struct worker *w)
 	return event(w, &EV_HELO, "client.example.test", 20);
 }
 
+/*
+ * Every answered event was answered: a reply waiting now answers nothing
+ * (an event with no reply negotiated, say).  Seen only if it already came.
+ */
+static enum outcome
+check_no_stray(struct worker *w, struct link *l)
+{
+	unsigned char c;
+
+	if (l->rpos < l->rlen ||
+	    recv(l->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+		return session_error(w, l, "a reply that no event waited for "
+		    "(to an event with no reply negotiated?)");
+	return O_CONTINUE;
+}
+
 /* One SMTP session of n messages; -1 on an error. */
 static int
 session(struct worker *w, unsigned long n)
@@ -841,6 +967,8 @@ session(struct worker *w, unsigned long n)
 	}
 	if (o == O_CONTINUE)
 		for (size_t i = 0; i < w->nlinks && o == O_CONTINUE; i++) {
+			if ((o = check_no_stray(w, &w->links[i])) != O_CONTINUE)
+				break;
 			put_cmd(w, SMFIC_QUIT, NULL, 0);
 			if (flush(w, &w->links[i]) < 0)
 				o = O_ERROR;
@@ -990,21 +1118,25 @@ report(struct worker *ws, double secs)
 		sum.tempfailed += ws[i].tempfailed;
 		sum.discarded += ws[i].discarded;
 		sum.changes += ws[i].changes;
+		sum.noreply += ws[i].noreply;
 		sum.errors += ws[i].errors;
 	}
 	qsort(lat, nlat, sizeof *lat, cmp_double);
 	printf("msgs=%lu secs=%.3f rate=%.1f p50_ms=%.3f p90_ms=%.3f "
 	    "p99_ms=%.3f max_ms=%.3f accepted=%lu rejected=%lu "
-	    "tempfailed=%lu discarded=%lu changes=%lu errors=%lu\n",
+	    "tempfailed=%lu discarded=%lu changes=%lu noreply=%lu "
+	    "errors=%lu\n",
 	    sum.msgs, secs,
 	    secs > 0 ? (double)sum.msgs / secs : 0, percentile(lat, nlat, 50),
 	    percentile(lat, nlat, 90), percentile(lat, nlat, 99),
 	    percentile(lat, nlat, 100), sum.accepted, sum.rejected,
-	    sum.tempfailed, sum.discarded, sum.changes, sum.errors);
-	printf("loadgen: %lu messages of %zu bytes in %.2f s over %d "
-	    "connection(s), %lu per session, %zu milter(s): %.0f msgs/s, "
+	    sum.tempfailed, sum.discarded, sum.changes, sum.noreply,
+	    sum.errors);
+	printf("loadgen: %lu messages of %zu bytes and %zu headers in %.2f s "
+	    "over %d connection(s), %lu per session, %zu milter(s): %.0f "
+	    "msgs/s, "
 	    "latency p50 %.2f ms, p99 %.2f ms, max %.2f ms; %lu error(s)\n",
-	    sum.msgs, opt_size, secs, opt_connections, opt_per_conn,
+	    sum.msgs, opt_size, nheaders, secs, opt_connections, opt_per_conn,
 	    ntargets, secs > 0 ? (double)sum.msgs / secs : 0,
 	    percentile(lat, nlat, 50), percentile(lat, nlat, 99),
 	    percentile(lat, nlat, 100), sum.errors);
@@ -1035,8 +1167,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: loadgen [--connections N] [--messages TOTAL] "
-	    "[--per-conn M]\n\t[--size BYTES] [--warmup N] --target SPEC "
-	    "[--target SPEC]...\n"
+	    "[--per-conn M]\n\t[--size BYTES] [--headers H] [--warmup N] "
+	    "--target SPEC [--target SPEC]...\n"
 	    "SPEC: unix:/path, inet:PORT@HOST or inet6:PORT@HOST; several "
 	    "targets form a chain\n");
 	exit(2);
@@ -1047,6 +1179,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "connections", required_argument, NULL, 'c' },
+		{ "headers", required_argument, NULL, 'H' },
 		{ "messages", required_argument, NULL, 'm' },
 		{ "per-conn", required_argument, NULL, 'p' },
 		{ "size", required_argument, NULL, 's' },
@@ -1059,12 +1192,15 @@ main(int argc, char **argv)
 	double secs;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:m:p:s:t:w:h", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "c:H:m:p:s:t:w:h", opts, NULL)) !=
 	    -1) {
 		switch (c) {
 		case 'c':
 			opt_connections = (int)number("connections", optarg,
 			    1);
+			break;
+		case 'H':
+			opt_headers = number("headers", optarg, 0);
 			break;
 		case 'm':
 			opt_messages = number("messages", optarg, 1);
@@ -1087,6 +1223,9 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || ntargets == 0 || opt_connections > 4096)
 		usage();
+	if (opt_headers > 10000)
+		fatal("--headers %lu: at most 10000", opt_headers);
+	make_headers(opt_headers);
 	body_text = make_body(opt_size);
 	ws = make_workers();
 	if (opt_warmup > 0)
