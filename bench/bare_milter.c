@@ -1,8 +1,8 @@
 /*
  * bare_milter - the benchmark's floor: a plain libmilter milter that
- * answers continue to every event.
+ * answers continue to every event, every header included.
  *
- *	bare_milter -p SOCKETSPEC [-H] [-E]
+ *	bare_milter -p SOCKETSPEC [-H] [-E] [-N]
  *
  * -p	where to listen, in libmilter's notation (unix:/path,
  *	inet:PORT@HOST).
@@ -12,6 +12,10 @@
  *	the MTA to skip every other event (SMFIP_NO*), as milterhost does
  *	when its plugins want only the end of the message: with -H, the
  *	like-for-like rival of milterhost's header plugin.
+ * -N	no reply for headers: negotiate SMFIP_NR_HDR and return
+ *	SMFIS_NOREPLY from the header callback, so that the MTA sends the
+ *	headers without waiting for an answer to each (libmilter answers
+ *	continue in our stead if the MTA does not offer SMFIP_NR_HDR).
  *
  * It is libmilter as a milter author gets it, on purpose: it sets no
  * TCP_NODELAY, so over TCP the header variant's end-of-message answer (a
@@ -28,6 +32,7 @@
 #include <libmilter/mfapi.h>
 
 static bool add_header;
+static bool no_header_reply;
 
 static sfsistat
 bare_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
@@ -62,7 +67,7 @@ bare_data(SMFICTX *ctx)
 static sfsistat
 bare_header(SMFICTX *ctx, char *name, char *value)
 {
-	return SMFIS_CONTINUE;
+	return no_header_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -98,10 +103,26 @@ bare_close(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * With -N: the steps libmilter derived from our callbacks, plus no reply
+ * for headers, and only the actions we use.
+ */
+static sfsistat
+bare_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	*pf0 = add_header ? SMFIF_ADDHDRS : 0;
+	*pf1 |= SMFIP_NR_HDR;
+	*pf2 = 0;
+	*pf3 = 0;
+	return SMFIS_CONTINUE;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bare_milter -p SOCKETSPEC [-H] [-E]\n");
+	fprintf(stderr, "usage: bare_milter -p SOCKETSPEC [-H] [-E] [-N]\n");
 	exit(2);
 }
 
@@ -126,13 +147,16 @@ main(int argc, char **argv)
 	const char *spec = NULL;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:HE")) != -1) {
+	while ((c = getopt(argc, argv, "p:HEN")) != -1) {
 		switch (c) {
 		case 'p':
 			spec = optarg;
 			break;
 		case 'H':
 			add_header = true;
+			break;
+		case 'N':
+			no_header_reply = true;
 			break;
 		case 'E':
 			desc = (struct smfiDesc){
@@ -149,6 +173,11 @@ main(int argc, char **argv)
 		usage();
 	if (add_header)
 		desc.xxfi_flags = SMFIF_ADDHDRS;
+	if (no_header_reply) {
+		if (desc.xxfi_header == NULL)
+			usage(); /* -E takes no headers */
+		desc.xxfi_negotiate = bare_negotiate;
+	}
 	if (strncmp(spec, "unix:", 5) == 0)
 		unlink(spec + 5);
 	if (smfi_setconn((char *)spec) != MI_SUCCESS ||
