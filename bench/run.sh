@@ -10,14 +10,19 @@
 # the load generator runs as Postfix runs smtpd_milters = a, b, c; and on
 # loopback TCP: the bare milter adding a header at the end of the message
 # (libmilter without TCP_NODELAY; like the header plugin it takes only the
-# end of the message) and milterhost with the header plugin.
+# end of the message) and milterhost with the header plugin.  A group of
+# cases sends 30 headers per message instead of 6: the floor (which answers
+# every header), a bare milter with SMFIP_NR_HDR (it answers no header, so
+# the load generator sends them without waiting, as Postfix does), and
+# milterhost with its 5 no-op plugins (each implements header).
 # Then, round after round, it runs every case at 1 and at 4 connections,
 # interleaved (A B C ... A B C ...) so that drift hits every case alike,
 # each case after its own warm-up.  It prints per case the medians over the
 # rounds, the ratio of msgs/s to the floor's, the servers' CPU per message
 # (utime + stime from /proc/PID/stat, summed over the chain's servers,
 # over all rounds) and their RSS (VmRSS, summed), then checks the targets
-# of issue 5 and prints PASS or MISS for each.  Last, it runs
+# of issue 5, and of issue 13 for 30 headers, and prints PASS or MISS for
+# each.  Last, it runs
 # BENCH_RSS_MESSAGES messages through milterhost with 10 plugins and
 # reports how much its RSS grew.
 #
@@ -134,17 +139,24 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 start_bare barehdr "inet:$port1@127.0.0.1" -H -E
 start_mh mhhdr "inet:$port2@127.0.0.1" hdr 1
+start_bare nrhdr "unix:$tmp/nrhdr.sock" -N
 
-# The cases: name, servers, loadgen targets.
+# The cases: name, servers, loadgen targets.  The h30_ cases send 30
+# headers per message: h30_bare to the floor, h30_nr to the bare milter
+# with NR_HDR, h30_mh5 to milterhost with 5 no-op plugins.  (A case named
+# *hdr* must get a header change per message.)
 cases="floor mh1 mh5 mh10 chain5 chain10 barehdr_tcp mhhdr_tcp"
+cases="$cases h30_bare h30_nr h30_mh5"
 case_pids() {
 	case $1 in
-	floor) echo "$pid_floor" ;;
+	floor | h30_bare) echo "$pid_floor" ;;
 	mh1 | mh5 | mh10) eval "echo \$pid_$1" ;;
 	chain5) echo "$chain5_pids" ;;
 	chain10) echo "$chain10_pids" ;;
 	barehdr_tcp) echo "$pid_barehdr" ;;
 	mhhdr_tcp) echo "$pid_mhhdr" ;;
+	h30_nr) echo "$pid_nrhdr" ;;
+	h30_mh5) echo "$pid_mh5" ;;
 	esac
 }
 case_targets() {
@@ -154,6 +166,15 @@ case_targets() {
 	chain10) echo "$chain10" ;;
 	barehdr_tcp) echo "--target inet:$port1@127.0.0.1" ;;
 	mhhdr_tcp) echo "--target inet:$port2@127.0.0.1" ;;
+	h30_bare) echo "--target unix:$tmp/floor.sock" ;;
+	h30_nr) echo "--target unix:$tmp/nrhdr.sock" ;;
+	h30_mh5) echo "--target unix:$tmp/mh5.sock" ;;
+	esac
+}
+case_headers() {
+	case $1 in
+	h30_*) echo 30 ;;
+	*) echo 6 ;;
 	esac
 }
 case_msgs() {
@@ -196,7 +217,8 @@ measure() {
 	n=$(case_msgs "$1")
 	p=$(case_pids "$1")
 	t=$(case_targets "$1")
-	common="--connections $2 --per-conn $per_conn --size $size"
+	h=$(case_headers "$1")
+	common="--connections $2 --per-conn $per_conn --size $size --headers $h"
 	# shellcheck disable=SC2086
 	loadgen_run "$tmp/warm" $common --messages "$(case_warm "$1")" $t
 	# shellcheck disable=SC2086
@@ -219,9 +241,23 @@ measure() {
 		cat "$tmp/out" >&2
 		exit 1
 	fi
+	# The bare milters' header replies are what the case says: all of
+	# them (the floor), none (NR_HDR).  milterhost's are reported.
+	noreply=$(field noreply "$tmp/out")
+	case $1 in
+	h30_nr) want=$((n * h)) ;;
+	mh* | h30_mh5) want=$noreply ;;
+	*) want=0 ;;
+	esac
+	if [ "$noreply" != "$want" ]; then
+		echo "run.sh: $1 at $2 connection(s): $noreply events sent" \
+		    "without a reply (want $want):" >&2
+		cat "$tmp/out" >&2
+		exit 1
+	fi
 	echo "$1 $2 $3 $(field rate "$tmp/out") $(field p50_ms "$tmp/out")" \
 	    "$(field p99_ms "$tmp/out") $(field max_ms "$tmp/out")" \
-	    "$((after - before)) $n $rss" >>"$results"
+	    "$((after - before)) $n $rss $noreply" >>"$results"
 }
 
 echo "milterhost benchmark: $rounds rounds, $msgs messages of $size body" \
@@ -266,17 +302,19 @@ done >"$summary"
 echo
 printf '%-12s %5s %9s %6s %8s %8s %9s %9s %9s %8s\n' case conns msgs/s \
     ratio p50_ms p99_ms worst_p99 worst_max cpu_us/msg rss_MB
-awk '{ if ($1 == "floor") f[$2] = $3; row[NR] = $0 }
+awk '{ if ($1 == "floor" || $1 == "h30_bare") f[$1, $2] = $3; row[NR] = $0 }
 END {
 	for (i = 1; i <= NR; i++) {
 		split(row[i], v, " ")
+		base = v[1] ~ /^h30_/ ? "h30_bare" : "floor"
 		printf "%-12s %5d %9.0f %6.2f %8.3f %8.3f %9.3f %9.3f %9d %8.1f\n",
-		    v[1], v[2], v[3], v[3] / f[v[2]], v[4], v[5], v[6], v[7],
-		    v[8], v[9] / 1024
+		    v[1], v[2], v[3], v[3] / f[base, v[2]], v[4], v[5], v[6],
+		    v[7], v[8], v[9] / 1024
 	}
 }' "$summary"
 echo "(medians over $rounds rounds; worst_*: the worst round; ratio:" \
-    "msgs/s over the floor's at the same connections; cpu: all rounds'" \
+    "msgs/s over the floor's at the same connections, for the h30_ cases" \
+    "(30 headers a message) over h30_bare's; cpu: all rounds'" \
     "server utime+stime over their messages, tick $((1000 / tck)) ms;" \
     "rss: VmRSS after the last round, summed over a chain's servers)"
 
@@ -318,6 +356,31 @@ for n in 1 4; do
 	mc=$(get mh10 $n 8)
 	verdict "CPU/msg of milterhost+10 <= 1.2 x floor at $n conn.: $mc us vs $fc us (x$(awk "BEGIN { printf \"%.2f\", $mc / $fc }"))" \
 	    "$mc <= 1.2 * $fc"
+done
+
+
+# 30 headers: the ratios, and issue 13's target for the coming work that
+# lets milterhost claim SMFIP_NR_HDR (until then it answers every header).
+echo
+echo "30 headers per message (h30_ cases; ratios within this run):"
+for n in 1 4; do
+	hb=$(get h30_bare $n 3)
+	hn=$(get h30_nr $n 3)
+	hm=$(get h30_mh5 $n 3)
+	# Events milterhost took without answering, per message.
+	nr=$(awk -v n=$n '$1 == "h30_mh5" && $2 == n { t += $11; m += $9 }
+	    END { printf "%.1f", t / m }' "$results")
+	echo "  $n conn.: bare milter answering every header $hb msgs/s;" \
+	    "bare milter with NR_HDR $hn (x$(awk "BEGIN { printf \"%.2f\", $hn / $hb }"));" \
+	    "milterhost+5 header plugins $hm (x$(awk "BEGIN { printf \"%.2f\", $hm / $hb }")," \
+	    "x$(awk "BEGIN { printf \"%.2f\", $hm / $hn }") of NR_HDR;" \
+	    "$nr events a message sent without a reply)"
+done
+for n in 1 4; do
+	hb=$(get h30_bare $n 3)
+	hm=$(get h30_mh5 $n 3)
+	verdict "milterhost+5 header plugins >= 1.5 x bare milter answering every header, 30 headers, at $n conn.: $hm vs $hb (x$(awk "BEGIN { printf \"%.2f\", $hm / $hb }"); issue 13, for the NR_HDR work)" \
+	    "$hm >= 1.5 * $hb"
 done
 
 # ---- RSS over many messages -------------------------------------------------
