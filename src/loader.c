@@ -1,6 +1,6 @@
 /*
  * loader - turn the plugin sections of a config into a plugin set.  See
- * loader.h, and DESIGN.md "Plugin ABI".
+ * loader.h, and doc/design.md "Plugin ABI".
  *
  * Loading one instance goes: resolve the section's module value to a file,
  * read the ABI version of its descriptor from the file, open the file

@@ -1413,7 +1413,7 @@ say(const char *fmt, ...)
 }
 
 static const char *
-status_name(mh_status st)
+status_label(mh_status st)
 {
 	static const char *const names[] = { "CONTINUE", "REJECT", "DISCARD",
 	    "ACCEPT", "TEMPFAIL", "SKIP", "FAIL" };
@@ -1424,7 +1424,7 @@ status_name(mh_status st)
 static void
 say_verdict(const char *event, struct verdict v)
 {
-	say("%s: %s", event, status_name(v.status));
+	say("%s: %s", event, status_label(v.status));
 	if (v.reply != NULL) {
 		say(" %s %s", v.reply->rcode, v.reply->xcode);
 		for (size_t i = 0; i < v.reply->nlines; i++)
