@@ -49,6 +49,7 @@
 #include "array.h"
 #include "elfdesc.h"
 #include "loader.h"
+#include "stage.h"
 #include "log.h"
 
 /*
@@ -72,33 +73,6 @@
 
 #define SO_SUFFIX ".so"
 #define BUILTIN_PATH "(builtin)"
-
-static const char *const stage_names[MH_STAGE_COUNT] = {
-	[MH_STAGE_CONNECT] = "connect", [MH_STAGE_HELO] = "helo",
-	[MH_STAGE_ENVFROM] = "envfrom", [MH_STAGE_ENVRCPT] = "envrcpt",
-	[MH_STAGE_DATA] = "data", [MH_STAGE_UNKNOWN] = "unknown",
-	[MH_STAGE_HEADER] = "header", [MH_STAGE_EOH] = "eoh",
-	[MH_STAGE_BODY] = "body", [MH_STAGE_EOM] = "eom",
-	[MH_STAGE_ABORT] = "abort", [MH_STAGE_CLOSE] = "close",
-};
-
-/* The stages at which the MTA sends macros. */
-static bool
-stage_has_macros(int stage)
-{
-	switch (stage) {
-	case MH_STAGE_CONNECT:
-	case MH_STAGE_HELO:
-	case MH_STAGE_ENVFROM:
-	case MH_STAGE_ENVRCPT:
-	case MH_STAGE_DATA:
-	case MH_STAGE_EOH:
-	case MH_STAGE_EOM:
-		return true;
-	default:
-		return false;
-	}
-}
 
 /*
  * One call of a plugin's init.  The plugin gets &call->init; mh_init_error
@@ -207,11 +181,11 @@ check_macros(const struct mh_plugin *d, char *err, size_t errlen)
 
 		if (p == NULL)
 			continue;
-		if (!stage_has_macros(st)) {
+		if (stage_info(st)->macros == NO_MACROS) {
 			snprintf(err, errlen, "plugin '%s' declares macros for "
 			    "stage %s, where the MTA sends none (macros are "
 			    "sent at connect, helo, envfrom, envrcpt, data, "
-			    "eoh and eom)", d->name, stage_names[st]);
+			    "eoh and eom)", d->name, stage_name(st));
 			return -1;
 		}
 		while (*p != '\0') {
@@ -224,7 +198,7 @@ check_macros(const struct mh_plugin *d, char *err, size_t errlen)
 				    "name '%.*s' for stage %s: use letters, "
 				    "digits and '_' (at most %d), optionally "
 				    "in braces", d->name, (int)n, p,
-				    stage_names[st], MACRO_NAME_MAX);
+				    stage_name(st), MACRO_NAME_MAX);
 				return -1;
 			}
 			p += n;
