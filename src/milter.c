@@ -237,10 +237,12 @@ xx_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 }
 
 /*
- * A connect without a session: the MTA ended the previous SMTP session
+ * An event without a session: the MTA ended the previous SMTP session
  * with SMFIC_QUIT_NC and starts another on this connection, without a
- * new negotiation.  The new session is negotiated as the first was, from
- * the MTA's offer kept since then, so that it is filtered the same way.
+ * new negotiation.  Its first event is connect, or whichever later one
+ * the plugins take (the MTA skips the stages none implements).  The new
+ * session is negotiated as the first was, from the MTA's offer kept since
+ * then, so that it is filtered the same way.
  */
 static struct session *
 resume_session(SMFICTX *ctx)
@@ -261,78 +263,88 @@ resume_session(SMFICTX *ctx)
 	return s;
 }
 
-static sfsistat
-xx_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
+/* The session of ctx, or NULL: then nothing is lost by a tempfail. */
+static struct session *
+session_of(SMFICTX *ctx)
 {
 	struct session *s = smfi_getpriv(ctx);
 
-	if (s == NULL && (s = resume_session(ctx)) == NULL)
-		return SMFIS_TEMPFAIL;
-	return answer(ctx, chain_connect(s, hostname, addr));
+	return s != NULL ? s : resume_session(ctx);
+}
+
+static sfsistat
+xx_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *addr)
+{
+	struct session *s = session_of(ctx);
+
+	return s ? answer(ctx, chain_connect(s, hostname, addr)) :
+	    SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_helo(SMFICTX *ctx, char *name)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_helo(s, name)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_helo(s, name)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_envfrom(SMFICTX *ctx, char **argv)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_envfrom(s, argv)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_envfrom(s, argv)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_envrcpt(SMFICTX *ctx, char **argv)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_envrcpt(s, argv)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_envrcpt(s, argv)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_data(SMFICTX *ctx)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_data(s)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_data(s)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_unknown(SMFICTX *ctx, const char *command)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_unknown(s, command)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_unknown(s, command)) : SMFIS_TEMPFAIL;
 }
 
+/* Without a session the MTA hears tempfail at the next answered event
+ * (libmilter does not send one here if no reply was negotiated). */
 static sfsistat
 xx_header(SMFICTX *ctx, char *name, char *value)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_header(s, name, value)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_header(s, name, value)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_eoh(SMFICTX *ctx)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_eoh(s)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_eoh(s)) : SMFIS_TEMPFAIL;
 }
 
 static sfsistat
 xx_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 
-	return s ? answer(ctx, chain_body(s, chunk, len)) : SMFIS_CONTINUE;
+	return s ? answer(ctx, chain_body(s, chunk, len)) : SMFIS_TEMPFAIL;
 }
 
 static int
@@ -406,13 +418,13 @@ apply_mods(SMFICTX *ctx, const struct mod_list *mods)
 static sfsistat
 xx_eom(SMFICTX *ctx)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_of(ctx);
 	const struct mod_list *mods;
 	struct verdict v;
 	bool sent;
 
 	if (s == NULL)
-		return SMFIS_CONTINUE;
+		return SMFIS_TEMPFAIL;
 	v = chain_eom(s, &mods);
 	sent = apply_mods(ctx, mods);
 	chain_eom_applied(s);

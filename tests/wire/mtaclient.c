@@ -30,15 +30,16 @@
  *	replacement: one chunk of no bytes (no chunk at all would leave the
  *	body as it was).
  *
- * mtaclient quitnc SOCKETPATH SESSIONS quit|eof
+ * mtaclient quitnc SOCKETPATH SESSIONS quit|eof [noreject]
  *	Runs SESSIONS SMTP sessions on one milter connection, negotiated
  *	once, separated by SMFIC_QUIT_NC ("a new connection follows"), as
  *	an MTA that reuses milter connections does.  Session N connects as
  *	host sessionN.example.test and sends one message to <reject@...>
- *	and <b@example.test>.  Ends with QUIT, or with QUIT_NC and then
- *	closing the socket (eof).  Exits 0 if in every session the first
- *	recipient was rejected, the second not, and the end of message
- *	brought at least one header change.
+ *	and <b@example.test> (only the latter with noreject), each event
+ *	unless the milter negotiated it away.  Ends with QUIT, or with
+ *	QUIT_NC and then closing the socket (eof).  Exits 0 if in every
+ *	session the first recipient was rejected, the second not, and the
+ *	end of message brought at least one header change.
  *
  * mtaclient stop SOCKETPATH PID
  *	Opens a session and sends MAIL, then sends SIGTERM to PID (the
@@ -441,7 +442,7 @@ run_bigbody(const char *path, size_t send, size_t expect)
 
 /* One SMTP session of run_quitnc, connecting as host sessionN. */
 static bool
-quitnc_session(unsigned long steps, int n)
+quitnc_session(unsigned long steps, int n, bool reject)
 {
 	static const char mail[] = "<a@example.test>";
 	static const char bad[] = "<reject@example.test>";
@@ -456,18 +457,20 @@ quitnc_session(unsigned long steps, int n)
 		event('C', conn, (size_t)len + 1);
 	if (!(steps & NOHELO))
 		event('H', host, strlen(host) + 1);
-	expect('M', mail, sizeof mail, 'c');
-	expect('R', bad, sizeof bad, 'r');
+	if (!(steps & NOMAIL))
+		expect('M', mail, sizeof mail, 'c');
+	if (reject)
+		expect('R', bad, sizeof bad, 'r');
 	/* The second recipient and the rest of the message. */
 	message(steps | NOMAIL, "hello\r\n", 7, &res);
 	free(res.body);
-	printf("mtaclient: session %d: recipient rejected, %d header "
-	    "change(s)\n", n, res.headers);
+	printf("mtaclient: session %d: %s%d header change(s)\n", n,
+	    reject ? "recipient rejected, " : "", res.headers);
 	return res.headers > 0;
 }
 
 static int
-run_quitnc(const char *path, int sessions, const char *end)
+run_quitnc(const char *path, int sessions, const char *end, bool reject)
 {
 	unsigned long steps;
 	bool ok = true;
@@ -477,7 +480,7 @@ run_quitnc(const char *path, int sessions, const char *end)
 	for (int i = 1; i <= sessions; i++) {
 		if (i > 1)
 			send_cmd('K', NULL, 0);
-		ok = quitnc_session(steps, i) && ok;
+		ok = quitnc_session(steps, i, reject) && ok;
 	}
 	if (strcmp(end, "eof") == 0)
 		send_cmd('K', NULL, 0);
@@ -564,8 +567,9 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "bigbody") == 0)
 		return run_bigbody(argv[2], strtoul(argv[3], NULL, 10),
 		    strtoul(argv[4], NULL, 10));
-	if (argc == 5 && strcmp(argv[1], "quitnc") == 0)
-		return run_quitnc(argv[2], atoi(argv[3]), argv[4]);
+	if ((argc == 5 || (argc == 6 && strcmp(argv[5], "noreject") == 0)) &&
+	    strcmp(argv[1], "quitnc") == 0)
+		return run_quitnc(argv[2], atoi(argv[3]), argv[4], argc == 5);
 	if (argc == 4 && strcmp(argv[1], "hold") == 0)
 		return run_hold(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "stop") == 0)
@@ -573,7 +577,8 @@ main(int argc, char **argv)
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
 	    "       mtaclient mods SOCKETPATH\n"
 	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n"
-	    "       mtaclient quitnc SOCKETPATH SESSIONS quit|eof\n"
+	    "       mtaclient quitnc SOCKETPATH SESSIONS quit|eof "
+	    "[noreject]\n"
 	    "       mtaclient stop SOCKETPATH PID\n"
 	    "       mtaclient hold SOCKETPATH SECONDS\n");
 	return 2;

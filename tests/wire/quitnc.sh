@@ -7,6 +7,9 @@
 # made, and each plugin gets connect and close once per session, with a
 # fresh connection slot.  When the connection finally ends after a
 # QUIT_NC, libmilter calls close once more: plugins must not see it.
+# With a plugin that takes only the end of the message (the MTA then
+# sends no connect, helo, MAIL or RCPT), the later sessions start at the
+# end of their message, and are filtered too.
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
@@ -65,6 +68,24 @@ run() {
 if wire_start "$ini"; then
 	run quit
 	run eof
+	wire_stop
+fi
+
+eom_ini=$(wire_config quitnc_eom <<'EOF2'
+[plugin:hdr]
+module = $abs_top_builddir/plugins/.libs/addheader.so
+header = X-Filtered
+value = yes
+EOF2
+) || exit 99
+sed -i "s|\$abs_top_builddir|$abs_top_builddir|" "$eom_ini"
+if wire_start "$eom_ini"; then
+	if "$client" quitnc "$WIRE_SOCKET" 3 quit noreject; then
+		echo "ok: end of message only: every session got the header"
+	else
+		wire_fail "end of message only: a later session was not" \
+		    "filtered"
+	fi
 	wire_stop
 fi
 wire_exit
