@@ -22,6 +22,8 @@
  *
  * The template is parsed once, by init, into literal text and macro
  * names; a lone '%' or an unterminated "%{" is a configuration error.
+ * The instance asks the MTA for exactly the macros its template names,
+ * at the end of the message (ABI 1.1, mh_declare_macros).
  * The value is built at the end of the message, the only time the
  * header can be known to be wanted, and handed to the host, which
  * sends it to the MTA with the other plugins' changes.
@@ -288,6 +290,17 @@ collect_settings(const struct mh_init *init, struct settings *s)
 	return 0;
 }
 
+/* Ask for the template's macros at the end of the message. */
+static int
+declare_macros(const struct mh_init *init, const struct addheader *ah)
+{
+	for (size_t i = 0; i < ah->nparts; i++)
+		if (ah->parts[i].is_macro && mh_declare_macros(init,
+		    MH_STAGE_EOM, ah->parts[i].text) != MH_OK)
+			return -1;
+	return 0;
+}
+
 static int
 ah_init(const struct mh_init *init, void **state)
 {
@@ -309,6 +322,10 @@ ah_init(const struct mh_init *init, void **state)
 	if ((ah->header = strdup(s.header)) == NULL) {
 		ah_fini(ah);
 		return mh_init_error(init, NULL, "out of memory");
+	}
+	if (declare_macros(init, ah) < 0) {
+		ah_fini(ah);
+		return -1;
 	}
 	*state = ah;
 	return 0;
@@ -382,13 +399,13 @@ ah_eom(mh_ctx *ctx)
 }
 
 /*
- * Macros: the descriptor is shared by all instances, so it cannot list
- * exactly the macros each instance's template names.  It asks for the
- * usual ones; the host adds Postfix's defaults for each stage (connect:
- * j {daemon_name} {daemon_addr} v _; eom: i), and Postfix sends the
- * defaults of the other stages unasked.  Macros of earlier stages of the
- * connection and the message stay visible at the end of the message.
- * For any other macro, name it in Postfix's milter_*_macros.
+ * Macros: each instance declares the ones its template names at the end
+ * of the message (ah_init).  The descriptor also asks for the usual ones
+ * at connect, where Postfix knows them all; the host adds Postfix's
+ * defaults for each stage (connect: j {daemon_name} {daemon_addr} v _;
+ * eom: i), and Postfix sends the defaults of the other stages unasked.
+ * Macros of earlier stages of the connection and the message stay
+ * visible at the end of the message.
  */
 const struct mh_plugin milterhost_plugin = {
 	MH_PLUGIN_ABI,

@@ -106,7 +106,7 @@ negotiate_macros(struct session *s, struct negotiation *n)
 			continue;
 		list[0] = '\0';
 		for (size_t i = 0; i < s->nctx; i++) {
-			const char *names = s->ctx[i].inst->desc->macros[st];
+			const char *names = s->ctx[i].inst->macros[st];
 
 			if (s->ctx[i].disabled || names == NULL || !*names)
 				continue;
@@ -134,7 +134,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 	memset(n->macros, 0, sizeof n->macros);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
-		unsigned long missing = ctx->inst->desc->actions &
+		unsigned long missing = ctx->inst->actions &
 		    ~n->mta_actions;
 
 		if (missing) {
@@ -144,8 +144,8 @@ chain_negotiate(struct session *s, struct negotiation *n)
 			    "connection", ctx->inst->name, missing);
 			continue;
 		}
-		n->actions |= ctx->inst->desc->actions;
-		wants |= ctx->inst->desc->flags;
+		n->actions |= ctx->inst->actions;
+		wants |= ctx->inst->flags;
 	}
 	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
 		bool used = false;
@@ -343,7 +343,7 @@ is_active(const struct mh_ctx *ctx, mh_stage stage, bool rejected_rcpt)
 	if (stage == MH_STAGE_BODY && ctx->body_skip)
 		return false;
 	if (rejected_rcpt &&
-	    !(ctx->inst->desc->flags & MH_WANT_REJECTED_RCPTS))
+	    !(ctx->inst->flags & MH_WANT_REJECTED_RCPTS))
 		return false;
 	return true;
 }

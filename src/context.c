@@ -298,7 +298,7 @@ check_change(mh_ctx *ctx, unsigned long action, const char *what)
 		return refuse(ctx, MH_E_STAGE, "%s at %s: message changes "
 		    "are allowed from envfrom to eom", what,
 		    stage_name(st));
-	if ((ctx->inst->desc->actions & action) == 0)
+	if ((ctx->inst->actions & action) == 0)
 		return refuse(ctx, MH_E_ACTION, "%s: action not declared "
 		    "in the plugin's descriptor", what);
 	return MH_OK;

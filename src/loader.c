@@ -80,6 +80,11 @@
  */
 struct init_call {
 	struct mh_init init;
+	/* The instance's declarations so far (see struct instance). */
+	unsigned long actions;
+	unsigned long flags;
+	char *macros[MH_STAGE_COUNT];
+	bool bad_declaration;   /* an mh_declare_* call was refused */
 	bool reported;          /* mh_init_error was called */
 	bool has_key;
 	char key[256];          /* the key it named */
@@ -173,37 +178,49 @@ valid_macro_name(const char *tok, size_t len)
 	return true;
 }
 
+/*
+ * Check a list of macro names for stage st; who says who declared it.
+ * Returns 0, or -1 with the reason in err.
+ */
+static int
+check_macro_list(const char *who, int st, const char *p, char *err,
+		 size_t errlen)
+{
+	if ((unsigned)st >= MH_STAGE_COUNT ||
+	    stage_info(st)->macros == NO_MACROS) {
+		snprintf(err, errlen, "%s declares macros for stage %s, where "
+		    "the MTA sends none (macros are sent at connect, helo, "
+		    "envfrom, envrcpt, data, eoh and eom)", who,
+		    stage_name(st));
+		return -1;
+	}
+	while (*p != '\0') {
+		size_t n;
+
+		p += strspn(p, " \t");
+		n = strcspn(p, " \t");
+		if (n > 0 && !valid_macro_name(p, n)) {
+			snprintf(err, errlen, "%s: bad macro name '%.*s' for "
+			    "stage %s: use letters, digits and '_' (at most "
+			    "%d), optionally in braces", who, (int)n, p,
+			    stage_name(st), MACRO_NAME_MAX);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 static int
 check_macros(const struct mh_plugin *d, char *err, size_t errlen)
 {
-	for (int st = 0; st < MH_STAGE_COUNT; st++) {
-		const char *p = d->macros[st];
+	char who[128];
 
-		if (p == NULL)
-			continue;
-		if (stage_info(st)->macros == NO_MACROS) {
-			snprintf(err, errlen, "plugin '%s' declares macros for "
-			    "stage %s, where the MTA sends none (macros are "
-			    "sent at connect, helo, envfrom, envrcpt, data, "
-			    "eoh and eom)", d->name, stage_name(st));
+	snprintf(who, sizeof who, "plugin '%s'", d->name);
+	for (int st = 0; st < MH_STAGE_COUNT; st++)
+		if (d->macros[st] != NULL &&
+		    check_macro_list(who, st, d->macros[st], err, errlen) < 0)
 			return -1;
-		}
-		while (*p != '\0') {
-			size_t n;
-
-			p += strspn(p, " \t");
-			n = strcspn(p, " \t");
-			if (n > 0 && !valid_macro_name(p, n)) {
-				snprintf(err, errlen, "plugin '%s': bad macro "
-				    "name '%.*s' for stage %s: use letters, "
-				    "digits and '_' (at most %d), optionally "
-				    "in braces", d->name, (int)n, p,
-				    stage_name(st), MACRO_NAME_MAX);
-				return -1;
-			}
-			p += n;
-		}
-	}
 	return 0;
 }
 
@@ -301,6 +318,83 @@ compare_strings(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/* ---- declarations of init (ABI 1.1) --------------------------------- */
+
+/*
+ * A refused declaration is a plugin bug: it is reported like an init
+ * error and fails the instance's load even if init then succeeds, for an
+ * instance that runs without what it needs would fail in every session.
+ */
+static int
+refuse_declaration(const struct mh_init *init, const char *fn,
+		   const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+refuse_declaration(const struct mh_init *init, const char *fn,
+		   const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	if (init == NULL) {
+		log_msg(LOG_ERR, "%s called with a NULL init: refused", fn);
+		return MH_E_INVALID;
+	}
+	init_call_of(init)->bad_declaration = true;
+	mh_init_error(init, NULL, "%s: %s", fn, why);
+	return MH_E_INVALID;
+}
+
+int
+mh_declare_actions(const struct mh_init *init, unsigned long actions)
+{
+	if (init == NULL || (actions & ~KNOWN_ACTIONS) != 0)
+		return refuse_declaration(init, __func__, "unknown actions "
+		    "0x%lx (known: 0x%lx)", actions & ~KNOWN_ACTIONS,
+		    KNOWN_ACTIONS);
+	init_call_of(init)->actions |= actions;
+	return MH_OK;
+}
+
+int
+mh_declare_wishes(const struct mh_init *init, unsigned long flags)
+{
+	if (init == NULL || (flags & ~KNOWN_FLAGS) != 0)
+		return refuse_declaration(init, __func__, "unknown wishes "
+		    "0x%lx (known: 0x%lx)", flags & ~KNOWN_FLAGS, KNOWN_FLAGS);
+	init_call_of(init)->flags |= flags;
+	return MH_OK;
+}
+
+int
+mh_declare_macros(const struct mh_init *init, mh_stage stage,
+		  const char *names)
+{
+	struct init_call *call;
+	char err[512], *list;
+	size_t have, add;
+
+	if (init == NULL || names == NULL)
+		return refuse_declaration(init, __func__, "NULL names");
+	if (check_macro_list("the instance", (int)stage, names, err,
+	    sizeof err) < 0)
+		return refuse_declaration(init, __func__, "%s", err);
+	call = init_call_of(init);
+	have = call->macros[stage] ? strlen(call->macros[stage]) : 0;
+	add = strlen(names);
+	if ((list = realloc(call->macros[stage], have + add + 2)) == NULL)
+		return refuse_declaration(init, __func__, "out of memory");
+	if (have > 0)
+		list[have++] = ' ';
+	memcpy(list + have, names, add + 1);
+	call->macros[stage] = list;
+	return MH_OK;
+}
+
 /* ---- sets ---------------------------------------------------------------- */
 
 struct plugin_set *
@@ -321,6 +415,15 @@ plugin_set_retain(struct plugin_set *set)
 	return set;
 }
 
+static void
+free_macros(char *macros[MH_STAGE_COUNT])
+{
+	for (int st = 0; st < MH_STAGE_COUNT; st++) {
+		free(macros[st]);
+		macros[st] = NULL;
+	}
+}
+
 /* Fini the instances, last first, then unload the modules. */
 static void
 plugin_set_destroy(struct plugin_set *set)
@@ -331,6 +434,7 @@ plugin_set_destroy(struct plugin_set *set)
 		if (in->desc->fini != NULL)
 			in->desc->fini(in->state);
 		free(in->name);
+		free_macros(in->macros);
 	}
 	free(set->instances);
 	for (size_t i = 0; i < set->nmodules; i++) {
@@ -375,6 +479,19 @@ module_add(struct plugin_set *set, char *path, void *handle,
 	return m;
 }
 
+/* The declarations an instance starts with: its descriptor's. */
+static int
+start_declarations(struct init_call *call, const struct mh_plugin *d)
+{
+	call->actions = d->actions;
+	call->flags = d->flags;
+	for (int st = 0; st < MH_STAGE_COUNT; st++)
+		if (d->macros[st] != NULL &&
+		    (call->macros[st] = strdup(d->macros[st])) == NULL)
+			return -1;
+	return 0;
+}
+
 /*
  * Call m's init for an instance called name with the given settings, and
  * append the instance to set.  On failure, call tells why.
@@ -401,12 +518,29 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	call->init.config_file = config_file;
 	call->init.settings = settings;
 	call->init.nsettings = nsettings;
+	if (start_declarations(call, &m->desc) < 0) {
+		free(copy);
+		free_macros(call->macros);
+		return mh_init_error(&call->init, NULL, "out of memory");
+	}
 	if (m->desc.init != NULL && m->desc.init(&call->init, &state) != 0) {
 		free(copy);
+		free_macros(call->macros);
+		return -1;
+	}
+	if (call->bad_declaration) {
+		/* init succeeded, but the instance cannot run as declared */
+		if (m->desc.fini != NULL)
+			m->desc.fini(state);
+		free(copy);
+		free_macros(call->macros);
 		return -1;
 	}
 	in = &set->instances[set->ninstances];
 	memset(in, 0, sizeof *in);
+	in->actions = call->actions;
+	in->flags = call->flags;
+	memcpy(in->macros, call->macros, sizeof in->macros);
 	in->name = copy;
 	in->module = m;
 	in->desc = &m->desc;

@@ -37,6 +37,14 @@ struct instance {
 	struct module *module;
 	const struct mh_plugin *desc; /* == &module->desc */
 	void *state;         /* what init returned */
+	/*
+	 * What the instance needs: the descriptor's declarations and what
+	 * its init added (ABI 1.1, mh_declare_*).  macros[stage] is a
+	 * space-separated list, or NULL.
+	 */
+	unsigned long actions; /* MH_ACT_* */
+	unsigned long flags;   /* MH_WANT_* */
+	char *macros[MH_STAGE_COUNT];
 	enum on_error on_error;
 	bool dry_run;
 	size_t index;        /* position in the chain */

@@ -101,6 +101,16 @@ print_actions(unsigned long actions)
 	printf("%s\n", n ? "" : " none");
 }
 
+/* The macros the instance asks for, per stage. */
+static void
+print_macros(const struct instance *in)
+{
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++)
+		if (in->macros[st] != NULL)
+			printf("    macros at %s: %s\n", stage_name(st),
+			    in->macros[st]);
+}
+
 /* milterhost -t: load and init everything, say what was found. */
 static int
 check_config(const struct config *cfg)
@@ -123,7 +133,8 @@ check_config(const struct config *cfg)
 		    d->name, d->version ? d->version : "",
 		    in->module->path, d->description ? d->description : "");
 		print_stages(d);
-		print_actions(d->actions);
+		print_actions(in->actions);
+		print_macros(in);
 		printf("    on_error = %s%s\n", config_on_error_name(in->on_error),
 		    in->dry_run ? ", dry run" : "");
 	}

@@ -66,7 +66,7 @@ void
 session_set_leadspc_fix(struct session *s)
 {
 	for (size_t i = 0; i < s->nctx; i++) {
-		bool wants = s->ctx[i].inst->desc->flags & MH_WANT_HDR_LEADSPC;
+		bool wants = s->ctx[i].inst->flags & MH_WANT_HDR_LEADSPC;
 
 		s->ctx[i].leadspc_fix = wants != s->leadspc;
 	}

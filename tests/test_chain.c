@@ -292,12 +292,17 @@ tp_close(mh_ctx *ctx)
 	(void)callback(ctx, MH_STAGE_CLOSE, NULL);
 }
 
+/* What the next instances' init declares (ABI 1.1), if set. */
+static int (*declare)(const struct mh_init *init);
+
 static int
 tp_init(const struct mh_init *init, void **state)
 {
-	struct tplug *p = calloc(1, sizeof *p);
+	struct tplug *p;
 
-	if (p == NULL)
+	if (declare != NULL && declare(init) != 0)
+		return -1;
+	if ((p = calloc(1, sizeof *p)) == NULL)
 		return mh_init_error(init, NULL, "out of memory");
 	snprintf(p->name, sizeof p->name, "%s", init->instance);
 	*state = p;
@@ -3344,6 +3349,126 @@ check_words(const char *got, const char *want, int line, const char *what)
 
 #define EXPECT_WORDS(got, want) check_words((got), (want), __LINE__, #got)
 
+/* ---- tests: declarations of init (ABI 1.1) ------------------------------- */
+
+static int
+declare_more(const struct mh_init *init)
+{
+	if (mh_declare_actions(init, MH_ACT_CHGFROM) != MH_OK ||
+	    mh_declare_macros(init, MH_STAGE_EOM, "{foo} j") != MH_OK ||
+	    mh_declare_macros(init, MH_STAGE_EOM, "{foo2}") != MH_OK ||
+	    mh_declare_wishes(init, MH_WANT_HDR_LEADSPC) != MH_OK)
+		return -1;
+	return 0;
+}
+
+static mh_status
+hook_change_from(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_from_change(ctx, "<new@example.org>", NULL));
+	return MH_CONTINUE;
+}
+
+/*
+ * An instance's init adds to what its descriptor declares: the actions
+ * it may use, the macros it wants, its protocol wishes; negotiation and
+ * the checks of its host calls use the union.
+ */
+static void
+test_init_declarations_add_to_the_descriptor(void)
+{
+	struct mh_plugin d = test_plugin;
+	const struct mod_list *mods;
+
+	d.actions = MH_ACT_ADDHDRS;
+	fixture();
+	declare = declare_more;
+	add("p1", &d, ON_ERROR_TEMPFAIL, false);
+	declare = NULL;
+	add("p2", &d, ON_ERROR_TEMPFAIL, false);
+	CU_ASSERT_EQUAL(set->instances[0].actions,
+	    MH_ACT_ADDHDRS | MH_ACT_CHGFROM);
+	CU_ASSERT_EQUAL(set->instances[0].flags, MH_WANT_HDR_LEADSPC);
+	CU_ASSERT_STRING_EQUAL(set->instances[0].macros[MH_STAGE_EOM],
+	    "{foo} j {foo2}");
+	CU_ASSERT_EQUAL(set->instances[1].actions, MH_ACT_ADDHDRS);
+	CU_ASSERT_PTR_NULL(set->instances[1].macros[MH_STAGE_EOM]);
+	P[0]->hook[MH_STAGE_EOM] = hook_change_from;
+	P[1]->hook[MH_STAGE_EOM] = hook_change_from;
+	start();
+	CU_ASSERT_EQUAL(neg.actions & ~ACT_SETSYMLIST,
+	    MH_ACT_ADDHDRS | MH_ACT_CHGFROM);
+	CU_ASSERT(neg.steps & PROTO_HDR_LEADSPC);
+	EXPECT_WORDS(neg.macros[MACRO_EOM], "i {foo} j {foo2}");
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_eom(&mods);
+	/* p1 declared CHGFROM; p2 did not: refused, on_error tempfail. */
+	EXPECT_STR(P[0]->rcs, "OK");
+	EXPECT_STR(P[1]->rcs, "E_ACTION");
+	finish();
+}
+
+static int
+declare_unknown_action(const struct mh_init *init)
+{
+	mh_declare_actions(init, 0x10000UL);
+	return 0;
+}
+
+static int
+declare_header_macros(const struct mh_init *init)
+{
+	return mh_declare_macros(init, MH_STAGE_HEADER, "{x}") == MH_OK ? 0 :
+	    -1;
+}
+
+static int
+declare_bad_name(const struct mh_init *init)
+{
+	mh_declare_macros(init, MH_STAGE_EOM, "ok b@d");
+	return 0;
+}
+
+/* A refused declaration fails the instance, even if init succeeds. */
+static void
+test_bad_declaration_refuses_the_instance(void)
+{
+	static const struct {
+		int (*declare)(const struct mh_init *);
+		const char *want;
+	} cases[] = {
+		{ declare_unknown_action, "[plugin:bad] mh_declare_actions: "
+		    "unknown actions 0x10000" },
+		{ declare_header_macros, "[plugin:bad] mh_declare_macros: the "
+		    "instance declares macros for stage header" },
+		{ declare_bad_name, "[plugin:bad] mh_declare_macros: the "
+		    "instance: bad macro name 'b@d' for stage eom" },
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		fixture();
+		declare = cases[i].declare;
+		CU_ASSERT_EQUAL(plugin_set_add(set, "bad", &test_plugin, NULL,
+		    0, ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
+		declare = NULL;
+		if (strstr(err, cases[i].want) == NULL) {
+			CU_FAIL("the refusal does not say why");
+			fprintf(stderr, "got \"%s\", want \"%s\"\n", err,
+			    cases[i].want);
+		}
+		CU_ASSERT_EQUAL(set->ninstances, 0);
+		finish();
+	}
+	/* Outside init there is nothing to declare into. */
+	CU_ASSERT_EQUAL(mh_declare_actions(NULL, MH_ACT_ADDHDRS),
+	    MH_E_INVALID);
+	CU_ASSERT_EQUAL(mh_declare_macros(NULL, MH_STAGE_EOM, "i"),
+	    MH_E_INVALID);
+}
+
 static void
 test_negotiate_macros_union_with_defaults(void)
 {
@@ -4511,6 +4636,8 @@ static const struct unit_test tests[] = {
 	TEST(test_several_messages_per_connection),
 	TEST(test_unknown_verdict_concerns_only_command),
 	TEST(test_header_decision_given_at_next_answered_event),
+	TEST(test_init_declarations_add_to_the_descriptor),
+	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_negotiate_everything_implemented),
 	TEST(test_negotiate_no_bits_for_unused_stages),
 	TEST(test_negotiate_actions_union),

@@ -427,6 +427,11 @@ test_shared_object_without_descriptor_is_refused(void)
 	    "[plugin:nd] module = nodesc.so: ", want);
 }
 
+/* This host's ABI as its messages give it. */
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define HOST_ABI XSTR(MH_ABI_MAJOR) "." XSTR(MH_ABI_MINOR)
+
 static void
 test_other_major_abi_is_refused_naming_both(void)
 {
@@ -435,16 +440,20 @@ test_other_major_abi_is_refused_naming_both(void)
 	refused("[plugin:old]\nmodule = badabi\n", L(2),
 	    "[plugin:old] module = badabi: ",
 	    plugin_file(path, sizeof path, "badabi"),
-	    "built for plugin ABI 2.0, this milterhost supports 1.0 "
-	    "(major must match, minor up to 0)");
+	    "built for plugin ABI 2.0, this milterhost supports " HOST_ABI
+	    " (major must match, minor up to " XSTR(MH_ABI_MINOR) ")");
 }
 
 static void
 test_newer_minor_abi_is_refused_naming_both(void)
 {
+	char want[128];
+
+	snprintf(want, sizeof want, "built for plugin ABI %d.%d, this "
+	    "milterhost supports %s", MH_ABI_MAJOR, MH_ABI_MINOR + 1,
+	    HOST_ABI);
 	refused("[plugin:new]\nmodule = newminor\n", L(2),
-	    "[plugin:new] module = newminor: ",
-	    "built for plugin ABI 1.1, this milterhost supports 1.0");
+	    "[plugin:new] module = newminor: ", want);
 }
 
 /*
@@ -949,10 +958,10 @@ test_descriptor_abi_is_checked(void)
 	d.abi_major = 3;
 	d.abi_minor = 7;
 	descriptor_refused(&d, "built for plugin ABI 3.7, this milterhost "
-	    "supports 1.0", NULL);
+	    "supports " HOST_ABI, NULL);
 	d = counted;
 	d.abi_minor = MH_ABI_MINOR + 1;
-	descriptor_refused(&d, "plugin ABI 1.1", "minor up to 0", NULL);
+	descriptor_refused(&d, "minor up to " XSTR(MH_ABI_MINOR), NULL);
 }
 
 static void
@@ -963,7 +972,8 @@ test_descriptor_size_is_checked(void)
 	d.size = 16;
 	descriptor_refused(&d, "descriptor of 16 bytes is smaller", NULL);
 	d.size = sizeof d + 8;
-	descriptor_refused(&d, "is larger than ABI 1.0 allows", NULL);
+	descriptor_refused(&d, "is larger than ABI " HOST_ABI " allows",
+	    NULL);
 }
 
 static void
@@ -1197,7 +1207,7 @@ test_plugin_set_add_failure_leaves_set_unchanged(void)
 	CU_ASSERT_EQUAL(plugin_set_add(set, "b", &bad, NULL, 0,
 	    ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "[plugin:b] built for plugin ABI "
-	    "2.0"));
+	    "2."));
 	CU_ASSERT_EQUAL(set->ninstances, 1);
 	CU_ASSERT_EQUAL(set->nmodules, 1);
 	plugin_set_release(set);

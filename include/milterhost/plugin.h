@@ -63,7 +63,8 @@
  *   mh_progress		function.  It does not make the callback
  *				running meanwhile fail.
  *
- *   mh_init_error		only from within init, on its thread.
+ *   mh_init_error,		only from within init, on its thread.
+ *   mh_declare_*
  *
  *   mh_parse_bool,		from any thread, at any time.
  *   mh_strerror
@@ -103,9 +104,13 @@ extern "C" {
  * anything up to the host's own.  A later minor version only adds fields at
  * the end of the structures below and adds host functions, so a plugin built
  * against an older minor keeps loading and working.
+ *
+ *   1.0  the descriptor, the callbacks and the host functions below
+ *   1.1  per-instance declarations in init: mh_declare_actions,
+ *        mh_declare_wishes, mh_declare_macros
  */
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 0
+#define MH_ABI_MINOR 1
 
 /* Start every descriptor with this: it records the ABI the plugin was
  * built against and how large the descriptor is. */
@@ -343,6 +348,24 @@ struct mh_plugin {
  */
 int mh_init_error(const struct mh_init *init, const char *key,
 		  const char *fmt, ...) MH_PRINTF(3, 4);
+
+/*
+ * Declarations of one instance (ABI 1.1), during init only.  The
+ * descriptor's actions, wishes (MH_WANT_*) and macros hold for every
+ * instance of the module; an instance whose settings need more declares
+ * it here, e.g. the macros its configured template names, or an action
+ * only some settings use (an instance that needs an action the MTA does
+ * not offer is switched off for the connection, so declare only what the
+ * settings need).  Each call adds to what is declared.  Returns MH_OK, or
+ * MH_E_INVALID for unknown bits, a stage without macros or a bad macro
+ * name: the refusal is reported like mh_init_error's, and the instance is
+ * not loaded even if init then succeeds.
+ */
+int mh_declare_actions(const struct mh_init *init, unsigned long actions);
+int mh_declare_wishes(const struct mh_init *init, unsigned long wishes);
+/* names: space-separated, as in the descriptor's macros[stage]. */
+int mh_declare_macros(const struct mh_init *init, mh_stage stage,
+		      const char *names);
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
  * and sets *out, or -1 if value is none of these (or value or out is

@@ -10,6 +10,8 @@
 --             100%% [%{no_such_macro}]", appended
 --     chain   two instances with header X-Chain: "first" appends
 --             "first %{j}", then "second" inserts "second %{i}" at 0
+--     declared  one instance: header X-Declared, value "%{foo} and
+--             %{i}"; the MTA sends {foo} at end of message
 --
 -- miltertest swallows Lua errors: everything runs under run_script()
 -- (wire_lib.lua).
@@ -24,6 +26,7 @@ local QUEUE_ID = "4WireTest7Q"          -- macro i
 local CLIENT_ADDR = "192.0.2.7"         -- macro {client_addr}
 -- A macro value with CR LF: the plugin must send it as two spaces.
 local DAEMON_NAME = "smtpd\r\nin"       -- macro {daemon_name}
+local FOO = "bar"                       -- macro {foo}, at eom only
 
 -- Not exported by miltertest: the command letter of end of message.
 local SMFIC_BODYEOB = string.byte("E")
@@ -96,7 +99,7 @@ local function transaction(conn)
 	step(conn, "eoh", SMFIP_NOEOH, mt.eoh)
 	step(conn, "body", SMFIP_NOBODY, mt.bodystring,
 	    "Hello from the wire test.\r\n")
-	mt.macro(conn, SMFIC_BODYEOB, "i", QUEUE_ID)
+	mt.macro(conn, SMFIC_BODYEOB, "i", QUEUE_ID, "{foo}", FOO)
 	local err = mt.eom(conn)
 	if err ~= nil then
 		fail("eom: miltertest error: %s", tostring(err))
@@ -171,12 +174,19 @@ local function check_chain(conn)
 	end
 end
 
-local checks = { single = check_single, chain = check_chain }
+-- The macro only the instance's declaration asked for, at eom.
+local function check_declared(conn)
+	added(conn, "X-Declared", wire_value(conn, FOO .. " and " .. QUEUE_ID))
+end
+
+local checks = { single = check_single, chain = check_chain,
+	declared = check_declared }
 
 local function main()
 	local check = checks[SCENARIO or ""]
 	if check == nil then
-		fail("MH_WIRE_SCENARIO must be single or chain, not %s",
+		fail("MH_WIRE_SCENARIO must be single, chain or declared, "
+		    .. "not %s",
 		    tostring(SCENARIO))
 	end
 	mt.echo("scenario " .. SCENARIO .. " on " .. SOCKET)

@@ -131,4 +131,32 @@ if wire_start "$chain"; then
 	wire_stop
 fi
 
+# ---- 4. the template's macros, asked for at the end of the message ------
+#
+# {foo} is in no default list: the instance declares it (ABI 1.1) and
+# milterhost asks the MTA for it at eom; sent there, it arrives filled.
+
+declared=$(wire_config declared <<'EOF'
+[plugin:tag]
+module = addheader
+header = X-Declared
+value = %{foo} and %{i}
+EOF
+) || exit 99
+if wire_start "$declared"; then
+	printf 'negotiate\t6\t0x1ff\t0x1fffff\nquit\n' |
+	    perl "$abs_top_srcdir/tests/wire/callbacks_client.pl" \
+	    "$WIRE_SOCKET" >"$WIRE_TMP/declared.out" 2>&1
+	eom_list=$(sed -n 's/^symlist 5 //p' "$WIRE_TMP/declared.out")
+	words=$(printf '%s\n' $eom_list | LC_ALL=C sort | tr '\n' ' ')
+	if [ "$words" = "i {foo} " ]; then
+		echo "ok: declared: milterhost asks for {foo} and i at eom"
+	else
+		wire_fail "declared: the eom macro list is '$eom_list'"
+		sed 's/^/    /' "$WIRE_TMP/declared.out"
+	fi
+	wire_miltertest "$script" MH_WIRE_SCENARIO=declared
+	wire_stop
+fi
+
 wire_exit
