@@ -735,6 +735,6 @@ chain_close(struct session *s)
 		ctx_begin_callback(ctx);
 		call_plugin(s, ctx, &ev);
 		reply_clear(&ctx->reply);
-		ctx->conn_data = NULL;
+		ctx_end_connection(ctx);
 	}
 }

@@ -158,12 +158,14 @@ mh_conn_data(mh_ctx *ctx)
 	return ctx->conn_data;
 }
 
+/* A slot set without a destructor has none: the plugin frees its data. */
 void
 mh_set_conn_data(mh_ctx *ctx, void *data)
 {
 	if (enter(ctx, __func__) != MH_OK)
 		return;
 	ctx->conn_data = data;
+	ctx->conn_free = NULL;
 }
 
 void *
@@ -180,6 +182,36 @@ mh_set_msg_data(mh_ctx *ctx, void *data)
 	if (enter(ctx, __func__) != MH_OK)
 		return;
 	ctx->msg_data = data;
+	ctx->msg_free = NULL;
+}
+
+/*
+ * Replacing data does not call the old destructor for the old data: the
+ * plugin replaced it knowingly and still owns it (it may be the same
+ * object, or moved elsewhere).  session.c calls the destructor.
+ */
+int
+mh_set_conn_data_free(mh_ctx *ctx, void *data, void (*destroy)(void *data))
+{
+	int rc;
+
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
+	ctx->conn_data = data;
+	ctx->conn_free = destroy;
+	return MH_OK;
+}
+
+int
+mh_set_msg_data_free(mh_ctx *ctx, void *data, void (*destroy)(void *data))
+{
+	int rc;
+
+	if ((rc = enter(ctx, __func__)) != MH_OK)
+		return rc;
+	ctx->msg_data = data;
+	ctx->msg_free = destroy;
+	return MH_OK;
 }
 
 const char *

@@ -30,6 +30,10 @@ struct mh_ctx {
 	const struct instance *inst;
 	void *conn_data;
 	void *msg_data;
+	/* Called for a slot the plugin left set at the end of its life
+	 * (mh_set_*_data_free); NULL for none. */
+	void (*conn_free)(void *data);
+	void (*msg_free)(void *data);
 
 	bool disabled;   /* switched off at negotiation */
 	bool conn_done;  /* ACCEPTed the connection */

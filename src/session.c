@@ -166,18 +166,46 @@ ctx_in_own_callback(const struct mh_ctx *ctx)
 	return pthread_equal(t, pthread_self()) != 0;
 }
 
+/*
+ * Empty a data slot at the end of its life.  What the plugin left in it is
+ * freed by the destructor it gave (mh_set_*_data_free), if any; the slot is
+ * emptied first, so a destructor finds it empty as the plugin's next
+ * callback would.
+ */
+static void
+drop_slot(void **data, void (**destroy)(void *))
+{
+	void *d = *data;
+	void (*fn)(void *) = *destroy;
+
+	*data = NULL;
+	*destroy = NULL;
+	if (d != NULL && fn != NULL)
+		fn(d);
+}
+
 void
 ctx_end_message(struct mh_ctx *ctx)
 {
-	ctx->msg_data = NULL;
+	drop_slot(&ctx->msg_data, &ctx->msg_free);
 	ctx->msg_open = false;
 	ctx->msg_done = false;
 	ctx->body_skip = false;
 }
 
 void
+ctx_end_connection(struct mh_ctx *ctx)
+{
+	drop_slot(&ctx->conn_data, &ctx->conn_free);
+}
+
+/* Before the session drops its set reference: the destructors are the
+ * plugin's code, which the last release unloads. */
+void
 ctx_destroy(struct mh_ctx *ctx)
 {
+	drop_slot(&ctx->msg_data, &ctx->msg_free);
+	drop_slot(&ctx->conn_data, &ctx->conn_free);
 	mod_queue_clear(&ctx->mods);
 	reply_clear(&ctx->reply);
 }

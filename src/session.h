@@ -85,6 +85,9 @@ void ctx_callback_ended(struct mh_ctx *ctx);
 bool ctx_in_own_callback(const struct mh_ctx *ctx);
 /* Forget the message's flags and data slot (the engine owns the queue). */
 void ctx_end_message(struct mh_ctx *ctx);
+/* Forget the connection slot, after close. */
+void ctx_end_connection(struct mh_ctx *ctx);
+/* Free what ctx holds, the data slots left set included. */
 void ctx_destroy(struct mh_ctx *ctx);
 
 #endif /* MILTERHOST_SESSION_H */

@@ -3070,6 +3070,237 @@ test_msg_slot_cleared_after_eom(void)
 	finish();
 }
 
+/*
+ * Slot data with a destructor (ABI 1.1): an object labelled "p1.m1"
+ * whose destructor logs "free:p1.m1" in the call log, so that a test
+ * sees when (and whether) the host calls it.  Without the call the object
+ * leaks, which LeakSanitizer reports.
+ */
+struct slot_obj {
+	char label[64];
+};
+
+static void
+slot_free(void *data)
+{
+	struct slot_obj *o = data;
+
+	append(calls, sizeof calls, "%sfree:%s", calls[0] ? " " : "",
+	    o->label);
+	free(o);
+}
+
+static struct slot_obj *
+slot_obj(const struct tplug *p, const char *what, int n)
+{
+	struct slot_obj *o = malloc(sizeof *o);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	snprintf(o->label, sizeof o->label, "%s.%s%d", p->name, what, n);
+	return o;
+}
+
+/* The plugin frees the object itself ("own:p1.m1"), as it may. */
+static void
+slot_own_free(void *data)
+{
+	struct slot_obj *o = data;
+
+	append(calls, sizeof calls, "%sown:%s", calls[0] ? " " : "",
+	    o->label);
+	free(o);
+}
+
+/* envfrom: a new message object with the destructor; at the first
+ * message a connection object too. */
+static mh_status
+hook_slots_free(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	if (mh_conn_data(ctx) == NULL)
+		keep(p, mh_set_conn_data_free(ctx, slot_obj(p, "c", 1),
+		    slot_free));
+	keep(p, mh_set_msg_data_free(ctx, slot_obj(p, "m", ++p->count),
+	    slot_free));
+	return MH_CONTINUE;
+}
+
+/* Only envfrom and eom: no abort, no close to free anything in. */
+static const struct mh_plugin envfrom_eom_only_plugin = {
+	MH_PLUGIN_ABI,
+	.name = "envfrom-eom-only",
+	.version = "1.1",
+	.description = "envfrom and eom, no abort or close",
+	.init = tp_init,
+	.fini = tp_fini,
+	.envfrom = tp_envfrom,
+	.eom = tp_eom,
+};
+
+static void
+test_slot_destructor_runs_where_the_plugin_left_data(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &envfrom_eom_only_plugin, ON_ERROR_TEMPFAIL, false);
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_slots_free;
+	start();
+	connected();
+	/* After eom: p1 did not clear its slot. */
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom free:p1.m1");
+	/* After the MTA's abort (RSET): p1 has no abort of its own. */
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_abort();
+	EXPECT_CALLS("p2:abort free:p1.m2");
+	/* After another plugin refused the message. */
+	P[1]->status[MH_STAGE_DATA] = MH_REJECT;
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	v = ev_data();
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_CALLS("p2:data p2:abort free:p1.m3");
+	/* A new MAIL ends the open message first. */
+	P[1]->status[MH_STAGE_DATA] = MH_CONTINUE;
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_from("<s@example.com>");
+	EXPECT_CALLS("p2:abort free:p1.m4 p1:envfrom p2:envfrom");
+	/* Close: the open message's slot, then, after p1's (absent) close
+	 * and before p2's, p1's connection slot. */
+	ev_close();
+	EXPECT_CALLS("p2:abort free:p1.m5 free:p1.c1 p2:close");
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK OK OK");
+	finish();
+	EXPECT_CALLS("");
+}
+
+/* eom, abort and close free the slot themselves and clear it. */
+static mh_status
+hook_clear_slots(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	mh_stage st = mh_current_stage(ctx);
+
+	if (st == MH_STAGE_CLOSE) {
+		slot_own_free(mh_conn_data(ctx));
+		mh_set_conn_data(ctx, NULL);
+	} else if (mh_msg_data(ctx) != NULL) {
+		slot_own_free(mh_msg_data(ctx));
+		/* Either way of clearing works. */
+		if (st == MH_STAGE_EOM)
+			mh_set_msg_data(ctx, NULL);
+		else
+			keep(p, mh_set_msg_data_free(ctx, NULL, slot_free));
+	}
+	return MH_CONTINUE;
+}
+
+static void
+test_slot_destructor_not_called_for_a_cleared_slot(void)
+{
+	const struct mod_list *mods;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_slots_free;
+	P[0]->hook[MH_STAGE_EOM] = hook_clear_slots;
+	P[0]->hook[MH_STAGE_ABORT] = hook_clear_slots;
+	P[0]->hook[MH_STAGE_CLOSE] = hook_clear_slots;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_eom(&mods);
+	EXPECT_CALLS("p1:eom own:p1.m1");
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_abort();
+	EXPECT_CALLS("p1:abort own:p1.m2");
+	ev_close();
+	EXPECT_CALLS("p1:close own:p1.c1");
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK");
+	finish();
+	EXPECT_CALLS("");
+}
+
+/*
+ * envrcpt replaces the message slot: the plugin frees the old object
+ * itself (replacing does not call the old destructor); the new one gets
+ * the destructor given now, or none when set with mh_set_msg_data.
+ */
+static mh_status
+hook_replace_slot(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	slot_own_free(mh_msg_data(ctx));
+	if (p->n == 0)
+		keep(p, mh_set_msg_data_free(ctx, slot_obj(p, "r", p->count),
+		    slot_free));
+	else
+		mh_set_msg_data(ctx, &p->count);
+	return MH_CONTINUE;
+}
+
+static void
+test_slot_replaced_gets_the_new_destructor_only(void)
+{
+	const struct mod_list *mods;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_slots_free;
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_replace_slot;
+	start();
+	connected();
+	/* Replaced with a destructor: only the new object is freed. */
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_rcpt("<r@example.org>");
+	EXPECT_CALLS("p1:envrcpt own:p1.m1");
+	ev_eom(&mods);
+	EXPECT_CALLS("p1:eom free:p1.r1");
+	/* Replaced plainly: no destructor any more, nothing is freed. */
+	P[0]->n = 1;
+	ev_from("<s@example.com>");
+	take_calls();
+	ev_rcpt("<r@example.org>");
+	EXPECT_CALLS("p1:envrcpt own:p1.m2");
+	ev_eom(&mods);
+	EXPECT_CALLS("p1:eom");
+	ev_close();
+	EXPECT_CALLS("p1:close free:p1.c1");
+	EXPECT_STR(P[0]->rcs, "OK OK OK OK");
+	finish();
+}
+
+/* A session freed without close (the adapter's out of memory paths):
+ * the destructors still run, the message's first. */
+static void
+test_slot_destructors_run_when_session_freed_without_close(void)
+{
+	fixture();
+	add_plain("p1");
+	add("p2", &envfrom_eom_only_plugin, ON_ERROR_TEMPFAIL, false);
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_slots_free;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_slots_free;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	session_free(sess);
+	sess = NULL;
+	EXPECT_CALLS("free:p1.m1 free:p1.c1 free:p2.m1 free:p2.c1");
+	finish();
+}
+
 static void
 test_several_messages_per_connection(void)
 {
@@ -4104,11 +4335,15 @@ call_everything(mh_ctx *ctx, char *out, size_t size)
 	    "<f@example.org>", NULL)));
 	append(out, size, " %s", rc_name(mh_quarantine(ctx, "held")));
 	append(out, size, " %s", rc_name(mh_progress(ctx)));
+	append(out, size, " %s", rc_name(mh_set_conn_data_free(ctx, &bogus,
+	    free)));
+	append(out, size, " %s", rc_name(mh_set_msg_data_free(ctx, &bogus,
+	    free)));
 }
 
 #define ALL_REFUSED "none null null (null) (null) (null) E_STAGE E_STAGE " \
 	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE "  \
-	"E_STAGE E_STAGE E_STAGE"
+	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE"
 
 /* The host functions refused outside callbacks, each logged by name. */
 static void
@@ -4121,7 +4356,8 @@ check_refusals_logged(const char *log, const char *inst, int line)
 		"mh_set_reply_lines", "mh_header_add", "mh_header_insert",
 		"mh_header_change", "mh_header_delete", "mh_body_replace",
 		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
-		"mh_quarantine", "mh_progress",
+		"mh_quarantine", "mh_progress", "mh_set_conn_data_free",
+		"mh_set_msg_data_free",
 	};
 	char want[128];
 
@@ -4326,12 +4562,16 @@ call_everything_null(char *out, size_t size)
 	    "<f@example.org>", NULL)));
 	append(out, size, " %s", rc_name(mh_quarantine(NULL, "held")));
 	append(out, size, " %s", rc_name(mh_progress(NULL)));
+	append(out, size, " %s", rc_name(mh_set_conn_data_free(NULL, out,
+	    free)));
+	append(out, size, " %s", rc_name(mh_set_msg_data_free(NULL, out,
+	    free)));
 }
 
 #define ALL_NULL_CTX "null (null) none null null (null) (null) (null) "   \
 	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
 	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
-	"E_INVALID"
+	"E_INVALID E_INVALID E_INVALID"
 
 static mh_status
 hook_null_ctx(mh_ctx *ctx, struct tplug *p, const char *arg)
@@ -4351,7 +4591,8 @@ test_null_context_refused(void)
 		"mh_set_reply_lines", "mh_header_add", "mh_header_insert",
 		"mh_header_change", "mh_header_delete", "mh_body_replace",
 		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
-		"mh_quarantine", "mh_progress",
+		"mh_quarantine", "mh_progress", "mh_set_conn_data_free",
+		"mh_set_msg_data_free",
 	};
 	const struct mod_list *mods;
 	struct verdict v;
@@ -4633,6 +4874,10 @@ static const struct unit_test tests[] = {
 	TEST(test_new_helo_aborts_open_message),
 	TEST(test_new_envfrom_aborts_open_message),
 	TEST(test_msg_slot_cleared_after_eom),
+	TEST(test_slot_destructor_runs_where_the_plugin_left_data),
+	TEST(test_slot_destructor_not_called_for_a_cleared_slot),
+	TEST(test_slot_replaced_gets_the_new_destructor_only),
+	TEST(test_slot_destructors_run_when_session_freed_without_close),
 	TEST(test_several_messages_per_connection),
 	TEST(test_unknown_verdict_concerns_only_command),
 	TEST(test_header_decision_given_at_next_answered_event),

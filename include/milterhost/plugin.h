@@ -399,6 +399,33 @@ void mh_set_conn_data(mh_ctx *ctx, void *data);
 void *mh_msg_data(mh_ctx *ctx);
 void mh_set_msg_data(mh_ctx *ctx, void *data);
 
+/* ---- Data slots with a destructor (ABI 1.1) --------------------------- */
+
+/*
+ * (ABI 1.1) Set a data slot as mh_set_conn_data and mh_set_msg_data do,
+ * and give the host a destructor for it (NULL for none): if the slot
+ * still holds data (not NULL) when its life ends, the host calls
+ * destroy(data) once, after the callback that ends it (eom or abort for
+ * the message slot, close for the connection slot), also for an instance
+ * without an abort or close callback, and when the session ends without
+ * close.  A plugin that frees its data itself just sets the slot to NULL.
+ *
+ * Setting a slot again, by either function, replaces its destructor (the
+ * plain setters leave none) and does not call the old destructor for the
+ * old data: the plugin still owns what it replaced.
+ *
+ * destroy runs on the session's thread, outside any callback: it gets no
+ * ctx and must not use one.  Returns MH_OK, or MH_E_INVALID (NULL ctx) or
+ * MH_E_STAGE (as for the other slot functions, see "Threads"), leaving
+ * the slot as it was; the callback does not fail.
+ */
+int mh_set_conn_data_free(mh_ctx *ctx, void *data,
+			  void (*destroy)(void *data));
+int mh_set_msg_data_free(mh_ctx *ctx, void *data,
+			 void (*destroy)(void *data));
+
+/* ---- end of data slots with a destructor ------------------------------ */
+
 /*
  * The value of a macro, or NULL if the MTA did not send it (or name is
  * NULL, which is logged).  Names may be given with or without braces

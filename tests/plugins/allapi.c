@@ -106,7 +106,11 @@ allapi_connect(mh_ctx *ctx, const char *hostname,
 
 	if (c == NULL)
 		return MH_FAIL;
-	mh_set_conn_data(ctx, c);
+	/* The host frees it after close (ABI 1.1). */
+	if (mh_set_conn_data_free(ctx, c, free) != MH_OK) {
+		free(c);
+		return MH_FAIL;
+	}
 	mh_log(ctx, MH_LOG_DEBUG, "connect from %s [%s]", hostname,
 	    client ? client : "unknown");
 	return MH_CONTINUE;
@@ -129,7 +133,11 @@ allapi_envfrom(mh_ctx *ctx, const char *sender, const char *const *args)
 	if (c == NULL || (m = calloc(1, sizeof *m)) == NULL)
 		return MH_FAIL;
 	c->messages++;
-	mh_set_msg_data(ctx, m);
+	/* Freed by eom or abort itself; the destructor is not called then. */
+	if (mh_set_msg_data_free(ctx, m, free) != MH_OK) {
+		free(m);
+		return MH_FAIL;
+	}
 	note(ctx, "message %u from %s (queue id %s, mail_addr %s)",
 	    c->messages, sender, qid ? qid : "none", addr ? addr : "none");
 	return MH_CONTINUE;
@@ -219,11 +227,14 @@ allapi_abort(mh_ctx *ctx)
 	free_msg(ctx);
 }
 
+/* The connection slot is left to its destructor. */
 static void
 allapi_close(mh_ctx *ctx)
 {
-	free(mh_conn_data(ctx));
-	mh_set_conn_data(ctx, NULL);
+	struct conn *c = mh_conn_data(ctx);
+
+	mh_log(ctx, MH_LOG_DEBUG, "close after %u messages",
+	    c != NULL ? c->messages : 0);
 }
 
 const struct mh_plugin milterhost_plugin = {
