@@ -67,19 +67,26 @@ void
 mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap)
 {
 	char prefix[320], qid[SESSION_QID_MAX];
+	/* Without a context, init and fini are still the instance's. */
+	const char *name = ctx ? ctx->inst->name : loader_running_instance();
 
 	if (fmt == NULL) {
 		log_msg(LOG_ERR, "%s%s%smh_log called with a NULL format: "
-		    "refused", ctx ? "[" : "", ctx ? ctx->inst->name : "",
-		    ctx ? "] " : "");
+		    "refused", name ? "[" : "", name ? name : "",
+		    name ? "] " : "");
 		return;
 	}
 	level = plugin_level(level);
 	if (!log_enabled(level))
 		return;
-	/* No context, no instance or queue id: the plugin's text alone. */
-	if (ctx == NULL) {
+	/* No context: no queue id, and the instance only in init or fini. */
+	if (ctx == NULL && name == NULL) {
 		log_vmsg(level, fmt, ap);
+		return;
+	}
+	if (ctx == NULL) {
+		snprintf(prefix, sizeof prefix, "[%s] ", name);
+		log_vmsg_prefixed(level, prefix, fmt, ap);
 		return;
 	}
 	/* Any thread: the copy, not the session's own string. */

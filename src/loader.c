@@ -91,6 +91,20 @@ struct init_call {
 	char message[1024];
 };
 
+/*
+ * The instance whose init or fini this thread is running, for mh_log with
+ * a NULL ctx (context.c): its lines are tagged as a callback's are.  Per
+ * thread, so that a plugin's own thread logging meanwhile is not tagged,
+ * and a last release finishing a set on another thread tags its own.
+ */
+static _Thread_local const char *running_instance;
+
+const char *
+loader_running_instance(void)
+{
+	return running_instance;
+}
+
 static struct init_call *
 init_call_of(const struct mh_init *init)
 {
@@ -431,8 +445,11 @@ plugin_set_destroy(struct plugin_set *set)
 	for (size_t i = set->ninstances; i-- > 0;) {
 		struct instance *in = &set->instances[i];
 
-		if (in->desc->fini != NULL)
+		if (in->desc->fini != NULL) {
+			running_instance = in->name;
 			in->desc->fini(in->state);
+			running_instance = NULL;
+		}
 		free(in->name);
 		free_macros(in->macros);
 	}
@@ -505,6 +522,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	struct instance *ins, *in;
 	void *state = NULL;
 	char *copy;
+	int rc = 0;
 
 	memset(call, 0, sizeof *call);
 	ins = array_grow(set->instances, &set->instances_cap, set->ninstances,
@@ -523,15 +541,23 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 		free_macros(call->macros);
 		return mh_init_error(&call->init, NULL, "out of memory");
 	}
-	if (m->desc.init != NULL && m->desc.init(&call->init, &state) != 0) {
+	if (m->desc.init != NULL) {
+		running_instance = copy;
+		rc = m->desc.init(&call->init, &state);
+		running_instance = NULL;
+	}
+	if (rc != 0) {
 		free(copy);
 		free_macros(call->macros);
 		return -1;
 	}
 	if (call->bad_declaration) {
 		/* init succeeded, but the instance cannot run as declared */
-		if (m->desc.fini != NULL)
+		if (m->desc.fini != NULL) {
+			running_instance = copy;
 			m->desc.fini(state);
+			running_instance = NULL;
+		}
 		free(copy);
 		free_macros(call->macros);
 		return -1;

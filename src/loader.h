@@ -93,4 +93,10 @@ void plugin_set_release(struct plugin_set *set);
 int plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out,
 			    char *err, size_t errlen);
 
+/*
+ * The name of the instance whose init or fini the calling thread runs, or
+ * NULL: mh_log(NULL, ...) from there tags its line with it.
+ */
+const char *loader_running_instance(void);
+
 #endif /* MILTERHOST_LOADER_H */

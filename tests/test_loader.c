@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -1301,6 +1302,93 @@ test_init_error_keeps_the_first_report(void)
 	plugin_set_release(set);
 }
 
+/*
+ * A plugin logging with a NULL ctx from init and fini (through mh_log and
+ * mh_vlog), and from a thread of its own that init starts and joins: the
+ * lines of init and fini are the instance's, the thread's are not.  A
+ * setting "fail" makes init log and fail.
+ */
+static void *
+initlog_thread(void *arg)
+{
+	mh_log(NULL, MH_LOG_NOTICE, "from a thread of %s", (const char *)arg);
+	return NULL;
+}
+
+static void
+initlog_vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+initlog_vlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mh_vlog(NULL, MH_LOG_NOTICE, fmt, ap);
+	va_end(ap);
+}
+
+static int
+initlog_init(const struct mh_init *init, void **state)
+{
+	pthread_t t;
+
+	mh_log(NULL, MH_LOG_NOTICE, "init of %s", init->instance);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, initlog_thread,
+	    (void *)init->instance), 0);
+	pthread_join(t, NULL);
+	if (init->nsettings > 0) {
+		mh_log(NULL, MH_LOG_ERR, "failing");
+		return -1;
+	}
+	*state = NULL;
+	return 0;
+}
+
+static void
+initlog_fini(void *state)
+{
+	initlog_vlog("fini (%s)", "vlog");
+}
+
+static const struct mh_plugin initlog = {
+	MH_PLUGIN_ABI,
+	.name = "initlog",
+	.description = "logs from init and fini",
+	.init = initlog_init,
+	.fini = initlog_fini,
+	.eom = counted_eom,
+};
+
+static void
+test_init_and_fini_log_tagged_with_the_instance(void)
+{
+	static const struct mh_setting fail[] = { { "fail", "yes" } };
+	static char log[4096];
+	struct plugin_set *set = plugin_set_new();
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	unit_capture_start();
+	CU_ASSERT_EQUAL(plugin_set_add(set, "il", &initlog, NULL, 0,
+	    ON_ERROR_TEMPFAIL, false, err, sizeof err), 0);
+	CU_ASSERT_EQUAL(plugin_set_add(set, "bad", &initlog, fail, 1,
+	    ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
+	/* Between init and fini: the plain text, as before. */
+	mh_log(NULL, MH_LOG_NOTICE, "between");
+	plugin_set_release(set);
+	mh_log(NULL, MH_LOG_NOTICE, "after");
+	snprintf(log, sizeof log, "%s", unit_capture_end(true));
+	CU_ASSERT_STRING_EQUAL(log,
+	    "milterhost: notice: [il] init of il\n"
+	    "milterhost: notice: from a thread of il\n"
+	    "milterhost: notice: [bad] init of bad\n"
+	    "milterhost: notice: from a thread of bad\n"
+	    "milterhost: error: [bad] failing\n"
+	    "milterhost: notice: between\n"
+	    "milterhost: notice: [il] fini (vlog)\n"
+	    "milterhost: notice: after\n");
+}
+
 /* ---- suite: host functions exported to plugins ------------------------ */
 
 static const char *
@@ -1797,6 +1885,7 @@ static const struct unit_test set_tests[] = {
 static const struct unit_test init_api_tests[] = {
 	TEST(test_parse_bool_takes_the_usual_words),
 	TEST(test_init_error_keeps_the_first_report),
+	TEST(test_init_and_fini_log_tagged_with_the_instance),
 	TEST_END,
 };
 

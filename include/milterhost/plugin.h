@@ -297,7 +297,9 @@ struct mh_plugin {
 	/*
 	 * Create an instance.  Validate every setting; on error call
 	 * mh_init_error (naming the key) and return -1.  On success store
-	 * the instance state (may be NULL) in *state and return 0.
+	 * the instance state (may be NULL) in *state and return 0.  Since
+	 * ABI 1.1, mh_log(NULL, ...) from init (and fini), on its thread,
+	 * tags the line with the instance name.
 	 */
 	int (*init)(const struct mh_init *init, void **state);
 	/* Free the instance state.  Called once for every successful init. */
@@ -448,7 +450,9 @@ const char *mh_client_address(mh_ctx *ctx);
  * longer than 2 KB is cut, ending with "...".  level: MH_LOG_ERR to
  * MH_LOG_DEBUG; a smaller number counts as MH_LOG_ERR, a larger one as
  * MH_LOG_DEBUG.  With a NULL ctx the line is logged without instance and
- * queue id; a NULL fmt is refused and logged.
+ * queue id, except (ABI 1.1) on the thread running the instance's init or
+ * fini: there it is tagged with the instance ("[tag] text").  A NULL fmt
+ * is refused and logged.
  */
 void mh_log(mh_ctx *ctx, int level, const char *fmt, ...) MH_PRINTF(3, 4);
 void mh_vlog(mh_ctx *ctx, int level, const char *fmt, va_list ap);
