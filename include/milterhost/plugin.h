@@ -107,7 +107,9 @@ extern "C" {
  *
  *   1.0  the descriptor, the callbacks and the host functions below
  *   1.1  per-instance declarations in init: mh_declare_actions,
- *        mh_declare_wishes, mh_declare_macros
+ *        mh_declare_wishes, mh_declare_macros; data slots with a
+ *        destructor: mh_set_conn_data_free, mh_set_msg_data_free;
+ *        mh_log(NULL, ...) from init and fini tagged with the instance
  */
 #define MH_ABI_MAJOR 1
 #define MH_ABI_MINOR 1
