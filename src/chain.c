@@ -124,6 +124,35 @@ negotiate_macros(struct session *s, struct negotiation *n)
 	}
 }
 
+/* Does ctx only observe at stage (ABI 1.1, mh_declare_observer)? */
+static bool
+observes(const struct mh_ctx *ctx, mh_stage stage)
+{
+	return (ctx->inst->observes & (1U << stage)) != 0;
+}
+
+/*
+ * Is stage taken, and only by instances that declared they only observe
+ * there?  Then the MTA need not wait for its answer.
+ */
+static bool
+only_observed(struct session *s, mh_stage stage)
+{
+	bool taken = false;
+
+	for (size_t i = 0; i < s->nctx; i++) {
+		const struct mh_ctx *ctx = &s->ctx[i];
+
+		if (ctx->disabled ||
+		    !stage_implemented(ctx->inst->desc, stage))
+			continue;
+		if (!observes(ctx, stage))
+			return false;
+		taken = true;
+	}
+	return taken;
+}
+
 void
 chain_negotiate(struct session *s, struct negotiation *n)
 {
@@ -168,7 +197,10 @@ chain_negotiate(struct session *s, struct negotiation *n)
 	 */
 	if (!(n->steps & PROTO_NOHDRS))
 		n->steps |= n->mta_steps & PROTO_NR_HDR;
-	s->unanswered = n->steps & PROTO_NR_HDR;
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++)
+		if (only_observed(s, st))
+			n->steps |= n->mta_steps & stage_info(st)->nr_bit;
+	s->unanswered = n->steps & PROTO_NR_ALL;
 	s->mta_sends_mail = !(n->steps & PROTO_NOMAIL);
 	s->skip_ok = n->steps & PROTO_SKIP;
 	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
@@ -284,6 +316,10 @@ invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	} else if (!stage_allows(ev->stage, raw)) {
 		snprintf(why, sizeof why, "returned %s (%d), not allowed here",
 		    status_name(raw), raw);
+		st = apply_on_error(s, ctx, why);
+	} else if (raw != MH_CONTINUE && observes(ctx, ev->stage)) {
+		snprintf(why, sizeof why, "returned %s where it declared it "
+		    "only observes", status_name(raw));
 		st = apply_on_error(s, ctx, why);
 	} else {
 		st = (mh_status)raw;
@@ -515,7 +551,10 @@ message_event(struct session *s, const struct event *ev)
 	begin_event(s, ev->stage);
 	v = run_stage(s, ev);
 	if (is_terminal(v.status)) {
-		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD) {
+		/* Unanswered, a recipient's refusal can only refuse the
+		 * message, at its next answered event. */
+		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD ||
+		    unanswered) {
 			end_message(s, false);
 			s->msg_over = v.status;
 		}
@@ -542,20 +581,24 @@ message_event(struct session *s, const struct event *ev)
 static struct verdict
 connection_event(struct session *s, const struct event *ev)
 {
+	bool unanswered = (stage_info(ev->stage)->nr_bit & s->unanswered) != 0;
 	struct verdict v;
 
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL, false };
+		return unanswered ? no_answer :
+		    (struct verdict){ s->refused, NULL, false };
 	begin_event(s, ev->stage);
 	if (s->in_message)
 		end_message(s, false);
 	s->msg_over = MH_CONTINUE;
 	v = run_stage(s, ev);
+	/* Unanswered, a refusal reaches the MTA at the next answered event,
+	 * which s->refused answers. */
 	if (is_terminal(v.status))
 		s->refused = v.status;
 	else
 		v.status = any_left(s, false) ? MH_CONTINUE : MH_ACCEPT;
-	return v;
+	return unanswered ? no_answer : v;
 }
 
 /* ---- the events ------------------------------------------------------ */
@@ -629,11 +672,17 @@ struct verdict
 chain_unknown(struct session *s, const char *command)
 {
 	struct event ev = { .stage = MH_STAGE_UNKNOWN, .str = command };
+	bool unanswered = (s->unanswered & PROTO_NR_UNKN) != 0;
+	struct verdict v;
 
 	if (s->refused != MH_CONTINUE)
-		return (struct verdict){ s->refused, NULL, false };
+		return unanswered ? no_answer :
+		    (struct verdict){ s->refused, NULL, false };
 	reply_clear(&s->verdict_reply);
-	return run_stage(s, &ev);
+	v = run_stage(s, &ev);
+	/* Unanswered, a decision about this one command has nowhere to go
+	 * (the MTA refuses unknown commands anyway); on_error logged it. */
+	return unanswered ? no_answer : v;
 }
 
 struct verdict

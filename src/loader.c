@@ -84,6 +84,7 @@ struct init_call {
 	unsigned long actions;
 	unsigned long flags;
 	char *macros[MH_STAGE_COUNT];
+	unsigned observes;
 	bool bad_declaration;   /* an mh_declare_* call was refused */
 	bool reported;          /* mh_init_error was called */
 	bool has_key;
@@ -385,6 +386,19 @@ mh_declare_wishes(const struct mh_init *init, unsigned long flags)
 }
 
 int
+mh_declare_observer(const struct mh_init *init, mh_stage stage)
+{
+	if (init == NULL || (unsigned)stage >= MH_STAGE_COUNT ||
+	    stage_info(stage)->nr_bit == 0)
+		return refuse_declaration(init, __func__, "stage %s: an "
+		    "instance can only observe at connect, helo, envfrom, "
+		    "envrcpt, data, unknown, header, eoh and body",
+		    stage_name(stage));
+	init_call_of(init)->observes |= 1U << stage;
+	return MH_OK;
+}
+
+int
 mh_declare_macros(const struct mh_init *init, mh_stage stage,
 		  const char *names)
 {
@@ -502,6 +516,7 @@ start_declarations(struct init_call *call, const struct mh_plugin *d)
 {
 	call->actions = d->actions;
 	call->flags = d->flags;
+	call->observes = 0;
 	for (int st = 0; st < MH_STAGE_COUNT; st++)
 		if (d->macros[st] != NULL &&
 		    (call->macros[st] = strdup(d->macros[st])) == NULL)
@@ -566,6 +581,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	memset(in, 0, sizeof *in);
 	in->actions = call->actions;
 	in->flags = call->flags;
+	in->observes = call->observes;
 	memcpy(in->macros, call->macros, sizeof in->macros);
 	in->name = copy;
 	in->module = m;

@@ -45,6 +45,7 @@ struct instance {
 	unsigned long actions; /* MH_ACT_* */
 	unsigned long flags;   /* MH_WANT_* */
 	char *macros[MH_STAGE_COUNT];
+	unsigned observes;     /* bit 1 << stage: only observes there */
 	enum on_error on_error;
 	bool dry_run;
 	size_t index;        /* position in the chain */

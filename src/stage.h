@@ -44,6 +44,10 @@
 #define PROTO_NR_EOH 0x40000UL
 #define PROTO_NR_BODY 0x80000UL
 #define PROTO_HDR_LEADSPC 0x100000UL
+/* Every "no reply" bit. */
+#define PROTO_NR_ALL (PROTO_NR_HDR | PROTO_NR_CONN | PROTO_NR_HELO |       \
+	PROTO_NR_MAIL | PROTO_NR_RCPT | PROTO_NR_DATA | PROTO_NR_UNKN |     \
+	PROTO_NR_EOH | PROTO_NR_BODY)
 /* Action bit for setsymlist (the MH_ACT_* are the others). */
 #define ACT_SETSYMLIST 0x100UL
 

@@ -3662,6 +3662,93 @@ declare_bad_name(const struct mh_init *init)
 	return 0;
 }
 
+static int
+declare_observer_everywhere(const struct mh_init *init)
+{
+	static const mh_stage stages[] = { MH_STAGE_CONNECT, MH_STAGE_HELO,
+	    MH_STAGE_ENVFROM, MH_STAGE_ENVRCPT, MH_STAGE_DATA,
+	    MH_STAGE_UNKNOWN, MH_STAGE_HEADER, MH_STAGE_EOH, MH_STAGE_BODY };
+
+	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
+		if (mh_declare_observer(init, stages[i]) != MH_OK)
+			return -1;
+	return 0;
+}
+
+/*
+ * A stage that every instance taking it only observes gets no answer:
+ * its "no reply" bit is claimed.  An observer that decides anyway fails,
+ * and its on_error reaches the MTA at the next answered event.
+ */
+static void
+test_observed_stages_are_not_answered(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	declare = declare_observer_everywhere;
+	add("p1", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	add("p2", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	declare = NULL;
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, NR_BITS);
+	v = ev_connect();
+	CU_ASSERT_TRUE(v.unanswered);
+	EXPECT_CALLS("p1:connect p2:connect");
+	v = ev_helo("client.example.com");
+	CU_ASSERT_TRUE(v.unanswered);
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	v = ev_from("<s@example.com>");
+	CU_ASSERT_TRUE(v.unanswered);
+	/* p2 rejects where it only observes: a failure, tempfail by its
+	 * on_error, for the whole message, heard at eom. */
+	v = ev_rcpt("<r@example.org>");
+	CU_ASSERT_TRUE(v.unanswered);
+	v = ev_data();
+	CU_ASSERT_TRUE(v.unanswered);
+	v = ev_eom(&mods);
+	CU_ASSERT_FALSE(v.unanswered);
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_MODS(mods, "");
+	finish();
+
+	/* One instance taking a stage without observing: it is answered. */
+	fixture();
+	declare = declare_observer_everywhere;
+	add("p1", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	declare = NULL;
+	add("p2", &test_plugin, ON_ERROR_TEMPFAIL, false);
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, PROTO_NR_HDR);
+	v = ev_connect();
+	CU_ASSERT_FALSE(v.unanswered);
+	finish();
+
+	/* An observer failing at connect refuses the connection at the
+	 * next answered event. */
+	fixture();
+	declare = declare_observer_everywhere;
+	add("p1", &test_plugin, ON_ERROR_REJECT, false);
+	declare = NULL;
+	P[0]->status[MH_STAGE_CONNECT] = MH_ACCEPT;
+	start();
+	v = ev_connect();
+	CU_ASSERT_TRUE(v.unanswered);
+	v = ev_helo("client.example.com");
+	CU_ASSERT_TRUE(v.unanswered);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	finish();
+}
+
+static int
+declare_observer_at_eom(const struct mh_init *init)
+{
+	mh_declare_observer(init, MH_STAGE_EOM);
+	return 0;
+}
+
 /* A refused declaration fails the instance, even if init succeeds. */
 static void
 test_bad_declaration_refuses_the_instance(void)
@@ -3676,6 +3763,8 @@ test_bad_declaration_refuses_the_instance(void)
 		    "instance declares macros for stage header" },
 		{ declare_bad_name, "[plugin:bad] mh_declare_macros: the "
 		    "instance: bad macro name 'b@d' for stage eom" },
+		{ declare_observer_at_eom, "[plugin:bad] mh_declare_observer: "
+		    "stage eom: an instance can only observe" },
 	};
 	char err[512];
 
@@ -4883,6 +4972,7 @@ static const struct unit_test tests[] = {
 	TEST(test_header_decision_given_at_next_answered_event),
 	TEST(test_init_declarations_add_to_the_descriptor),
 	TEST(test_bad_declaration_refuses_the_instance),
+	TEST(test_observed_stages_are_not_answered),
 	TEST(test_negotiate_everything_implemented),
 	TEST(test_negotiate_no_bits_for_unused_stages),
 	TEST(test_negotiate_actions_union),

@@ -107,7 +107,7 @@ extern "C" {
  *
  *   1.0  the descriptor, the callbacks and the host functions below
  *   1.1  per-instance declarations in init: mh_declare_actions,
- *        mh_declare_wishes, mh_declare_macros; data slots with a
+ *        mh_declare_wishes, mh_declare_macros, mh_declare_observer; data slots with a
  *        destructor: mh_set_conn_data_free, mh_set_msg_data_free;
  *        mh_log(NULL, ...) from init and fini tagged with the instance
  */
@@ -370,6 +370,17 @@ int mh_declare_wishes(const struct mh_init *init, unsigned long wishes);
 /* names: space-separated, as in the descriptor's macros[stage]. */
 int mh_declare_macros(const struct mh_init *init, mh_stage stage,
 		      const char *names);
+/*
+ * The instance only observes at stage (connect, helo, envfrom, envrcpt,
+ * data, unknown, header, eoh or body): its callback there always returns
+ * MH_CONTINUE.  When every instance taking a stage observes there, the
+ * MTA need not wait for an answer to it (milterhost claims the stage's
+ * "no reply" bit): one round trip less per event.  Anything but
+ * MH_CONTINUE from an observer there counts as a failure: it is logged,
+ * and the instance's on_error answers at the next event the MTA waits
+ * for (see README "How the chain decides").
+ */
+int mh_declare_observer(const struct mh_init *init, mh_stage stage);
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
  * and sets *out, or -1 if value is none of these (or value or out is

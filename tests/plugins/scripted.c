@@ -57,6 +57,9 @@
  *   quarantine REASON		mh_quarantine
  *   progress			mh_progress
  *
+ * Settings: "observe" (a list key): a stage where the instance declares
+ * it only observes (mh_declare_observer, ABI 1.1).
+ *
  * TEXT, VALUE, REASON and ARGS run to the end of the line, and "\r",
  * "\n", "\t" and "\\" in them stand for CR, LF, tab and a backslash.
  */
@@ -378,12 +381,25 @@ scripted_init(const struct mh_init *init, void **state)
 		return mh_init_error(init, NULL, "out of memory");
 	}
 	for (size_t i = 0; i < init->nsettings; i++) {
-		struct step *st = &sc->steps[sc->nsteps++];
+		struct step *st;
+		mh_stage observed;
 
+		/* observe = STAGE: mh_declare_observer (ABI 1.1). */
+		if (strcmp(init->settings[i].key, "observe") == 0) {
+			if (parse_stage(init->settings[i].value, &observed) <
+			    0 || mh_declare_observer(init, observed) != MH_OK) {
+				scripted_fini(sc);
+				return mh_init_error(init, "observe", "cannot "
+				    "observe '%s'", init->settings[i].value);
+			}
+			continue;
+		}
+		st = &sc->steps[sc->nsteps++];
 		if (strcmp(init->settings[i].key, "do") != 0) {
 			scripted_fini(sc);
 			return mh_init_error(init, init->settings[i].key,
-			    "unknown key (" SCRIPTED_NAME " takes do)");
+			    "unknown key (" SCRIPTED_NAME " takes do and "
+			    "observe)");
 		}
 		if (parse_step(init, st, init->settings[i].value) < 0) {
 			scripted_fini(sc);
@@ -667,7 +683,7 @@ const struct mh_plugin milterhost_plugin = {
 	.version = "1.0",
 	.description = "does at each stage what its configuration says",
 	.actions = SCRIPTED_ACTIONS,
-	.list_keys = "do",
+	.list_keys = "do observe",
 	.init = scripted_init,
 	.fini = scripted_fini,
 	.connect = scripted_connect,

@@ -53,6 +53,13 @@
  *	SECONDS for the milter to close the connection.  Prints "connection
  *	closed after N ms" and exits 0 if it did, else 1.
  *
+ * mtaclient observe SOCKETPATH
+ *	Sends one message, every event the milter did not negotiate away,
+ *	without waiting for an answer to those whose "no reply" bit it
+ *	negotiated, and prints "unanswered N eom X headers H": how many
+ *	events went unanswered, the verdict at end of message (c, a, t, r
+ *	or y) and how many header changes came with it.
+ *
  * Every reply is waited for at most 10 s.
  */
 #include <arpa/inet.h>
@@ -84,6 +91,28 @@
 #define NR_HDR 0x80UL
 
 static int sock;
+/* The "no reply" bits the milter negotiated: those events get no answer,
+ * as Postfix's milter8.c does; counted in sent_unanswered. */
+static unsigned long unanswered;
+static int sent_unanswered;
+
+/* The SMFIP_NR_* bit of an event command, 0 if it has none. */
+static unsigned long
+nr_bit(char cmd)
+{
+	switch (cmd) {
+	case 'C': return 0x1000UL;
+	case 'H': return 0x2000UL;
+	case 'M': return 0x4000UL;
+	case 'R': return 0x8000UL;
+	case 'T': return 0x10000UL;
+	case 'U': return 0x20000UL;
+	case 'L': return NR_HDR;
+	case 'N': return 0x40000UL;
+	case 'B': return 0x80000UL;
+	default: return 0;
+	}
+}
 
 static void
 die(const char *what)
@@ -163,6 +192,15 @@ expect(char cmd, const void *data, size_t len, char want)
 	size_t n;
 
 	send_cmd(cmd, data, len);
+	if (unanswered & nr_bit(cmd)) {
+		if (want != 'c') {
+			fprintf(stderr, "mtaclient: event %c is unanswered, "
+			    "cannot be answered %c\n", cmd, want);
+			exit(1);
+		}
+		sent_unanswered++;
+		return;
+	}
 	r = read_reply(buf, sizeof buf, &n);
 	if (r != want) {
 		fprintf(stderr, "mtaclient: event %c answered %c, not %c\n",
@@ -192,6 +230,7 @@ negotiate(void)
 		die("negotiation");
 	}
 	memcpy(in, buf, sizeof in);
+	unanswered = ntohl(in[2]) & (NR_HDR | 0xFF000UL);
 	return ntohl(in[2]);
 }
 
@@ -211,6 +250,7 @@ struct eom_result {
 	size_t body_len;
 	int body_chunks;
 	int body_runs;          /* separate runs of body chunks */
+	char final;             /* the verdict: c, a, t, r or y */
 	bool print;             /* print every change */
 };
 
@@ -259,10 +299,7 @@ message(unsigned long steps, const char *body, size_t len,
 		event('R', rcpt, sizeof rcpt);
 	if (!(steps & NODATA))
 		event('T', NULL, 0);
-	/* With NR_HDR the milter answers no header, as Postfix expects. */
-	if (!(steps & NOHDRS) && (steps & NR_HDR))
-		send_cmd('L', hdr, sizeof hdr);
-	else if (!(steps & NOHDRS))
+	if (!(steps & NOHDRS))
 		event('L', hdr, sizeof hdr);
 	if (!(steps & NOEOH))
 		event('N', NULL, 0);
@@ -276,7 +313,8 @@ message(unsigned long steps, const char *body, size_t len,
 	}
 	start = now_ms();
 	send_cmd('E', NULL, 0);
-	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a') {
+	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a' &&
+	    r != 't' && r != 'r' && r != 'y') {
 		if (res->print && r != 'b')
 			print_mod(r, buf, n);
 		switch (r) {
@@ -304,6 +342,7 @@ message(unsigned long steps, const char *body, size_t len,
 		}
 		prev = r;
 	}
+	res->final = r;
 	return now_ms() - start;
 }
 
@@ -556,6 +595,20 @@ run_hold(const char *path, int seconds)
 	return 1;
 }
 
+static int
+run_observe(const char *path)
+{
+	struct eom_result res = { .print = false };
+
+	connect_unix(path);
+	message(open_session(), "hello\r\n", 7, &res);
+	free(res.body);
+	send_cmd('Q', NULL, 0);
+	printf("unanswered %d eom %c headers %d\n", sent_unanswered,
+	    res.final, res.headers);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -570,6 +623,8 @@ main(int argc, char **argv)
 	if ((argc == 5 || (argc == 6 && strcmp(argv[5], "noreject") == 0)) &&
 	    strcmp(argv[1], "quitnc") == 0)
 		return run_quitnc(argv[2], atoi(argv[3]), argv[4], argc == 5);
+	if (argc == 3 && strcmp(argv[1], "observe") == 0)
+		return run_observe(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "hold") == 0)
 		return run_hold(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "stop") == 0)
@@ -580,6 +635,7 @@ main(int argc, char **argv)
 	    "       mtaclient quitnc SOCKETPATH SESSIONS quit|eof "
 	    "[noreject]\n"
 	    "       mtaclient stop SOCKETPATH PID\n"
-	    "       mtaclient hold SOCKETPATH SECONDS\n");
+	    "       mtaclient hold SOCKETPATH SECONDS\n"
+	    "       mtaclient observe SOCKETPATH\n");
 	return 2;
 }
