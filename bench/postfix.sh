@@ -4,7 +4,7 @@
 # libmilter milter, with milterhost running 5 no-op plugins, with 5 bare
 # milters chained in smtpd_milters, and, over TCP, a bare libmilter milter
 # adding a header against milterhost with a header-adding plugin, measured
-# in one run.
+# in one run; then a group of the same kind with messages of 30 headers.
 #
 #	make bench-postfix	(make bench runs it after run.sh)
 #	sh bench/postfix.sh	from the build directory
@@ -28,13 +28,30 @@
 # gives only once every milter has answered the end of the message.  Mail
 # goes on to smtp-sink while the next messages come in, as in real life.
 #
+# The 30-header group (h30_ cases, in the same rounds): smtp-source -F
+# sends a fixed message file instead of its own short message (4 headers):
+# 29 headers, relays' Received lines and X- and other headers of 60-80
+# bytes, the same set as "loadgen --headers 30" sends, and a body of
+# BENCH_PF_SIZE bytes; with the Received line Postfix prepends, the milters
+# see 30 headers.  It goes through no milter (h30_none), the bare no-op
+# milter answering every header (h30_bare), a bare milter negotiating
+# SMFIP_NR_HDR and answering no header (bare_milter -N, h30_nr), and
+# milterhost with the 5 no-op plugins (h30_mh5; each implements header,
+# and milterhost claims SMFIP_NR_HDR).  h30_none, h30_bare and h30_mh5 go
+# through the smtpds, and so the milter processes, of none, bare and mh5.
+#
 # It prints per case the median msgs/s over the rounds and its ratio to
 # the case without a milter, the milters' CPU per message (utime + stime
 # from /proc, summed over a chain's processes, over all rounds), the whole
 # machine's CPU per message (busy ticks of /proc/stat: Postfix, milters,
-# smtp-source and smtp-sink together), and the milters' RSS.  Last, it
-# checks Postfix's log: every message sent was delivered to smtp-sink, and
-# nothing was deferred, bounced, rejected or warned about.
+# smtp-source and smtp-sink together), and the milters' RSS.  Before
+# that, it checks Postfix's log: every message sent was delivered to
+# smtp-sink, nothing was deferred, bounced, rejected or warned about, and
+# cleanup took the 30-header message in as often as it was sent.  Last,
+# the 30-header group's table, with ratios to h30_none and h30_bare and
+# each round's msgs/s, and the target of issue 13 as a PASS or MISS line:
+# milterhost with 5 header plugins at 1.1 times the msgs/s of the bare
+# milter answering every header, or more.
 #
 # Environment (defaults in brackets):
 #	BENCH_PF_ROUNDS [3]		rounds
@@ -46,9 +63,9 @@
 #					and bench/.libs/{noop,hdr}.so were built
 #	srcdir [the script's ..]	the source tree (for instance.sh)
 #
-# Exit status: 0 if every run went through without an error, 1 if not (a
-# run with errors is not a result), 77 if Postfix is not installed or we
-# are not root (with the reason).
+# Exit status: 0 if every run went through without an error, whether the
+# target passed or not; 1 if not (a run with errors is not a result); 77
+# if Postfix is not installed or we are not root (with the reason).
 set -eu
 
 rounds=${BENCH_PF_ROUNDS:-3}
@@ -90,9 +107,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Nine loopback ports that nothing listens on: the sink (base), six smtpds
-# (base+1..6) and the two header milters (base+7, base+8).
-base=$(pf_free_ports 9)
+# Ten loopback ports that nothing listens on: the sink (base), six smtpds
+# (base+1..6), the two header milters (base+7, base+8) and the smtpd of
+# h30_nr (base+9).
+base=$(pf_free_ports 10)
 
 # ---- milters ----------------------------------------------------------------
 
@@ -118,13 +136,16 @@ wait_up() {
 	done
 }
 
-# start_bare NAME: sets pid_NAME; socket $tmp/NAME.sock, mode 0666 (the
-# umask of the milter's process).
+# start_bare NAME [OPTION...]: sets pid_NAME; socket $tmp/NAME.sock, mode
+# 0666 (the umask of the milter's process).
 start_bare() {
-	(umask 000 && exec "$bare" -p "unix:$tmp/$1.sock") 2>"$tmp/$1.log" &
-	eval "pid_$1=$!"
+	sb_name=$1
+	shift
+	(umask 000 && exec "$bare" -p "unix:$tmp/$sb_name.sock" "$@") \
+	    2>"$tmp/$sb_name.log" &
+	eval "pid_$sb_name=$!"
 	pids="$pids $!"
-	wait_up "$tmp/$1.sock" $!
+	wait_up "$tmp/$sb_name.sock" $!
 }
 
 start_bare bare
@@ -160,10 +181,66 @@ for i in 1 2 3 4 5; do
 	chain5="$chain5${chain5:+,}unix:$tmp/c$i.sock"
 	chain5_pids="$chain5_pids $p"
 done
+# The 30-header group's bare milter that answers no header.
+start_bare nr -N
+
+# ---- the 30-header message --------------------------------------------------
+
+# 29 headers, as "loadgen --headers 30" makes its 24 extra ones and the
+# five of every message (Postfix adds the 30th, its Received line, on
+# top), then a body of $size bytes counting CRLFs, in lines of 78
+# characters like smtp-source's own body.  smtp-source -F appends CRLF to
+# each line.
+h30msg=$tmp/h30.msg
+k=1
+while [ $k -le 24 ]; do
+	case $((k % 8)) in
+	1) printf 'Received: from relay%u.example.net ([198.51.100.%u])\n\tby mx.example.org with ESMTPS\n' \
+	    $k $((k % 250 + 1)) ;;
+	2) printf 'X-Spam-Status: No, score=-1.%u required=5.0 tests=BAYES_00,DKIM_SIGNED\n' \
+	    $((k % 10)) ;;
+	3) printf 'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=relay%u.example.net\n' \
+	    $k ;;
+	4) printf 'X-Mailer: Bench Mailer 4.%u (2026-11-23; compatible; loadgen test build)\n' \
+	    $k ;;
+	5) printf 'X-Originating-IP: [203.0.113.%u] via submission port 587, authenticated\n' \
+	    $((k % 250 + 1)) ;;
+	6) printf 'List-Unsubscribe: <mailto:leave-%u@lists.example.test?subject=unsubscribe>\n' \
+	    $k ;;
+	7) printf 'X-Campaign-ID: cmp-%05u-20261123-bench-loadgen-segment-a-variant-b\n' \
+	    $k ;;
+	*) printf 'X-Forwarded-To: archive-%u@example.test, audit-%u@example.test, ops@example.test\n' \
+	    $k $k ;;
+	esac
+	k=$((k + 1))
+done >"$h30msg"
+h30id='<h30.bench@milterhost.test>'
+cat >>"$h30msg" <<HDR
+From: Sender <sender@milterhost.test>
+To: <rcpt@example.net>
+Subject: milterhost benchmark, 30 headers
+Date: Mon, 23 Nov 2026 10:00:00 +0000
+Message-ID: $h30id
+
+HDR
+awk -v size="$size" 'BEGIN {
+	line = ""
+	for (i = 0; i < 78; i++)
+		line = line "X"
+	for (n = 0; n + 80 <= size; n += 80)
+		print line
+	if (size - n > 2)
+		print substr(line, 1, size - n - 2)
+}' >>"$h30msg"
+if [ "$(grep -c '^[A-Za-z-]*:' "$h30msg")" -ne 29 ]; then
+	echo "postfix.sh: $h30msg does not have 29 headers" >&2
+	exit 1
+fi
 
 # ---- Postfix ----------------------------------------------------------------
 
 cases="none bare mh5 chain5 barehdr_tcp mhhdr_tcp"
+h30cases="h30_none h30_bare h30_nr h30_mh5"
 case_port() {
 	case $1 in
 	none) echo $((base + 1)) ;;
@@ -172,6 +249,8 @@ case_port() {
 	chain5) echo $((base + 4)) ;;
 	barehdr_tcp) echo $((base + 5)) ;;
 	mhhdr_tcp) echo $((base + 6)) ;;
+	h30_nr) echo $((base + 9)) ;;
+	h30_*) case_port "${1#h30_}" ;;
 	esac
 }
 case_pids() {
@@ -182,6 +261,8 @@ case_pids() {
 	chain5) echo "$chain5_pids" ;;
 	barehdr_tcp) echo "$pid_barehdr" ;;
 	mhhdr_tcp) echo "$pid_mhhdr" ;;
+	h30_nr) echo "$pid_nr" ;;
+	h30_*) case_pids "${1#h30_}" ;;
 	esac
 }
 
@@ -197,6 +278,7 @@ pf_smtpd "$pf" "$(case_port barehdr_tcp)" \
     "smtpd_milters=inet:127.0.0.1:$((base + 7))"
 pf_smtpd "$pf" "$(case_port mhhdr_tcp)" \
     "smtpd_milters=inet:127.0.0.1:$((base + 8))"
+pf_smtpd "$pf" "$(case_port h30_nr)" "smtpd_milters=unix:$tmp/nr.sock"
 pf_start "$pf" || exit 1
 
 # ---- measuring --------------------------------------------------------------
@@ -206,10 +288,18 @@ busy_ticks() {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
-sent=0
-# send CASE COUNT: send COUNT messages through the case's smtpd.
+sent=0 sent30=0
+# send CASE COUNT: send COUNT messages through the case's smtpd: the
+# 30-header message file for an h30_ case, smtp-source's own else.
 send() {
-	if ! smtp-source -s "$sessions" -m "$2" -l "$size" \
+	case $1 in
+	h30_*)
+		set -- "$1" "$2" -F "$h30msg"
+		sent30=$((sent30 + $2))
+		;;
+	*) set -- "$1" "$2" -l "$size" ;;
+	esac
+	if ! smtp-source -s "$sessions" -m "$2" "$3" "$4" \
 	    -f sender@milterhost.test -t rcpt@example.net \
 	    "127.0.0.1:$(case_port "$1")" >"$tmp/source.out" 2>&1; then
 		echo "postfix.sh: smtp-source through $1 failed; a run with" \
@@ -262,11 +352,12 @@ echo "milterhost end-to-end benchmark through Postfix" \
     "$(postconf -d -h mail_version 2>/dev/null): $rounds rounds," \
     "$msgs messages of $size body bytes per case and round over $sessions" \
     "SMTP sessions, one message each, $warm of warm-up before each;" \
-    "$(nproc) CPU(s)"
+    "h30_ cases: 30 headers a message;" \
+    "$(nproc) CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(date +%s)
 r=1
 while [ $r -le "$rounds" ]; do
-	for c in $cases; do
+	for c in $cases $h30cases; do
 		measure "$c" $r
 	done
 	echo "round $r of $rounds done ($(($(date +%s) - start)) s)"
@@ -286,6 +377,14 @@ if [ "$delivered" -ne "$sent" ] || [ "$bad" -ne 0 ]; then
 	grep -E "$trouble" "$pf/maillog" | head -n 20 >&2
 	exit 1
 fi
+# cleanup logs each message's Message-ID: the 30-header message's, once
+# for every time it was sent.
+got30=$(pf_count "$pf" "message-id=$h30id")
+if [ "$got30" -ne "$sent30" ]; then
+	echo "postfix.sh: Postfix took in the 30-header message $got30" \
+	    "times, not $sent30" >&2
+	exit 1
+fi
 for p in $pids; do
 	if ! kill -0 "$p" 2>/dev/null; then
 		echo "postfix.sh: a milter (pid $p) died; logs:" >&2
@@ -297,17 +396,22 @@ done
 # ---- the table --------------------------------------------------------------
 
 tck=$(getconf CLK_TCK)
+# summarize CASE...: per case, "case msgs/s milter_us machine_us rss_kb".
+summarize() {
+	for c in "$@"; do
+		awk -v c="$c" '$1 == c' "$results" >"$tmp/one"
+		rate=$(cut -d' ' -f3 "$tmp/one" | median)
+		awk -v c="$c" -v rate="$rate" -v tck="$tck" '
+		    { m += $4; b += $5; n += $6; rss = $7 }
+		    END {
+			printf "%s %s %.0f %.0f %d\n", c, rate,
+			    m / tck * 1e6 / n, b / tck * 1e6 / n, rss
+		    }' "$tmp/one"
+	done
+}
 summary=$tmp/summary
-for c in $cases; do
-	awk -v c="$c" '$1 == c' "$results" >"$tmp/one"
-	rate=$(cut -d' ' -f3 "$tmp/one" | median)
-	awk -v c="$c" -v rate="$rate" -v tck="$tck" '
-	    { m += $4; b += $5; n += $6; rss = $7 }
-	    END {
-		printf "%s %s %.0f %.0f %d\n", c, rate, m / tck * 1e6 / n,
-		    b / tck * 1e6 / n, rss
-	    }' "$tmp/one"
-done >"$summary"
+# shellcheck disable=SC2086
+summarize $cases >"$summary"
 
 echo
 printf '%-12s %9s %6s %15s %15s %9s\n' case msgs/s ratio milter_us/msg \
@@ -339,4 +443,51 @@ h=$(awk '$1 == "mhhdr_tcp" { print $2 }' "$summary")
 hb=$(awk '$1 == "barehdr_tcp" { print $2 }' "$summary")
 echo "milterhost adding a header over TCP against a bare libmilter milter" \
     "doing the same: x$(awk "BEGIN { printf \"%.2f\", $h / $hb }") msgs/s"
-echo "total $(($(date +%s) - start)) s"
+
+# ---- 30 headers -------------------------------------------------------------
+
+summary30=$tmp/summary30
+# shellcheck disable=SC2086
+summarize $h30cases >"$summary30"
+echo
+echo "30 headers per message (the milters see 30: Postfix's Received line" \
+    "and the 29 of the message file):"
+printf '%-12s %9s %6s %6s %15s %15s %9s  %s\n' case msgs/s /none /bare \
+    milter_us/msg machine_us/msg milter_MB 'msgs/s by round'
+awk '{ if ($1 == "h30_none") f = $2; if ($1 == "h30_bare") h = $2
+	row[NR] = $0 }
+END {
+	for (i = 1; i <= NR; i++) {
+		split(row[i], v, " ")
+		printf "%-12s %9.0f %6.2f %6.2f %15d %15d %9.1f ", v[1],
+		    v[2], v[2] / f, v[2] / h, v[3], v[4], v[5] / 1024
+		while ((getline l < results) > 0) {
+			split(l, w, " ")
+			if (w[1] == v[1])
+				printf " %.0f", w[3]
+		}
+		close(results)
+		printf "\n"
+	}
+}' results="$results" "$summary30"
+echo "(h30_none: no milter; h30_bare: the bare no-op milter, answering" \
+    "every header; h30_nr: a bare no-op milter with SMFIP_NR_HDR," \
+    "answering none; h30_mh5: milterhost with 5 no-op plugins, each" \
+    "implementing header. /none, /bare: ratios of msgs/s to h30_none's" \
+    "and h30_bare's; $got30 30-header messages, all reached smtp-sink)"
+hb=$(awk '$1 == "h30_bare" { print $2 }' "$summary30")
+hn=$(awk '$1 == "h30_nr" { print $2 }' "$summary30")
+hm=$(awk '$1 == "h30_mh5" { print $2 }' "$summary30")
+echo "milterhost with 5 header plugins against the bare milter with" \
+    "NR_HDR: x$(awk "BEGIN { printf \"%.2f\", $hm / $hn }") msgs/s"
+hr=$(awk "BEGIN { printf \"%.2f\", $hm / $hb }")
+if awk "BEGIN { exit !($hm >= 1.1 * $hb) }"; then
+	v=PASS
+else
+	v=MISS
+fi
+echo "$v  milterhost+5 header plugins >= 1.1 x the bare milter answering" \
+    "every header, 30 headers, through Postfix: $hm vs $hb msgs/s" \
+    "(x$hr; issue 13)"
+echo "total $(($(date +%s) - start)) s, load average at the end" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
