@@ -1120,15 +1120,6 @@ write_sections(const char *path, size_t n)
 	CU_ASSERT_FATAL(fclose(fp) == 0);
 }
 
-static double
-cpu_seconds(void)
-{
-	struct timespec ts;
-
-	CU_ASSERT_FATAL(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Keep in *best the least CPU time yet of config_load of path. */
 static void
 time_load(const char *path, size_t n, double *best)
@@ -1136,9 +1127,9 @@ time_load(const char *path, size_t n, double *best)
 	struct config *cfg;
 	double start, t;
 
-	start = cpu_seconds();
+	start = unit_cpu_seconds();
 	cfg = config_load(path, err, sizeof err);
-	t = cpu_seconds() - start;
+	t = unit_cpu_seconds() - start;
 	if (cfg == NULL)
 		fprintf(stderr, "\n  unexpected error: %s\n", err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);

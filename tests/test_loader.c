@@ -802,15 +802,6 @@ write_many(const char *name, size_t n)
 	CU_ASSERT_FATAL(fclose(fp) == 0);
 }
 
-static double
-cpu_seconds(void)
-{
-	struct timespec ts;
-
-	CU_ASSERT_FATAL(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Keep in *best the least CPU time yet of config_load and plugin_set_load
  * of write_many(name, n)'s file.
@@ -824,10 +815,10 @@ time_load(const char *name, size_t n, double *best)
 	double start, t;
 
 	join(ini, sizeof ini, tmpdir, name, ".ini");
-	start = cpu_seconds();
+	start = unit_cpu_seconds();
 	if ((conf = config_load(ini, err, sizeof err)) != NULL)
 		set = plugin_set_load(conf, err, sizeof err);
-	t = cpu_seconds() - start;
+	t = unit_cpu_seconds() - start;
 	if (set == NULL)
 		fprintf(stderr, "\n  unexpected error: %s\n", err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(set);

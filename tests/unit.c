@@ -2,6 +2,7 @@
  * unit - what the CUnit test programs share.  See unit.h.
  */
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -69,4 +70,13 @@ unit_capture_end(bool echo)
 	if (echo)
 		fputs(captured, stderr);
 	return captured;
+}
+
+double
+unit_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	CU_ASSERT_FATAL(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -37,4 +37,7 @@ int unit_run(const struct unit_suite *suites);
 void unit_capture_start(void);
 const char *unit_capture_end(bool echo);
 
+/* The CPU time the process used so far, in seconds. */
+double unit_cpu_seconds(void);
+
 #endif /* MILTERHOST_TESTS_UNIT_H */

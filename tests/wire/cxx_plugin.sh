@@ -11,6 +11,7 @@
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
+. "$here/example_lib.sh" || exit 99
 
 wire_init cxx_plugin
 wire_need_miltertest
@@ -50,37 +51,5 @@ else
 	wire_exit
 fi
 
-ini=$(wire_config cxx <<EOF2
-[plugin:no-spammers]
-module = $so
-domain = spam.example
-EOF2
-) || exit 99
-if wire_check_config "$ini" && grep -q "rejectdomain_cxx" "$WIRE_OUT"; then
-	echo "ok: milterhost -t loads the C++ example"
-else
-	cat "$WIRE_OUT"
-	wire_fail "milterhost -t refuses the C++ example plugin"
-fi
-
-missing=$(wire_config missing <<EOF2
-[plugin:no-spammers]
-module = $so
-EOF2
-) || exit 99
-if wire_check_config "$missing"; then
-	wire_fail "the C++ example accepted a config without domain"
-elif grep -q "domain" "$WIRE_OUT"; then
-	echo "ok: $(cat "$WIRE_OUT")"
-else
-	cat "$WIRE_OUT"
-	wire_fail "the error for a missing domain does not name the key"
-fi
-
-if wire_start "$ini"; then
-	wire_miltertest "$here/example_plugin.lua"
-	grep -q "refusing <someone@spam.example>" "$WIRE_LOG" ||
-	    wire_fail "the plugin's log line is not in the daemon's log"
-	wire_stop
-fi
+check_example "$so" rejectdomain_cxx "the C++ example"
 wire_exit
