@@ -319,6 +319,13 @@ set_autoload(struct config *cfg, struct config_instance *inst,
 	return parse_bool(value, &cfg->autoload) ? SET_OK : SET_BAD;
 }
 
+static enum set_result
+set_strict_modes(struct config *cfg, struct config_instance *inst,
+		 const char *value)
+{
+	return parse_bool(value, &cfg->strict_modes) ? SET_OK : SET_BAD;
+}
+
 /* A file name in plugin_dir, or an absolute path: never "dir/file.so". */
 static enum set_result
 set_module(struct config *cfg, struct config_instance *inst,
@@ -379,6 +386,7 @@ static const struct host_key host_keys[] = {
 	{ "log_destination", set_log_destination, "auto, syslog or stderr" },
 	{ "on_error", set_on_error, "tempfail, continue, accept or reject" },
 	{ "autoload", set_autoload, BOOLEAN },
+	{ "strict_modes", set_strict_modes, BOOLEAN },
 };
 
 static const struct host_key plugin_keys[] = {
@@ -887,6 +895,7 @@ config_new(const char *path)
 	}
 	cfg->timeout = DEFAULT_TIMEOUT;
 	cfg->stop_timeout = DEFAULT_STOP_TIMEOUT;
+	cfg->strict_modes = true;
 	cfg->backlog = 0;
 	cfg->socket_mode = -1;
 	cfg->log_level = LOG_INFO;

@@ -68,6 +68,7 @@ struct config {
 	enum log_destination log_destination;
 	enum on_error on_error; /* default for instances */
 	bool autoload;     /* load the other *.so of plugin_dir too */
+	bool strict_modes; /* refuse plugin files others could replace */
 	int autoload_line; /* of the autoload key, for errors; 0 if none */
 	struct config_instance *instances;
 	size_t ninstances;

@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <search.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -805,6 +806,94 @@ check_file(const char *path, struct stat *st, char *why, size_t whylen)
 }
 
 /*
+ * Plugin file trust, as sshd's StrictModes: code loaded into a daemon that
+ * root may have started must not be replaceable by anybody else.  stat of
+ * path (a file or directory) must show it owned by root or by the user
+ * milterhost runs as, and writable by no one else: not by others, nor by
+ * a group but root's.  A directory writable by others but sticky (/tmp)
+ * is allowed: nobody else can rename or remove what is in it.
+ */
+static int
+check_owner_and_mode(const char *path, const struct stat *st, char *why,
+		     size_t whylen)
+{
+	bool sticky_dir = S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX);
+	unsigned mode = (unsigned)st->st_mode & 07777;
+
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(why, whylen, "%.1024s is owned by uid %u, neither root nor "
+		    "the user milterhost runs as (uid %u); strict_modes = no "
+		    "allows it", path, (unsigned)st->st_uid,
+		    (unsigned)geteuid());
+		return -1;
+	}
+	if ((st->st_mode & S_IWOTH) && !sticky_dir) {
+		snprintf(why, whylen, "%.1024s is writable by others (mode %04o); "
+		    "strict_modes = no allows it", path, mode);
+		return -1;
+	}
+	if ((st->st_mode & S_IWGRP) && st->st_gid != 0 && !sticky_dir) {
+		snprintf(why, whylen, "%.1024s is writable by group %u (mode %04o); "
+		    "strict_modes = no allows it", path, (unsigned)st->st_gid,
+		    mode);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check path (absolute) and every directory above it; symbolic links
+ * themselves are skipped (their targets are checked through realpath). */
+static int
+check_path_trust(const char *path, char *why, size_t whylen)
+{
+	char prefix[PATH_MAX];
+	size_t len = strlen(path);
+	struct stat st;
+
+	if (len >= sizeof prefix) {
+		snprintf(why, whylen, "%.1024s: path too long", path);
+		return -1;
+	}
+	for (size_t end = 1; end <= len; end++) {
+		if (end < len && path[end] != '/')
+			continue;
+		memcpy(prefix, path, end);
+		prefix[end] = '\0';
+		if (lstat(prefix, &st) < 0) {
+			snprintf(why, whylen, "cannot access %.1024s: %s", prefix,
+			    strerror(errno));
+			return -1;
+		}
+		if (!S_ISLNK(st.st_mode) &&
+		    check_owner_and_mode(prefix, &st, why, whylen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The trust check of a plugin file, unless strict_modes is off. */
+static int
+check_trust(const struct loader *ld, const char *path, char *why,
+	    size_t whylen)
+{
+	char real[PATH_MAX];
+
+	if (!ld->cfg->strict_modes)
+		return 0;
+	if (realpath(path, real) == NULL) {
+		snprintf(why, whylen, "cannot resolve %.1024s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (check_path_trust(real, why, whylen) < 0)
+		return -1;
+	/* The links on the way, and the directories holding them. */
+	if (path[0] == '/' && strcmp(path, real) != 0)
+		return check_path_trust(path, why, whylen);
+	return 0;
+}
+
+/*
  * Refuse the plugin file path if its descriptor, read from the file, is of
  * an ABI version this host cannot run: before dlopen(), which would bind
  * the symbols of a plugin built for a newer minor first and fail on a host
@@ -854,6 +943,7 @@ module_open(struct loader *ld, char *path, char *why, size_t whylen)
 		return m;
 	}
 	if (check_file(path, &st, why, whylen) < 0 ||
+	    check_trust(ld, path, why, whylen) < 0 ||
 	    check_file_version(path, why, whylen) < 0)
 		goto fail;
 	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {

@@ -139,6 +139,7 @@ check_defaults(const struct config *cfg)
 	CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, PLUGIN_DIR);
 	CU_ASSERT_EQUAL(cfg->timeout, 7210);
 	CU_ASSERT_EQUAL(cfg->stop_timeout, 30);
+	CU_ASSERT_TRUE(cfg->strict_modes);
 	CU_ASSERT_EQUAL(cfg->backlog, 0);
 	CU_ASSERT_PTR_NULL(cfg->user);
 	CU_ASSERT_PTR_NULL(cfg->group);
@@ -204,13 +205,15 @@ test_every_host_key_is_parsed(void)
 	    "log_facility = local3\n"
 	    "log_destination = stderr\n"
 	    "on_error = accept\n"
-	    "autoload = yes\n");
+	    "autoload = yes\n"
+	    "strict_modes = no\n");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
 	CU_ASSERT_STRING_EQUAL(cfg->socket, "unix:/run/milterhost/milter.sock");
 	CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/opt/mh/plugins");
 	CU_ASSERT_EQUAL(cfg->timeout, 30);
 	CU_ASSERT_EQUAL(cfg->stop_timeout, 0);
+	CU_ASSERT_FALSE(cfg->strict_modes);
 	CU_ASSERT_EQUAL(cfg->backlog, 64);
 	CU_ASSERT_STRING_EQUAL(cfg->user, "milter");
 	CU_ASSERT_STRING_EQUAL(cfg->group, "postfix");

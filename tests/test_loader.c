@@ -629,6 +629,61 @@ test_empty_list_head_is_not_a_value(void)
 	unload(set);
 }
 
+/* ---- suite: plugin file trust ---------------------------------------- */
+
+/*
+ * A plugin file that someone but root or milterhost's user could replace
+ * is refused, naming the file or directory and why, unless strict_modes
+ * is off.  (Ownership is changed only when the tests run as root.)
+ */
+static void
+test_plugin_others_could_replace_is_refused(void)
+{
+	char dir[PATH_MAX], file[PATH_MAX], src[PATH_MAX];
+	const char *text = "[plugin:n]\nmodule = noop\n";
+	struct plugin_set *set;
+
+	tmp_path(dir, sizeof dir, "trust");
+	remove_tree(dir);
+	CU_ASSERT_FATAL(mkdir(dir, 0755) == 0);
+	join(file, sizeof file, dir, "noop", ".so");
+	copy_file(plugin_file(src, sizeof src, "noop"), file);
+
+	CU_ASSERT_FATAL(chmod(file, 0666) == 0);
+	refused_dir(dir, text, L(2), "[plugin:n] module = noop: ", file,
+	    " is writable by others (mode 0666)", "strict_modes = no", NULL);
+	set = load_dir(dir, "strict_modes = no\n[plugin:n]\nmodule = noop\n");
+	CU_ASSERT_PTR_NOT_NULL(set);
+	unload(set);
+
+	CU_ASSERT_FATAL(chmod(file, 0644) == 0);
+	CU_ASSERT_FATAL(chmod(dir, 0777) == 0);
+	refused_dir(dir, text, L(2), dir, " is writable by others (mode 0777)",
+	    NULL);
+	/* Sticky, like /tmp: nobody else can replace what is in it. */
+	CU_ASSERT_FATAL(chmod(dir, 01777) == 0);
+	set = load_dir(dir, text);
+	CU_ASSERT_PTR_NOT_NULL(set);
+	unload(set);
+
+	if (geteuid() == 0) {
+		CU_ASSERT_FATAL(chmod(dir, 0775) == 0);
+		CU_ASSERT_FATAL(chown(dir, 0, 65534) == 0);
+		refused_dir(dir, text, L(2), dir,
+		    " is writable by group 65534 (mode 0775)", NULL);
+		CU_ASSERT_FATAL(chmod(dir, 0755) == 0);
+		CU_ASSERT_FATAL(chown(file, 65534, 0) == 0);
+		refused_dir(dir, text, L(2), file, " is owned by uid 65534, "
+		    "neither root nor the user milterhost runs as", NULL);
+		CU_ASSERT_FATAL(chown(file, 0, 0) == 0);
+	}
+	CU_ASSERT_FATAL(chmod(dir, 0755) == 0);
+	set = load_dir(dir, text);
+	CU_ASSERT_PTR_NOT_NULL(set);
+	unload(set);
+	remove_tree(dir);
+}
+
 /* ---- suite: autoload ------------------------------------------------- */
 
 static char auto_dir[PATH_MAX];
@@ -1830,6 +1885,11 @@ static const struct unit_test repeat_tests[] = {
 	TEST_END,
 };
 
+static const struct unit_test trust_tests[] = {
+	TEST(test_plugin_others_could_replace_is_refused),
+	TEST_END,
+};
+
 static const struct unit_test autoload_tests[] = {
 	TEST(test_autoload_follows_file_name_order),
 	TEST(test_autoload_comes_after_listed_and_skips_their_modules),
@@ -1897,6 +1957,7 @@ static const struct unit_suite suites[] = {
 	{ "init", NULL, NULL, init_tests },
 	{ "keys given more than once", NULL, NULL, repeat_tests },
 	{ "autoload", NULL, NULL, autoload_tests },
+	{ "plugin file trust", NULL, NULL, trust_tests },
 	{ "scaling", NULL, NULL, scaling_tests },
 	{ "descriptors", NULL, NULL, descriptor_tests },
 	{ "descriptors read from files", NULL, NULL, elfdesc_tests },
