@@ -37,6 +37,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <search.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "dlfile.h"
 #include "elfdesc.h"
 #include "loader.h"
 #include "stage.h"
@@ -105,6 +107,27 @@ const char *
 loader_running_instance(void)
 {
 	return running_instance;
+}
+
+/*
+ * Calls of init and fini never overlap, as plugin.h promises: a reload
+ * inits on the service thread while the last session of an older set may
+ * fini it on its own.  Rare and short: one lock for the process.
+ */
+static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+lifecycle_enter(const char *instance)
+{
+	pthread_mutex_lock(&lifecycle_lock);
+	running_instance = instance;
+}
+
+static void
+lifecycle_leave(void)
+{
+	running_instance = NULL;
+	pthread_mutex_unlock(&lifecycle_lock);
 }
 
 static struct init_call *
@@ -461,9 +484,9 @@ plugin_set_destroy(struct plugin_set *set)
 		struct instance *in = &set->instances[i];
 
 		if (in->desc->fini != NULL) {
-			running_instance = in->name;
+			lifecycle_enter(in->name);
 			in->desc->fini(in->state);
-			running_instance = NULL;
+			lifecycle_leave();
 		}
 		free(in->name);
 		free_macros(in->macros);
@@ -558,9 +581,9 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 		return mh_init_error(&call->init, NULL, "out of memory");
 	}
 	if (m->desc.init != NULL) {
-		running_instance = copy;
+		lifecycle_enter(copy);
 		rc = m->desc.init(&call->init, &state);
-		running_instance = NULL;
+		lifecycle_leave();
 	}
 	if (rc != 0) {
 		free(copy);
@@ -570,9 +593,9 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	if (call->bad_declaration) {
 		/* init succeeded, but the instance cannot run as declared */
 		if (m->desc.fini != NULL) {
-			running_instance = copy;
+			lifecycle_enter(copy);
 			m->desc.fini(state);
-			running_instance = NULL;
+			lifecycle_leave();
 		}
 		free(copy);
 		free_macros(call->macros);
@@ -946,8 +969,9 @@ module_open(struct loader *ld, char *path, char *why, size_t whylen)
 	    check_trust(ld, path, why, whylen) < 0 ||
 	    check_file_version(path, why, whylen) < 0)
 		goto fail;
-	if ((handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(why, whylen, "cannot load: %s", dlerror());
+	if ((handle = dlfile_open(path, &st, reason, sizeof reason)) ==
+	    NULL) {
+		snprintf(why, whylen, "cannot load: %s", reason);
 		goto fail;
 	}
 	found = dlsym(handle, MH_PLUGIN_SYMBOL);

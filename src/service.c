@@ -20,12 +20,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "loader.h"
 #include "log.h"
 #include "milter.h"
 #include "service.h"
@@ -39,7 +41,10 @@
 /* How often the count of open sessions is looked at. */
 #define POLL_MS 10
 
+/* The configuration milterhost started with (socket, user, pidfile stay
+ * as it says), and the one of the last reload, if any. */
 static const struct config *config;
+static struct config *reloaded;
 static sigset_t stop_signals;
 
 /*
@@ -71,10 +76,17 @@ service_block_signals(void)
 	sigaddset(&stop_signals, SIGHUP);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
-	/* SIGUSR1 is kept for reload: it must not end the process. */
+	/* SIGUSR1 reloads: it must not end the process either. */
 	set = stop_signals;
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* The value of a setting now: the last reload's, else the start's. */
+static const struct config *
+current(void)
+{
+	return reloaded != NULL ? reloaded : config;
 }
 
 static const char *
@@ -123,7 +135,7 @@ another_stop_signal(long ms)
 static unsigned
 drain(void)
 {
-	long limit = (long)config->stop_timeout * 1000, t;
+	long limit = (long)current()->stop_timeout * 1000, t;
 	struct timespec start;
 	unsigned open;
 
@@ -145,7 +157,7 @@ stop(int sig)
 
 	log_msg(LOG_INFO, "%s: stopping: new connections are refused, %u "
 	    "open session%s may take up to %d s", signal_name(sig), open,
-	    open == 1 ? "" : "s", config->stop_timeout);
+	    open == 1 ? "" : "s", current()->stop_timeout);
 	milter_stop_accepting();
 	if ((open = drain()) > 0)
 		log_msg(LOG_WARNING, "%u session%s still open: closing %s; "
@@ -163,14 +175,90 @@ stop(int sig)
 	exit(0);
 }
 
+/* Say which settings a reload cannot change, if it would. */
+static void
+note_restart_keys(const struct config *now, const struct config *next)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} strings[] = {
+		{ "socket", offsetof(struct config, socket) },
+		{ "user", offsetof(struct config, user) },
+		{ "group", offsetof(struct config, group) },
+		{ "pidfile", offsetof(struct config, pidfile) },
+	};
+
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+		const char *a = *(char *const *)(const void *)
+		    ((const char *)now + strings[i].offset);
+		const char *b = *(char *const *)(const void *)
+		    ((const char *)next + strings[i].offset);
+
+		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+			log_msg(LOG_WARNING, "reload: %s changed in %s: it "
+			    "takes a restart; the running value stays",
+			    strings[i].key, next->file);
+	}
+	if (now->socket_mode != next->socket_mode ||
+	    now->timeout != next->timeout || now->backlog != next->backlog ||
+	    now->log_facility != next->log_facility ||
+	    now->log_destination != next->log_destination)
+		log_msg(LOG_WARNING, "reload: socket_mode, timeout, backlog, "
+		    "log_facility or log_destination changed in %s: they take "
+		    "a restart; the running values stay", next->file);
+}
+
+/*
+ * SIGUSR1: read the configuration again and load its plugins.  New
+ * connections get the new set; a connection keeps the set it started
+ * with, and the old set is finied and unloaded when its last connection
+ * closed (reference counts, loader.c).  If anything fails, the running
+ * set stays and the error is logged with file, line and key.
+ */
+static void
+reload(void)
+{
+	struct plugin_set *set;
+	struct config *next;
+	char err[1024];
+
+	log_msg(LOG_INFO, "SIGUSR1: reloading %s", config->file);
+	if ((next = config_load(config->file, err, sizeof err)) == NULL) {
+		log_msg(LOG_ERR, "reload failed, the running configuration "
+		    "stays: %s", err);
+		return;
+	}
+	if ((set = plugin_set_load(next, err, sizeof err)) == NULL) {
+		log_msg(LOG_ERR, "reload failed, the running plugins stay: "
+		    "%s", err);
+		config_free(next);
+		return;
+	}
+	note_restart_keys(config, next);
+	milter_set_plugins(set);
+	log_msg(LOG_INFO, "reloaded: %zu plugin instance%s for new "
+	    "connections", set->ninstances, set->ninstances == 1 ? "" : "s");
+	plugin_set_release(set);
+	log_set_level(next->log_level);
+	config_free(reloaded);
+	reloaded = next;
+}
+
 static void *
 service_main(void *arg)
 {
+	sigset_t set = stop_signals;
 	int sig;
 
-	while ((sig = sigwaitinfo(&stop_signals, NULL)) < 0)
-		continue; /* EINTR */
-	stop(sig);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		if ((sig = sigwaitinfo(&set, NULL)) < 0)
+			continue; /* EINTR */
+		if (sig != SIGUSR1)
+			stop(sig);
+		reload();
+	}
 }
 
 int

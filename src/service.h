@@ -1,5 +1,12 @@
 /*
- * service - the daemon's signals and its stop.
+ * service - the daemon's signals: its stop and its reload.
+ *
+ * SIGUSR1 reloads: the configuration is read again and its plugins are
+ * loaded; new connections get the new set, a connection keeps the set it
+ * started with, an old set is finied and unloaded after its last
+ * connection.  If anything fails the running set stays, and the error is
+ * logged.  The socket, user, group, pidfile and a few others take a
+ * restart: a reload that changes them says so and keeps them.
  *
  * SIGTERM, SIGHUP and SIGINT stop milterhost: it refuses new connections
  * at once, serves the open sessions until they end or stop_timeout runs

@@ -41,8 +41,12 @@
  * run on different threads.  Keep per-connection and per-message state in
  * the data slots (mh_conn_data, mh_msg_data), never in thread-local or
  * static variables.  Instance state shared between connections must be
- * thread-safe.  init and fini run single-threaded, before serving starts
- * and after it ended.
+ * thread-safe.  Calls of init and fini never overlap, and an instance's
+ * callbacks run only between its init and its fini.  At start-up and stop
+ * nothing else runs; but a reload (SIGUSR1) inits the new instances while
+ * the old ones serve their last sessions, and the old ones are finied
+ * after the last of those, on its thread: state a module shares between
+ * its instances (globals) must be thread-safe.
  *
  * Which host function may be called from which thread, and when:
  *
@@ -70,7 +74,7 @@
  *   mh_strerror
  *
  * Signals: milterhost takes SIGHUP, SIGTERM and SIGINT (stop) and SIGUSR1
- * (reserved for reload) for itself; a plugin must not handle, unblock or
+ * (reload) for itself; a plugin must not handle, unblock or
  * wait for them (a sigwait() for SIGTERM never returns in milterhost).
  *
  * Build a plugin out of tree with

@@ -53,6 +53,11 @@
  *	SECONDS for the milter to close the connection.  Prints "connection
  *	closed after N ms" and exits 0 if it did, else 1.
  *
+ * mtaclient pause SOCKETPATH
+ *	Opens a session and sends MAIL, prints "paused", waits for a line
+ *	on its standard input, then finishes the message and prints its
+ *	changes as "mods" does.
+ *
  * mtaclient observe SOCKETPATH
  *	Sends one message, every event the milter did not negotiate away,
  *	without waiting for an answer to those whose "no reply" bit it
@@ -596,6 +601,28 @@ run_hold(const char *path, int seconds)
 }
 
 static int
+run_pause(const char *path)
+{
+	static const char mail[] = "<a@example.test>";
+	struct eom_result res = { .print = true };
+	unsigned long steps;
+	char line[64];
+
+	connect_unix(path);
+	steps = open_session();
+	if (!(steps & NOMAIL))
+		expect('M', mail, sizeof mail, 'c');
+	printf("paused\n");
+	fflush(stdout);
+	if (fgets(line, sizeof line, stdin) == NULL)
+		return 1;
+	message(steps | NOMAIL, "hello\r\n", 7, &res);
+	free(res.body);
+	send_cmd('Q', NULL, 0);
+	return 0;
+}
+
+static int
 run_observe(const char *path)
 {
 	struct eom_result res = { .print = false };
@@ -623,6 +650,8 @@ main(int argc, char **argv)
 	if ((argc == 5 || (argc == 6 && strcmp(argv[5], "noreject") == 0)) &&
 	    strcmp(argv[1], "quitnc") == 0)
 		return run_quitnc(argv[2], atoi(argv[3]), argv[4], argc == 5);
+	if (argc == 3 && strcmp(argv[1], "pause") == 0)
+		return run_pause(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "observe") == 0)
 		return run_observe(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "hold") == 0)
@@ -636,6 +665,7 @@ main(int argc, char **argv)
 	    "[noreject]\n"
 	    "       mtaclient stop SOCKETPATH PID\n"
 	    "       mtaclient hold SOCKETPATH SECONDS\n"
-	    "       mtaclient observe SOCKETPATH\n");
+	    "       mtaclient observe SOCKETPATH\n"
+	    "       mtaclient pause SOCKETPATH\n");
 	return 2;
 }
