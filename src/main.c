@@ -3,9 +3,10 @@
  * service.c's).
  *
  * Start-up order: read the config, open the listening socket, go to the
- * background, write the pidfile, drop privileges, block the signals the
- * service takes (before any thread exists), load the plugins, start the
- * service thread, then serve.  Every error before serving stops start-up with a message that
+ * background, write the pidfile, drop privileges, load the plugins, start
+ * the service thread, then serve.  The signals the service takes are
+ * blocked first of all, before any thread exists.  Every error before
+ * serving stops start-up with a message that
  * names the file, line and key; in the background the parent waits for the
  * child's verdict so the exit status tells whether milterhost runs.
  */
@@ -243,13 +244,15 @@ serve(const struct config *cfg, bool foreground)
 	char err[1024];
 	struct plugin_set *set;
 
+	/* First: a stop or reload signal during start-up waits for the
+	 * service thread instead of killing the process. */
+	service_block_signals();
 	if (milter_setup(cfg, err, sizeof err) < 0)
 		fail("%s: socket %s: %s", cfg->file, cfg->socket, err);
 	if (!foreground)
 		daemonize();
 	write_pidfile(cfg->pidfile);
 	drop_privileges(cfg);
-	service_block_signals();
 	if ((set = plugin_set_load(cfg, err, sizeof err)) == NULL)
 		fail("%s", err);
 	milter_set_plugins(set);
