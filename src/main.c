@@ -6,9 +6,9 @@
  * background, write the pidfile, drop privileges, load the plugins, start
  * the service thread, then serve.  The signals the service takes are
  * blocked first of all, before any thread exists.  Every error before
- * serving stops start-up with a message that
- * names the file, line and key; in the background the parent waits for the
- * child's verdict so the exit status tells whether milterhost runs.
+ * serving stops start-up with a message that names the file, line and
+ * key; in the background the parent waits for the child's verdict so the
+ * exit status tells whether milterhost runs.
  */
 #include <errno.h>
 #include <fcntl.h>
