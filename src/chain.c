@@ -10,10 +10,12 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "chain.h"
 #include "log.h"
@@ -267,6 +269,24 @@ call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	return raw;
 }
 
+/* call_plugin, with its time added to the instance's for the message's
+ * log line (when that line is logged at all). */
+static int
+timed_call(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	struct timespec t0, t1;
+	int raw;
+
+	if (!log_enabled(LOG_INFO))
+		return call_plugin(s, ctx, ev);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	raw = call_plugin(s, ctx, ev);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ctx->msg_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+	    (t1.tv_nsec - t0.tv_nsec));
+	return raw;
+}
+
 static mh_status
 apply_on_error(struct session *s, struct mh_ctx *ctx, const char *why)
 {
@@ -306,7 +326,7 @@ invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	mh_status st;
 
 	ctx_begin_callback(ctx);
-	raw = call_plugin(s, ctx, ev);
+	raw = timed_call(s, ctx, ev);
 	if (ctx->failed) {
 		snprintf(why, sizeof why, "refused request: %s",
 		    ctx->fail_reason);
@@ -409,6 +429,8 @@ run_stage(struct session *s, const struct event *ev)
 		if (is_terminal(st)) {
 			v.status = st;
 			v.reply = take_reply(s, ctx, st);
+			s->summary.decider = ctx->inst->name;
+			s->summary.stage = ev->stage;
 			break;
 		}
 		reply_clear(&ctx->reply);
@@ -448,6 +470,8 @@ end_message(struct session *s, bool keep_changes)
 			mod_queue_clear(&s->ctx[i].mods);
 		ctx_end_message(&s->ctx[i]);
 	}
+	if (s->in_message)
+		summary_log(s);
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
 	if (s->qid[0] != '\0')
@@ -549,12 +573,21 @@ message_event(struct session *s, const struct event *ev)
 	if (message_is_over(s, ev->stage))
 		return unanswered ? no_answer : over_verdict(s);
 	begin_event(s, ev->stage);
+	if (ev->stage == MH_STAGE_ENVFROM)
+		snprintf(s->summary.sender, sizeof s->summary.sender, "%s",
+		    ev->argv[0]);
 	v = run_stage(s, ev);
+	if (ev->stage == MH_STAGE_ENVRCPT) {
+		s->summary.rcpts_seen = true;
+		if (!is_terminal(v.status))
+			s->summary.rcpts++;
+	}
 	if (is_terminal(v.status)) {
 		/* Unanswered, a recipient's refusal can only refuse the
 		 * message, at its next answered event. */
 		if (ev->stage != MH_STAGE_ENVRCPT || v.status == MH_DISCARD ||
 		    unanswered) {
+			s->summary.result = v.status;
 			end_message(s, false);
 			s->msg_over = v.status;
 		}
@@ -565,6 +598,7 @@ message_event(struct session *s, const struct event *ev)
 		return no_answer;
 	}
 	if (!any_left(s, true) && !anything_queued(s)) {
+		s->summary.result = MH_ACCEPT;
 		end_message(s, false);
 		s->msg_over = MH_ACCEPT;
 		v.status = MH_ACCEPT;
@@ -742,10 +776,12 @@ chain_eom(struct session *s, const struct mod_list **mods)
 	deliver = !is_terminal(v.status);
 	if (deliver) {
 		merge_queues(s);
+		summary_note_changes(&s->summary, &s->merged);
 		/* Everybody accepted (before or at eom). */
 		if (!any_left(s, true))
 			v.status = MH_ACCEPT;
 	}
+	s->summary.result = deliver ? MH_ACCEPT : v.status;
 	end_message(s, deliver);
 	return v;
 }

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <milterhost/plugin.h>
 
@@ -51,6 +52,7 @@ struct mh_ctx {
 	bool in_callback;
 	pthread_t cb_thread;
 
+	uint64_t msg_ns; /* time in callbacks this message (summary.c) */
 	bool failed;     /* a host call of the current callback was refused */
 	char fail_reason[256];
 

@@ -97,6 +97,7 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 		s->io = *io;
 		s->have_io = true;
 	}
+	summary_reset(&s->summary);
 	s->refused = MH_CONTINUE;
 	s->msg_over = MH_CONTINUE;
 	s->mta_sends_mail = true;

@@ -16,6 +16,7 @@
 #include "context.h"
 #include "mods.h"
 #include "reply.h"
+#include "summary.h"
 
 /* Room for a queue id in log lines; a longer one is cut. */
 #define SESSION_QID_MAX 64
@@ -52,6 +53,7 @@ struct session {
 	char qid[SESSION_QID_MAX];
 
 	char client_addr[128];   /* text form, "" if unknown */
+	struct msg_summary summary; /* of the message, for its log line */
 	struct reply verdict_reply;  /* the reply going out with the verdict */
 	/* The reply of a decision made at an unanswered event, for the
 	 * next answered one. */

@@ -1033,6 +1033,50 @@ test_reject_at_rcpt_is_per_recipient(void)
 	finish();
 }
 
+/*
+ * One log line per message (summary.c): queue id, client, sender, the
+ * recipients taken, how it ended and by whom, the changes, the times.
+ */
+static void
+test_one_summary_line_per_message(void)
+{
+	const struct mod_list *mods;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[0]->aux = "<bad@example.org>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[1]->hook[MH_STAGE_EOM] = hook_add;
+	start();
+	connected();
+	unit_capture_start();
+	ev_from("<s@example.com>");
+	ev_rcpt("<a@example.org>");
+	ev_rcpt("<bad@example.org>");
+	ev_rcpt("<b@example.org>");
+	ev_eom(&mods);
+	/* The second message: refused at data by p2. */
+	P[1]->status[MH_STAGE_DATA] = MH_REJECT;
+	ev_from("<t@example.com>");
+	ev_rcpt("<a@example.org>");
+	ev_data();
+	/* The third: aborted by the MTA. */
+	ev_from("<u@example.com>");
+	ev_abort();
+	log = unit_capture_end(true);
+	EXPECT_LOGGED(log, "info: " QID ": message: client=192.0.2.1 "
+	    "from=<s@example.com> rcpts=2 accepted, 1 change (add header 1); "
+	    "time [p1] ");
+	EXPECT_LOGGED(log, ": message: client=192.0.2.1 from=<t@example.com> "
+	    "rcpts=1 rejected by [p2] at data; time [p1] ");
+	EXPECT_LOGGED(log, ": message: client=192.0.2.1 from=<u@example.com> "
+	    "rcpts=? aborted; time [p1] ");
+	finish();
+}
+
 static void
 test_tempfail_at_rcpt_is_per_recipient(void)
 {
@@ -4970,6 +5014,7 @@ static const struct unit_test tests[] = {
 	TEST(test_several_messages_per_connection),
 	TEST(test_unknown_verdict_concerns_only_command),
 	TEST(test_header_decision_given_at_next_answered_event),
+	TEST(test_one_summary_line_per_message),
 	TEST(test_init_declarations_add_to_the_descriptor),
 	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_observed_stages_are_not_answered),

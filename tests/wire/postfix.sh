@@ -173,6 +173,12 @@ send_and_check() {
 
 wire_start "$unix_ini" || exit 1
 send_and_check unix "$port_unix"
+# milterhost's line for the message, with Postfix's queue id and client.
+if grep -qE "info: [0-9A-F]+: message: client=127\.0\.0\.1 from=<sender@milterhost\.test> rcpts=1 accepted, 2 changes \(add header 1, insert header 1\); time \[queue\] [0-9.]+ ms \[top\] [0-9.]+ ms" "$WIRE_LOG"; then
+	echo "ok: unix: the message's summary line is in milterhost's log"
+else
+	wire_fail "unix: no summary line for the message in milterhost's log"
+fi
 
 # ---- 2. milterhost stopped while Postfix runs, and back ---------------------
 
