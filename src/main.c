@@ -29,6 +29,7 @@
 #include "log.h"
 #include "milter.h"
 #include "paths.h"
+#include "runfiles.h"
 #include "service.h"
 
 /* The pipe to the parent waiting for the daemon to serve: the child
@@ -62,6 +63,9 @@ fail(const char *fmt, ...)
 	log_msg(LOG_ERR, "%s", msg);
 	if (ready_fd >= 0 && write(ready_fd, msg, strlen(msg)) < 0)
 		(void)0;
+	/* Nothing is left behind that a start would trip over. */
+	runfiles_remove_socket();
+	runfiles_remove_pidfile();
 	exit(1);
 }
 
@@ -200,20 +204,6 @@ report_ready(void)
 }
 
 static void
-write_pidfile(const char *path)
-{
-	FILE *f;
-
-	if (path == NULL)
-		return;
-	if ((f = fopen(path, "w")) == NULL)
-		fail("pidfile %s: %s", path, strerror(errno));
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) != 0)
-		fail("pidfile %s: %s", path, strerror(errno));
-}
-
-static void
 drop_privileges(const struct config *cfg)
 {
 	struct passwd *pw;
@@ -251,8 +241,11 @@ serve(const struct config *cfg, bool foreground)
 		fail("%s: socket %s: %s", cfg->file, cfg->socket, err);
 	if (!foreground)
 		daemonize();
-	write_pidfile(cfg->pidfile);
+	if (cfg->pidfile != NULL &&
+	    runfiles_write_pidfile(cfg->pidfile, err, sizeof err) < 0)
+		fail("%s", err);
 	drop_privileges(cfg);
+	runfiles_check_removable();
 	if ((set = plugin_set_load(cfg, err, sizeof err)) == NULL)
 		fail("%s", err);
 	milter_set_plugins(set);
@@ -267,8 +260,8 @@ serve(const struct config *cfg, bool foreground)
 	milter_run();
 	log_msg(LOG_ERR, "libmilter stopped serving (see its messages in "
 	    "the mail log): exiting");
-	if (cfg->pidfile != NULL)
-		unlink(cfg->pidfile);
+	runfiles_remove_socket();
+	runfiles_remove_pidfile();
 	return 1;
 }
 

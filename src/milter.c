@@ -2,7 +2,6 @@
  * milter - the libmilter adapter.  See milter.h.
  */
 #include <errno.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -19,6 +17,7 @@
 #include "log.h"
 #include "milter.h"
 #include "reuse.h"
+#include "runfiles.h"
 
 /*
  * The engine speaks the milter protocol's values without including
@@ -64,8 +63,6 @@ static unsigned open_sessions; /* atomic */
 /* Set once, before smfi_main. */
 static bool over_tcp;
 static int listen_fd = -1;     /* libmilter's listening socket */
-static char *unix_socket;      /* its path, for a unix socket */
-static struct stat unix_socket_file; /* what the path was when we made it */
 static unsigned idle_limit;    /* seconds a reuse record may live */
 
 void
@@ -533,33 +530,11 @@ unix_path(const char *spec)
 	return NULL;
 }
 
-static int
-set_socket_access(const struct config *cfg, char *err, size_t errlen)
-{
-	const char *path = unix_path(cfg->socket);
-
-	if (path == NULL)
-		return 0;
-	if (cfg->socket_mode >= 0 && chmod(path, (mode_t)cfg->socket_mode) < 0) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (cfg->group != NULL) {
-		struct group *gr = getgrnam(cfg->group);
-
-		if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) < 0) {
-			snprintf(err, errlen, "cannot give %s to group %s: %s",
-			    path, cfg->group, gr ? strerror(errno) :
-			    "no such group");
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int
 milter_setup(const struct config *cfg, char *err, size_t errlen)
 {
+	const char *path;
+
 	if (smfi_setconn((char *)cfg->socket) != MI_SUCCESS) {
 		snprintf(err, errlen, "bad socket %s", cfg->socket);
 		return -1;
@@ -571,6 +546,10 @@ milter_setup(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "smfi_register failed");
 		return -1;
 	}
+	path = unix_path(cfg->socket);
+	if (path != NULL && runfiles_check_socket(path, err, errlen) < 0)
+		return -1;
+	/* true: libmilter replaces the stale socket checked above. */
 	if (smfi_opensocket(true) != MI_SUCCESS) {
 		snprintf(err, errlen, "cannot listen on %s (in use, or no "
 		    "permission?)", cfg->socket);
@@ -581,23 +560,14 @@ milter_setup(const struct config *cfg, char *err, size_t errlen)
 		    "socket for %s", cfg->socket);
 		return -1;
 	}
-	over_tcp = unix_path(cfg->socket) == NULL;
+	over_tcp = path == NULL;
 	if (over_tcp && set_nodelay(listen_fd) < 0) {
 		snprintf(err, errlen, "cannot set TCP_NODELAY on %s: %s",
 		    cfg->socket, strerror(errno));
 		return -1;
 	}
-	if (!over_tcp && (unix_socket = strdup(unix_path(cfg->socket))) ==
-	    NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (unix_socket != NULL && stat(unix_socket, &unix_socket_file) < 0) {
-		snprintf(err, errlen, "%s: %s", unix_socket, strerror(errno));
-		return -1;
-	}
 	idle_limit = (unsigned)cfg->timeout + POOL_CHECK_SECONDS;
-	return set_socket_access(cfg, err, errlen);
+	return path == NULL ? 0 : runfiles_socket_made(cfg, path, err, errlen);
 }
 
 int
@@ -620,7 +590,6 @@ void
 milter_stop_accepting(void)
 {
 	static int quiet[2] = { -1, -1 };
-	struct stat path;
 	int real;
 
 	if (listen_fd < 0)
@@ -638,12 +607,7 @@ milter_stop_accepting(void)
 	if (shutdown(real, SHUT_RDWR) < 0)
 		log_msg(LOG_WARNING, "shutdown of the listening socket: %s",
 		    strerror(errno));
-	/* Not the socket of a milterhost started since. */
-	if (unix_socket != NULL && stat(unix_socket, &path) == 0 &&
-	    path.st_dev == unix_socket_file.st_dev &&
-	    path.st_ino == unix_socket_file.st_ino && unlink(unix_socket) < 0)
-		log_msg(LOG_WARNING, "cannot remove %s: %s", unix_socket,
-		    strerror(errno));
+	runfiles_remove_socket();
 	close(real);
 	listen_fd = -1;
 }

@@ -30,6 +30,7 @@
 #include "loader.h"
 #include "log.h"
 #include "milter.h"
+#include "runfiles.h"
 #include "service.h"
 
 /*
@@ -165,9 +166,7 @@ stop(int sig)
 		    open == 1 ? "" : "s", open == 1 ? "it" : "them");
 	else
 		milter_set_plugins(NULL);
-	if (config->pidfile != NULL && unlink(config->pidfile) < 0)
-		log_msg(LOG_WARNING, "cannot remove pidfile %s: %s",
-		    config->pidfile, strerror(errno));
+	runfiles_remove_pidfile();
 	log_msg(LOG_INFO, "stopped");
 	/* Open sessions may be in plugin code: no exit handlers under it. */
 	if (open > 0)
