@@ -187,6 +187,15 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		if (!used)
 			n->steps |= stage_info(st)->no_bit & n->mta_steps;
 	}
+	if (s->set->score.header != NULL) {
+		s->score_header_ok = (n->mta_actions & MH_ACT_ADDHDRS) != 0;
+		if (s->score_header_ok)
+			n->actions |= MH_ACT_ADDHDRS;
+		else
+			log_msg(LOG_WARNING, "the MTA does not let milters add "
+			    "headers: no %s header on this connection",
+			    s->set->score.header);
+	}
 	n->steps |= n->mta_steps & PROTO_SKIP;
 	if (wants & MH_WANT_REJECTED_RCPTS)
 		n->steps |= n->mta_steps & PROTO_RCPT_REJ;
@@ -470,6 +479,9 @@ end_message(struct session *s, bool keep_changes)
 			mod_queue_clear(&s->ctx[i].mods);
 		ctx_end_message(&s->ctx[i]);
 	}
+	if (!keep_changes)
+		mod_queue_clear(&s->host_mods);
+	score_clear(&s->score);
 	if (s->in_message)
 		summary_log(s);
 	s->in_message = false;
@@ -501,13 +513,18 @@ any_left(struct session *s, bool for_message)
 	return false;
 }
 
+/*
+ * Does the message still need its end, though no instance is left?  For
+ * changes queued, and for points the thresholds or the header must see
+ * there (README "Scores").
+ */
 static bool
 anything_queued(struct session *s)
 {
 	for (size_t i = 0; i < s->nctx; i++)
 		if (mod_queue_count(&s->ctx[i].mods) > 0)
 			return true;
-	return false;
+	return s->score.n > 0 && score_policy_active(&s->set->score);
 }
 
 static bool
@@ -745,13 +762,72 @@ chain_body(struct session *s, const unsigned char *chunk, size_t len)
 	return message_event(s, &ev);
 }
 
+/*
+ * The host's thresholds on the message's score, at its end, when no
+ * instance decided otherwise: a REJECT or TEMPFAIL into v, logged and
+ * noted for the message's line; else the score header, if configured and
+ * anything was counted, joins the changes.
+ */
+static void
+score_verdict(struct session *s, struct verdict *v)
+{
+	const struct score_policy *p = &s->set->score;
+	const struct reply *reply;
+	struct mod_request m = { .type = MOD_ADD_HEADER, .owner = "score" };
+	mh_status st;
+	char *value, *wire;
+
+	if (s->score.n == 0)
+		return;
+	st = score_decide(p, &s->score, &reply);
+	if (st != MH_CONTINUE) {
+		score_explain(&s->score, st == MH_REJECT ? p->reject :
+		    p->tempfail, s->summary.score, sizeof s->summary.score);
+		log_msg(LOG_NOTICE, "%s: score %s: %s", session_qid(s),
+		    s->summary.score, st == MH_REJECT ? "rejected" :
+		    "tempfailed");
+		v->status = st;
+		v->reply = NULL;
+		if (reply != NULL &&
+		    reply_copy(&s->verdict_reply, reply) == 0)
+			v->reply = &s->verdict_reply;
+		s->summary.decider = NULL;
+		s->summary.stage = MH_STAGE_EOM;
+		return;
+	}
+	if (p->header == NULL || !s->score_header_ok)
+		return;
+	if ((value = score_header_value(&s->score)) == NULL) {
+		log_msg(LOG_ERR, "%s: out of memory for the %s header",
+		    session_qid(s), p->header);
+		return;
+	}
+	/* As the MTA wants values: with their leading space if it was told
+	 * milterhost handles that space. */
+	wire = value;
+	if (s->leadspc && (wire = malloc(strlen(value) + 2)) != NULL) {
+		wire[0] = ' ';
+		strcpy(wire + 1, value);
+	}
+	m.name = p->header;
+	m.value = wire;
+	if (wire == NULL || mod_queue_push(&s->host_mods, &m) < 0)
+		log_msg(LOG_ERR, "%s: out of memory for the %s header",
+		    session_qid(s), p->header);
+	if (wire != value)
+		free(wire);
+	free(value);
+}
+
 /* Build s->merged from every queue, for the adapter to apply. */
 static void
 merge_queues(struct session *s)
 {
 	for (size_t i = 0; i < s->nctx; i++)
 		s->queues[i] = &s->ctx[i].mods;
-	if (mods_merge(&s->merged, s->queues, s->nctx, session_qid(s)) < 0) {
+	s->queues[s->nctx] = &s->host_mods;
+	if (mods_merge(&s->merged, s->queues, s->nctx + 1,
+	    session_qid(s)) < 0) {
 		log_msg(LOG_ERR, "%s: out of memory merging message changes",
 		    session_qid(s));
 		s->merged.n = 0;
@@ -773,6 +849,8 @@ chain_eom(struct session *s, const struct mod_list **mods)
 		return over_verdict(s);
 	begin_event(s, MH_STAGE_EOM);
 	v = run_stage(s, &ev);
+	if (!is_terminal(v.status))
+		score_verdict(s, &v);
 	deliver = !is_terminal(v.status);
 	if (deliver) {
 		merge_queues(s);
@@ -789,6 +867,7 @@ chain_eom(struct session *s, const struct mod_list **mods)
 void
 chain_eom_applied(struct session *s)
 {
+	mod_queue_clear(&s->host_mods);
 	for (size_t i = 0; i < s->nctx; i++)
 		mod_queue_clear(&s->ctx[i].mods);
 	s->merged.n = 0;

@@ -24,6 +24,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <search.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -40,6 +41,7 @@
 #include "config.h"
 #include "log.h"
 #include "paths.h"
+#include "reply.h"
 
 #define DEFAULT_SOCKET "inet:8891@127.0.0.1"
 #define DEFAULT_TIMEOUT 7210
@@ -326,6 +328,73 @@ set_strict_modes(struct config *cfg, struct config_instance *inst,
 	return parse_bool(value, &cfg->strict_modes) ? SET_OK : SET_BAD;
 }
 
+/* A threshold: a finite number (points may have decimals). */
+static enum set_result
+set_threshold(double *field, bool *set, const char *value)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(value, &end);
+	if (end == value || *end != '\0' || errno != 0 || !isfinite(d))
+		return SET_BAD;
+	*field = d;
+	*set = true;
+	return SET_OK;
+}
+
+static enum set_result
+set_score_reject(struct config *cfg, struct config_instance *inst,
+		 const char *value)
+{
+	return set_threshold(&cfg->score.reject, &cfg->score.reject_set,
+	    value);
+}
+
+static enum set_result
+set_score_tempfail(struct config *cfg, struct config_instance *inst,
+		   const char *value)
+{
+	return set_threshold(&cfg->score.tempfail, &cfg->score.tempfail_set,
+	    value);
+}
+
+/* "550 5.7.1 text" of the class the threshold decides. */
+static enum set_result
+set_score_reply(struct reply *r, char class, const char *value)
+{
+	char err[256];
+
+	if (reply_parse(r, value, err, sizeof err) < 0)
+		return SET_BAD;
+	return reply_class(r) == class ? SET_OK : SET_BAD;
+}
+
+static enum set_result
+set_score_reject_reply(struct config *cfg, struct config_instance *inst,
+		       const char *value)
+{
+	return set_score_reply(&cfg->score.reject_reply, '5', value);
+}
+
+static enum set_result
+set_score_tempfail_reply(struct config *cfg, struct config_instance *inst,
+			 const char *value)
+{
+	return set_score_reply(&cfg->score.tempfail_reply, '4', value);
+}
+
+static enum set_result
+set_score_header(struct config *cfg, struct config_instance *inst,
+		 const char *value)
+{
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if (*p <= ' ' || *p >= 127 || *p == ':')
+			return SET_BAD;
+	return set_string(&cfg->score.header, value);
+}
+
 /* A file name in plugin_dir, or an absolute path: never "dir/file.so". */
 static enum set_result
 set_module(struct config *cfg, struct config_instance *inst,
@@ -387,6 +456,14 @@ static const struct host_key host_keys[] = {
 	{ "on_error", set_on_error, "tempfail, continue, accept or reject" },
 	{ "autoload", set_autoload, BOOLEAN },
 	{ "strict_modes", set_strict_modes, BOOLEAN },
+	{ "score_reject", set_score_reject, "a number of points" },
+	{ "score_reject_reply", set_score_reject_reply,
+	    "a 5xx reply: CODE [X.Y.Z] text" },
+	{ "score_tempfail", set_score_tempfail, "a number of points" },
+	{ "score_tempfail_reply", set_score_tempfail_reply,
+	    "a 4xx reply: CODE [X.Y.Z] text" },
+	{ "score_header", set_score_header,
+	    "a header name: printable ASCII without ':' or space" },
 };
 
 static const struct host_key plugin_keys[] = {
@@ -906,6 +983,38 @@ config_new(const char *path)
 	return cfg;
 }
 
+/* The line of host key name in [milterhost], 0 if not given. */
+static int
+host_key_line(const struct parser *p, const char *name)
+{
+	for (size_t i = 0; i < NELEM(host_keys); i++)
+		if (strcmp(host_keys[i].name, name) == 0)
+			return p->host_key_lines[i];
+	return 0;
+}
+
+/* A score reply needs its threshold. */
+static bool
+check_score_keys(struct parser *p)
+{
+	static const char *const pairs[][2] = {
+		{ "score_reject_reply", "score_reject" },
+		{ "score_tempfail_reply", "score_tempfail" },
+	};
+
+	for (size_t i = 0; i < NELEM(pairs); i++) {
+		int line = host_key_line(p, pairs[i][0]);
+
+		if (line > 0 && host_key_line(p, pairs[i][1]) == 0) {
+			fail(p, line, "key '%s' without '%s': the reply of a "
+			    "threshold that is not set", pairs[i][0],
+			    pairs[i][1]);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Run libinih over the open file; false with p->err set on error. */
 static bool
 parse(struct parser *p)
@@ -925,7 +1034,7 @@ parse(struct parser *p)
 		fail(p, 0, "libinih failed (%d)", rc);
 		return false;
 	}
-	if (!end_section(p))
+	if (!end_section(p) || !check_score_keys(p))
 		return false;
 	for (size_t i = 0; i < p->cfg->ninstances; i++)
 		if (!p->cfg->instances[i].on_error_set)
@@ -992,6 +1101,7 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->pidfile);
+	score_policy_free(&cfg->score);
 	free(cfg);
 }
 

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "score.h"
+
 /* What the host does when a plugin's callback fails. */
 enum on_error {
 	ON_ERROR_TEMPFAIL = 0,
@@ -70,6 +72,7 @@ struct config {
 	bool autoload;     /* load the other *.so of plugin_dir too */
 	bool strict_modes; /* refuse plugin files others could replace */
 	int autoload_line; /* of the autoload key, for errors; 0 if none */
+	struct score_policy score; /* score_* keys */
 	struct config_instance *instances;
 	size_t ninstances;
 };

@@ -646,6 +646,78 @@ mh_progress(mh_ctx *ctx)
 	return s->io.progress(s->io.arg) == 0 ? MH_OK : MH_E_INVALID;
 }
 
+/* ---- the message's score (ABI 1.2) ---------------------------------- */
+
+/* Scores belong to a message: from envfrom to eom. */
+static int
+check_score_stage(mh_ctx *ctx, const char *fn)
+{
+	mh_stage st = ctx->session->stage;
+
+	if (!stage_is_message(st))
+		return refuse(ctx, MH_E_STAGE, "%s at %s: scores are kept "
+		    "from envfrom to eom", fn, stage_name(st));
+	return MH_OK;
+}
+
+int
+mh_score_add(mh_ctx *ctx, double points, const char *reason)
+{
+	int rc;
+
+	if ((rc = enter(ctx, __func__)) ||
+	    (rc = check_score_stage(ctx, __func__)))
+		return rc;
+	if (!score_points_ok(points))
+		return refuse(ctx, MH_E_INVALID, "score points %g: a finite "
+		    "number from %g to %g", points, -SCORE_POINTS_MAX,
+		    SCORE_POINTS_MAX);
+	if (reason == NULL || *reason == '\0')
+		return refuse(ctx, MH_E_INVALID, "%s score reason",
+		    reason ? "empty" : "NULL");
+	if (strlen(reason) > SCORE_REASON_MAX)
+		return refuse(ctx, MH_E_INVALID, "score reason longer than %d "
+		    "bytes", SCORE_REASON_MAX);
+	for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
+		if (*p < ' ' || *p == 127)
+			return refuse(ctx, MH_E_INVALID, "score reason holds "
+			    "a control character");
+	if (ctx->inst->dry_run) {
+		mh_log(ctx, LOG_NOTICE, "dry run: would add %g to the score: "
+		    "%s", points, reason);
+		return MH_OK;
+	}
+	if (score_add(&ctx->session->score, ctx->inst->name, points,
+	    reason) < 0)
+		return refuse(ctx, MH_E_NOMEM, "out of memory");
+	mh_log(ctx, LOG_DEBUG, "score %+g (%s), total %g", points, reason,
+	    ctx->session->score.total);
+	return MH_OK;
+}
+
+int
+mh_score_get(mh_ctx *ctx, double *total)
+{
+	int rc;
+
+	if ((rc = enter(ctx, __func__)))
+		return rc;
+	if (!stage_is_message(ctx->session->stage)) {
+		log_msg(LOG_ERR, "%s: [%s] %s at %s: scores are kept from "
+		    "envfrom to eom", session_qid(ctx->session),
+		    ctx->inst->name, __func__,
+		    stage_name(ctx->session->stage));
+		return MH_E_STAGE;
+	}
+	if (total == NULL) {
+		log_msg(LOG_ERR, "%s: [%s] %s with a NULL total: refused",
+		    session_qid(ctx->session), ctx->inst->name, __func__);
+		return MH_E_INVALID;
+	}
+	*total = ctx->session->score.total;
+	return MH_OK;
+}
+
 const char *
 mh_strerror(int err)
 {

@@ -501,6 +501,7 @@ plugin_set_destroy(struct plugin_set *set)
 		free(m);
 	}
 	free(set->modules);
+	score_policy_free(&set->score);
 	free(set);
 }
 
@@ -1386,7 +1387,8 @@ plugin_set_load(const struct config *cfg, char *err, size_t errlen)
 
 	ld.set = plugin_set_new();
 	ld.dir = config_plugin_dir(cfg);
-	if (ld.set == NULL || ld.dir == NULL) {
+	if (ld.set == NULL || ld.dir == NULL ||
+	    score_policy_copy(&ld.set->score, &cfg->score) < 0) {
 		snprintf(err, errlen, "%s: out of memory", cfg->file);
 		goto fail;
 	}

@@ -59,6 +59,7 @@ struct plugin_set {
 	size_t nmodules;
 	size_t modules_cap;  /* room in modules */
 	unsigned refs;       /* atomic */
+	struct score_policy score; /* [milterhost]'s score_* keys */
 };
 
 /*

@@ -146,3 +146,47 @@ reply_set(struct reply *r, const char *rcode, const char *xcode,
 	snprintf(r->xcode, sizeof r->xcode, "%s", xcode ? xcode : "");
 	return 0;
 }
+
+int
+reply_copy(struct reply *dst, const struct reply *src)
+{
+	reply_clear(dst);
+	for (size_t i = 0; i < src->nlines; i++) {
+		if ((dst->lines[i] = strdup(src->lines[i])) == NULL) {
+			reply_clear(dst);
+			return -1;
+		}
+		dst->nlines = i + 1;
+	}
+	memcpy(dst->rcode, src->rcode, sizeof dst->rcode);
+	memcpy(dst->xcode, src->xcode, sizeof dst->xcode);
+	return 0;
+}
+
+int
+reply_parse(struct reply *r, const char *text, char *err, size_t errlen)
+{
+	char rcode[4] = "", xcode[12] = "";
+	const char *p = text, *line;
+	size_t n;
+
+	n = strspn(p, "0123456789");
+	if (n != 3 || (p[3] != ' ' && p[3] != '\0')) {
+		snprintf(err, errlen, "'%s' does not start with a 3-digit reply "
+		    "code", text);
+		return -1;
+	}
+	memcpy(rcode, p, 3);
+	p += 3;
+	p += strspn(p, " ");
+	/* An enhanced status code is digits and dots up to a space. */
+	n = strcspn(p, " ");
+	if (n > 0 && n < sizeof xcode && strspn(p, "0123456789.") == n &&
+	    memchr(p, '.', n) != NULL) {
+		memcpy(xcode, p, n);
+		p += n;
+		p += strspn(p, " ");
+	}
+	line = *p ? p : "rejected";
+	return reply_set(r, rcode, xcode, &line, 1, err, errlen);
+}

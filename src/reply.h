@@ -33,6 +33,15 @@ int reply_set(struct reply *r, const char *rcode, const char *xcode,
 void reply_clear(struct reply *r);
 /* Move src's reply into dst (emptying src). */
 void reply_move(struct reply *dst, struct reply *src);
+/* Copy src into dst (which it replaces); -1 if out of memory. */
+int reply_copy(struct reply *dst, const struct reply *src);
+/*
+ * A reply written as one line, "550 5.7.1 text" (the enhanced status
+ * code optional; no text: "rejected"), checked as reply_set checks.
+ * Returns 0, or -1 with the reason in err.
+ */
+int reply_parse(struct reply *r, const char *text, char *err,
+    size_t errlen);
 /* The class digit of the reply ('4' or '5'), or 0 when empty. */
 char reply_class(const struct reply *r);
 

@@ -81,8 +81,14 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 		return NULL;
 	if (set->ninstances > 0 &&
 	    ((s->ctx = calloc(set->ninstances, sizeof *s->ctx)) == NULL ||
-	    (s->queues = calloc(set->ninstances, sizeof *s->queues)) == NULL)) {
+	    (s->queues = calloc(set->ninstances + 1, sizeof *s->queues)) ==
+	    NULL)) {
 		free(s->ctx);
+		free(s);
+		return NULL;
+	}
+	if (set->ninstances == 0 &&
+	    (s->queues = calloc(1, sizeof *s->queues)) == NULL) {
 		free(s);
 		return NULL;
 	}
@@ -101,6 +107,7 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 	s->refused = MH_CONTINUE;
 	s->msg_over = MH_CONTINUE;
 	s->mta_sends_mail = true;
+	s->score_header_ok = true;
 	session_set_leadspc_fix(s);
 	return s;
 }
@@ -117,6 +124,8 @@ session_free(struct session *s)
 	reply_clear(&s->verdict_reply);
 	reply_clear(&s->deferred_reply);
 	mod_list_free(&s->merged);
+	mod_queue_clear(&s->host_mods);
+	score_free(&s->score);
 	free(s->scratch);
 	plugin_set_release(s->set);
 	pthread_mutex_destroy(&s->qid_lock);

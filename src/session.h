@@ -16,6 +16,7 @@
 #include "context.h"
 #include "mods.h"
 #include "reply.h"
+#include "score.h"
 #include "summary.h"
 
 /* Room for a queue id in log lines; a longer one is cut. */
@@ -59,7 +60,12 @@ struct session {
 	 * next answered one. */
 	struct reply deferred_reply;
 	struct mod_list merged;  /* the list returned by chain_eom */
-	struct mod_queue **queues; /* nctx pointers, for merging */
+	/* nctx + 1 pointers, for merging: the instances' queues, then the
+	 * host's own (the score header). */
+	struct mod_queue **queues;
+	struct mod_queue host_mods;
+	struct score score;      /* of the message (ABI 1.2) */
+	bool score_header_ok;    /* the MTA lets us add the score header */
 	char *scratch;           /* header value with a space added */
 	size_t scratch_len;
 };

@@ -39,6 +39,9 @@ result_text(const struct msg_summary *m, char *buf, size_t len)
 	else if (m->decider != NULL)
 		snprintf(buf, len, "%s by [%s] at %s", names[m->result],
 		    m->decider, stage_name(m->stage));
+	else if (m->score[0] != '\0')
+		snprintf(buf, len, "%s by score %s at %s", names[m->result],
+		    m->score, stage_name(m->stage));
 	else
 		snprintf(buf, len, "%s", names[m->result]);
 }
@@ -69,7 +72,7 @@ void
 summary_log(struct session *s)
 {
 	const struct msg_summary *m = &s->summary;
-	char result[256], changes[256], times[1024], rcpts[16];
+	char result[512], changes[256], times[1024], rcpts[16];
 	size_t off = 0;
 
 	if (log_enabled(LOG_INFO)) {

@@ -25,6 +25,8 @@ struct msg_summary {
 	mh_status result;        /* how it ended; CONTINUE: not decided */
 	const char *decider;     /* the instance that decided, or NULL */
 	mh_stage stage;          /* where it decided */
+	/* When the score decided: "12 >= 10: [a] 8, [b] 4", else "". */
+	char score[256];
 	unsigned changes[MOD_TYPE_COUNT]; /* applied, by kind */
 };
 

@@ -42,6 +42,7 @@
 #include "log.h"
 #include "mods.h"
 #include "reply.h"
+#include "score.h"
 
 /* What Postfix offers with milter_protocol = 6. */
 #define OFFER_ACTIONS 0x1FFUL
@@ -982,6 +983,340 @@ hook_try_mods(mh_ctx *ctx, struct tplug *p, const char *arg)
 	keep(p, mh_from_change(ctx, "<f@example.org>", NULL));
 	keep(p, mh_quarantine(ctx, "held"));
 	return p->status[mh_current_stage(ctx)];
+}
+
+/* ---- tests: the message's score (ABI 1.2) -------------------------------- */
+
+/* mh_score_add(p->n points, reason p->aux); note the total it sees. */
+static mh_status
+hook_score(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	double total = -1;
+
+	keep(p, mh_score_add(ctx, p->n, (const char *)p->aux));
+	if (mh_score_get(ctx, &total) == MH_OK)
+		note(p, "total=%g", total);
+	return p->status[mh_current_stage(ctx)];
+}
+
+/* The set's policy: thresholds (a negative value: not set), replies
+ * (NULL: none) and header (NULL: none). */
+static void
+score_policy(double reject, const char *reject_reply, double tempfail,
+    const char *tempfail_reply, const char *header)
+{
+	char err[256];
+
+	set->score.reject_set = reject >= 0;
+	set->score.reject = reject;
+	set->score.tempfail_set = tempfail >= 0;
+	set->score.tempfail = tempfail;
+	if (reject_reply != NULL)
+		CU_ASSERT_FATAL(reply_parse(&set->score.reject_reply,
+		    reject_reply, err, sizeof err) == 0);
+	if (tempfail_reply != NULL)
+		CU_ASSERT_FATAL(reply_parse(&set->score.tempfail_reply,
+		    tempfail_reply, err, sizeof err) == 0);
+	if (header != NULL)
+		CU_ASSERT_FATAL((set->score.header = strdup(header)) != NULL);
+}
+
+/* A message from envfrom to eom with one recipient; eom's verdict. */
+static struct verdict
+scored_message(const struct mod_list **mods)
+{
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	ev_header("Subject", "hello");
+	ev_eoh();
+	ev_body("hello\r\n");
+	return ev_eom(mods);
+}
+
+/*
+ * Points of several instances add up; at the end of the message a total
+ * at or above score_reject rejects it with the configured reply, the
+ * decision is logged naming the largest contributors, and the message's
+ * line says the score decided.  The next message starts from zero.
+ */
+static void
+test_score_reject_threshold(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_score;
+	P[0]->n = 4;
+	P[0]->aux = "sender looks odd";
+	P[1]->hook[MH_STAGE_EOM] = hook_score;
+	P[1]->n = 7;
+	P[1]->aux = "listed";
+	P[2]->hook[MH_STAGE_EOM] = hook_score;
+	P[2]->n = -1;
+	P[2]->aux = "known client";
+	score_policy(10, "550 5.7.1 too spammy", -1, NULL, "X-Score");
+	start();
+	connected();
+	unit_capture_start();
+	v = scored_message(&mods);
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 too spammy");
+	EXPECT_MODS(mods, "");
+	EXPECT_STR(P[0]->rcs, "OK");
+	EXPECT_STR(P[0]->notes, "total=4");
+	EXPECT_STR(P[1]->notes, "total=11");
+	EXPECT_STR(P[2]->notes, "total=10");
+	EXPECT_LOGGED(log, "notice: " QID ": score 10 >= 10: [p2] 7, [p1] 4, "
+	    "[p3] -1: rejected");
+	EXPECT_LOGGED(log, "rejected by score 10 >= 10: [p2] 7, [p1] 4, "
+	    "[p3] -1 at eom;");
+	/* The next message: p1 alone gives 4. */
+	P[1]->hook[MH_STAGE_EOM] = NULL;
+	P[2]->hook[MH_STAGE_EOM] = NULL;
+	P[0]->notes[0] = '\0';
+	v = scored_message(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->notes, "total=4");
+	EXPECT_MODS(mods, "add:X-Score=total 4;\\n\\t[p1] 4 sender looks "
+	    "odd(score)");
+	finish();
+}
+
+/* Below score_reject but at score_tempfail: tempfailed, with the MTA's
+ * default reply when none is configured. */
+static void
+test_score_tempfail_threshold(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_score;
+	P[0]->n = 6;
+	P[0]->aux = "suspicious";
+	score_policy(10, NULL, 5, NULL, NULL);
+	start();
+	connected();
+	v = scored_message(&mods);
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_REPLY(v, NULL);
+	finish();
+}
+
+/*
+ * Below the thresholds the message goes on, and the score header, last
+ * of the changes, records the total and each contribution in the order
+ * made.  The header needs the MTA to let milters add headers: milterhost
+ * asks for that action itself.
+ */
+static void
+test_score_header_records_contributions(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_with_actions("p2", MH_ACT_ADDHDRS, ON_ERROR_TEMPFAIL);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_score;
+	P[0]->n = 2;
+	P[0]->aux = "first";
+	P[1]->hook[MH_STAGE_EOM] = hook_add;
+	score_policy(10, NULL, -1, NULL, "X-Score");
+	start();
+	CU_ASSERT(neg.actions & MH_ACT_ADDHDRS);
+	connected();
+	P[1]->status[MH_STAGE_EOM] = MH_CONTINUE;
+	v = scored_message(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_MODS(mods, "add:X-p2=eom(p2) | add:X-Score=total 2;\\n\\t[p1] 2 "
+	    "first(score)");
+	finish();
+	/* A header alone is enough to ask for the action. */
+	fixture();
+	add_with_actions("p1", 0, ON_ERROR_TEMPFAIL);
+	score_policy(-1, NULL, -1, NULL, "X-Score");
+	start();
+	CU_ASSERT(neg.actions & MH_ACT_ADDHDRS);
+	finish();
+	fixture();
+	add_with_actions("p1", 0, ON_ERROR_TEMPFAIL);
+	start();
+	CU_ASSERT(!(neg.actions & MH_ACT_ADDHDRS));
+	finish();
+}
+
+/* A dry_run instance's points are logged, not counted. */
+static void
+test_score_dry_run_not_counted(void)
+{
+	const struct mod_list *mods;
+	struct tplug *p;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	p = add("p1", &test_plugin, ON_ERROR_TEMPFAIL, true);
+	p->hook[MH_STAGE_EOM] = hook_score;
+	p->n = 50;
+	p->aux = "would be a lot";
+	score_policy(10, NULL, -1, NULL, "X-Score");
+	start();
+	connected();
+	unit_capture_start();
+	v = scored_message(&mods);
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(p->rcs, "OK");
+	EXPECT_STR(p->notes, "total=0");
+	EXPECT_MODS(mods, "");
+	EXPECT_LOGGED(log, "[p1] dry run: would add 50 to the score: would be "
+	    "a lot");
+	finish();
+}
+
+/* A plugin's own REJECT decides, with its reply, whatever the score. */
+static void
+test_score_plugin_reject_wins(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_score;
+	P[0]->n = 20;
+	P[0]->aux = "bad";
+	P[1]->status[MH_STAGE_EOM] = MH_REJECT;
+	P[1]->reply[MH_STAGE_EOM] =
+	    (struct treply){ "554", "5.7.0", "my own reason" };
+	score_policy(10, "550 5.7.1 by score", -1, NULL, NULL);
+	start();
+	connected();
+	unit_capture_start();
+	v = scored_message(&mods);
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "554 5.7.0 my own reason");
+	EXPECT_LOGGED(log, "rejected by [p2] at eom;");
+	finish();
+}
+
+/*
+ * When no instance is left in the message (all accepted it), points
+ * still wait for their thresholds: the message is not accepted early but
+ * goes on to its end, where the score rejects it.  Without a policy the
+ * same message is accepted at once.
+ */
+static void
+test_score_keeps_message_to_its_end(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_score;
+	P[0]->n = 12;
+	P[0]->aux = "bad sender";
+	P[0]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	score_policy(10, NULL, -1, NULL, NULL);
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom");
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	/* It left the message with MH_ACCEPT: abort, at its end. */
+	EXPECT_CALLS("p1:abort");
+	finish();
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVFROM] = hook_score;
+	P[0]->n = 12;
+	P[0]->aux = "bad sender";
+	P[0]->status[MH_STAGE_ENVFROM] = MH_ACCEPT;
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_ACCEPT);
+	finish();
+}
+
+/* Points are checked: a message stage only, finite, at most 1000 either
+ * way, and a reason of printable text up to 200 bytes. */
+static mh_status
+hook_bad_scores(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	char longer[SCORE_REASON_MAX + 2];
+	double total;
+
+	memset(longer, 'x', sizeof longer - 1);
+	longer[sizeof longer - 1] = '\0';
+	keep(p, mh_score_add(ctx, 0.0 / 0.0, "nan"));
+	keep(p, mh_score_add(ctx, 1000.5, "too many"));
+	keep(p, mh_score_add(ctx, -1000, "fewest allowed"));
+	keep(p, mh_score_add(ctx, 1, NULL));
+	keep(p, mh_score_add(ctx, 1, ""));
+	keep(p, mh_score_add(ctx, 1, "two\nlines"));
+	keep(p, mh_score_add(ctx, 1, longer));
+	keep(p, mh_score_get(ctx, NULL));
+	keep(p, mh_score_get(ctx, &total));
+	note(p, "total=%g", total);
+	return MH_CONTINUE;
+}
+
+static mh_status
+hook_score_outside(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	double total;
+
+	keep(p, mh_score_get(ctx, &total));
+	keep(p, mh_score_add(ctx, 1, "at connect"));
+	return MH_CONTINUE;
+}
+
+static void
+test_score_arguments_checked(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_bad_scores;
+	start();
+	connected();
+	v = scored_message(&mods);
+	/* A refused call fails the callback: on_error = tempfail. */
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_STR(P[0]->rcs, "E_INVALID E_INVALID OK E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID E_INVALID OK");
+	EXPECT_STR(P[0]->notes, "total=-1000");
+	finish();
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_score_outside;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_TEMPFAIL);
+	EXPECT_STR(P[0]->rcs, "E_STAGE E_STAGE");
+	finish();
 }
 
 /* ---- tests: decisions and their scope ------------------------------------ */
@@ -5015,6 +5350,13 @@ static const struct unit_test tests[] = {
 	TEST(test_unknown_verdict_concerns_only_command),
 	TEST(test_header_decision_given_at_next_answered_event),
 	TEST(test_one_summary_line_per_message),
+	TEST(test_score_reject_threshold),
+	TEST(test_score_tempfail_threshold),
+	TEST(test_score_header_records_contributions),
+	TEST(test_score_dry_run_not_counted),
+	TEST(test_score_plugin_reject_wins),
+	TEST(test_score_keeps_message_to_its_end),
+	TEST(test_score_arguments_checked),
 	TEST(test_init_declarations_add_to_the_descriptor),
 	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_observed_stages_are_not_answered),

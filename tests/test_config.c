@@ -367,6 +367,61 @@ test_socket_mode_is_octal_up_to_0777(void)
 }
 
 static void
+test_score_keys(void)
+{
+	struct config *cfg = load("[milterhost]\nscore_reject = 10\n"
+	    "score_reject_reply = 550 5.7.1 Looks like spam, 100%\n"
+	    "score_tempfail = 5.5\nscore_tempfail_reply = 451 try later\n"
+	    "score_header = X-Milterhost-Score\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_TRUE(cfg->score.reject_set);
+	CU_ASSERT_DOUBLE_EQUAL(cfg->score.reject, 10, 1e-9);
+	CU_ASSERT_STRING_EQUAL(cfg->score.reject_reply.rcode, "550");
+	CU_ASSERT_STRING_EQUAL(cfg->score.reject_reply.xcode, "5.7.1");
+	/* Stored as libmilter wants it: '%' doubled. */
+	CU_ASSERT_STRING_EQUAL(cfg->score.reject_reply.lines[0],
+	    "Looks like spam, 100%%");
+	CU_ASSERT_TRUE(cfg->score.tempfail_set);
+	CU_ASSERT_DOUBLE_EQUAL(cfg->score.tempfail, 5.5, 1e-9);
+	CU_ASSERT_STRING_EQUAL(cfg->score.tempfail_reply.xcode, "");
+	CU_ASSERT_STRING_EQUAL(cfg->score.tempfail_reply.lines[0],
+	    "try later");
+	CU_ASSERT_STRING_EQUAL(cfg->score.header, "X-Milterhost-Score");
+	config_free(cfg);
+	cfg = load("[milterhost]\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_FALSE(cfg->score.reject_set);
+	CU_ASSERT_FALSE(cfg->score.tempfail_set);
+	CU_ASSERT_PTR_NULL(cfg->score.header);
+	config_free(cfg);
+
+	check_error("[milterhost]\nscore_reject = ten\n", 2, "'score_reject'",
+	    "'ten'", "a number of points");
+	check_error("[milterhost]\nscore_tempfail = nan\n", 2,
+	    "'score_tempfail'", "'nan'");
+	check_error("[milterhost]\nscore_reject = 10\n"
+	    "score_reject_reply = 451 4.7.1 later\n", 3,
+	    "'score_reject_reply'", "a 5xx reply");
+	check_error("[milterhost]\nscore_tempfail = 1\n"
+	    "score_tempfail_reply = 550 no\n", 3, "'score_tempfail_reply'",
+	    "a 4xx reply");
+	check_error("[milterhost]\nscore_reject = 10\n"
+	    "score_reject_reply = 550 4.7.1 class differs\n", 3,
+	    "'score_reject_reply'");
+	check_error("[milterhost]\nscore_reject = 10\n"
+	    "score_reject_reply = spam\n", 3, "'score_reject_reply'");
+	check_error("[milterhost]\nscore_header = X Score\n", 2,
+	    "'score_header'", "header name");
+	check_error("[milterhost]\nscore_header = X-Score:\n", 2,
+	    "'score_header'");
+	check_error("[milterhost]\n\nscore_reject_reply = 550 spam\n", 3,
+	    "'score_reject_reply' without 'score_reject'");
+	check_error("[milterhost]\nscore_tempfail_reply = 451 later\n", 2,
+	    "'score_tempfail_reply' without 'score_tempfail'");
+}
+
+static void
 test_pidfile_must_be_absolute(void)
 {
 	check_error("[milterhost]\npidfile = run/mh.pid\n", 2, "'pidfile'",
@@ -1189,6 +1244,7 @@ static const struct unit_test tests[] = {
 	TEST(test_backlog_zero_means_libmilter_default),
 	TEST(test_socket_mode_is_octal_up_to_0777),
 	TEST(test_pidfile_must_be_absolute),
+	TEST(test_score_keys),
 	TEST(test_log_settings_take_their_names),
 	TEST(test_bad_log_settings_are_errors),
 	TEST(test_bad_on_error_is_an_error),

@@ -1830,9 +1830,15 @@ static const char abi10_expected[] =
 static void
 test_plugin_built_for_1_0_behaves_as_built_now(void)
 {
-	static char old[32768], now[32768];
+	static char old[32768], now[32768], v11[32768];
 
 	abi10_run("abi10", 0, ABI10_DESC_SIZE, old, sizeof old);
+	/* Built against the 1.1 header: 1.2 added no descriptor field. */
+	abi10_run("abi10_11", 1, sizeof(struct mh_plugin), v11, sizeof v11);
+	if (strcmp(old, v11) != 0)
+		fprintf(stderr, "\n  built for 1.0:\n%s\n  built for 1.1:\n%s\n",
+		    old, v11);
+	CU_ASSERT_STRING_EQUAL(old, v11);
 	abi10_run("abi10_now", MH_ABI_MINOR, sizeof(struct mh_plugin), now,
 	    sizeof now);
 	if (strcmp(old, now) != 0)

@@ -64,7 +64,7 @@
  *   mh_client_address, the	MH_E_STAGE (NULL, MH_STAGE_COUNT or nothing
  *   data slots,		for the functions without a status) and is
  *   mh_current_stage,		logged, naming the instance and the
- *   mh_progress		function.  It does not make the callback
+ *   mh_progress, scores	function.  It does not make the callback
  *				running meanwhile fail.
  *
  *   mh_init_error,		only from within init, on its thread.
@@ -114,9 +114,10 @@ extern "C" {
  *        mh_declare_wishes, mh_declare_macros, mh_declare_observer; data slots with a
  *        destructor: mh_set_conn_data_free, mh_set_msg_data_free;
  *        mh_log(NULL, ...) from init and fini tagged with the instance
+ *   1.2  the message's score: mh_score_add, mh_score_get
  */
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 1
+#define MH_ABI_MINOR 2
 
 /* Start every descriptor with this: it records the ABI the plugin was
  * built against and how large the descriptor is. */
@@ -536,6 +537,38 @@ int mh_quarantine(mh_ctx *ctx, const char *reason);
  * at eom, as libmilter allows; elsewhere it is refused (MH_E_STAGE) and
  * the callback fails, as with other refusals. */
 int mh_progress(mh_ctx *ctx);
+
+/* ---- The message's score (ABI 1.2) ------------------------------------ */
+
+/*
+ * (ABI 1.2) Add points to the message's score, with a reason.  Several
+ * instances add to one score per message; the host compares its total
+ * with the thresholds of [milterhost] (score_reject, score_tempfail) at
+ * the end of the message, or as soon as no instance is left to add points,
+ * and records it in the score header if one is configured (README
+ * "Scores").  A plugin's own MH_REJECT or MH_TEMPFAIL still decides at its
+ * stage, whatever the score.
+ *
+ * points: finite, from -1000 to 1000 (negative points lower the score).
+ * reason: 1 to 200 bytes of printable text (no CR, LF or other control
+ * characters), copied; it names the contribution in the log line and the
+ * score header.  From envfrom to eom; elsewhere MH_E_STAGE.  The points of
+ * a dry_run instance are logged and not counted (the call returns MH_OK).
+ * Returns MH_OK, MH_E_INVALID (bad points or reason), MH_E_STAGE or
+ * MH_E_NOMEM; a refused call makes the callback fail, as a refused
+ * message change does.
+ */
+int mh_score_add(mh_ctx *ctx, double points, const char *reason);
+
+/*
+ * (ABI 1.2) The message's score so far: the total of the points counted,
+ * by every instance, into *total.  From envfrom to eom; elsewhere
+ * MH_E_STAGE.  Returns MH_OK, MH_E_INVALID (NULL total) or MH_E_STAGE;
+ * a refusal does not make the callback fail.
+ */
+int mh_score_get(mh_ctx *ctx, double *total);
+
+/* ---- end of scores ----------------------------------------------------- */
 
 /* A short English text for an MH_E_* value. */
 const char *mh_strerror(int err);

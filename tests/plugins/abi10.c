@@ -27,6 +27,9 @@
 #if defined(ABI10_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 0)
 #error "abi10 must be built against the ABI 1.0 header fixture"
 #endif
+#if defined(ABI11_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 1)
+#error "abi10_11 must be built against the ABI 1.1 header fixture"
+#endif
 
 struct abi10 {
 	char *reject_rcpt;
