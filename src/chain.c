@@ -95,6 +95,39 @@ macro_list_add_all(char *list, size_t size, const char *names)
 	}
 }
 
+/*
+ * Does the instance make the MTA send stage's events?  When it implements
+ * the stage, and for its conditions (cond.h): if_rcpt needs the
+ * recipients; conditions that read macros need one event that carries
+ * macros, DATA if the instance takes none.
+ */
+static bool
+uses_stage(const struct mh_ctx *ctx, mh_stage stage)
+{
+	const struct instance *in = ctx->inst;
+	bool macro_stage = false;
+
+	if (ctx->disabled)
+		return false;
+	if (stage_implemented(in->desc, stage))
+		return true;
+	if (stage == MH_STAGE_ENVRCPT && cond_has_rcpt(in->cond))
+		return true;
+	if (stage != MH_STAGE_DATA || *cond_macros(in->cond) == '\0')
+		return false;
+	for (mh_stage st = 0; st < MH_STAGE_COUNT && !macro_stage; st++)
+		macro_stage = stage_info(st)->macros != NO_MACROS &&
+		    (stage_implemented(in->desc, st) ||
+		    (st == MH_STAGE_ENVRCPT && cond_has_rcpt(in->cond)));
+	return !macro_stage;
+}
+
+/*
+ * Macro lists: per stage, the union of what the instances declared there,
+ * with Postfix's defaults, and what their conditions read (asked for at
+ * every stage the MTA sends: a condition is decided at the instance's
+ * first event, whichever that is).
+ */
 static void
 negotiate_macros(struct session *s, struct negotiation *n)
 {
@@ -102,21 +135,28 @@ negotiate_macros(struct session *s, struct negotiation *n)
 
 	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
 		enum macro_stage m = stage_info(st)->macros;
-		bool wanted = false;
+		bool wanted = false, sent;
 
 		if (m == NO_MACROS)
 			continue;
+		sent = !(n->steps & stage_info(st)->no_bit);
 		list[0] = '\0';
 		for (size_t i = 0; i < s->nctx; i++) {
 			const char *names = s->ctx[i].inst->macros[st];
+			const char *conds = sent ?
+			    cond_macros(s->ctx[i].inst->cond) : "";
 
-			if (s->ctx[i].disabled || names == NULL || !*names)
+			if (s->ctx[i].disabled)
+				continue;
+			if ((names == NULL || !*names) && !*conds)
 				continue;
 			if (!wanted)
 				macro_list_add_all(list, sizeof list,
 				    default_macros[m]);
 			wanted = true;
-			macro_list_add_all(list, sizeof list, names);
+			if (names != NULL)
+				macro_list_add_all(list, sizeof list, names);
+			macro_list_add_all(list, sizeof list, conds);
 		}
 		if (!wanted)
 			continue;
@@ -145,6 +185,13 @@ only_observed(struct session *s, mh_stage stage)
 	for (size_t i = 0; i < s->nctx; i++) {
 		const struct mh_ctx *ctx = &s->ctx[i];
 
+		/* With if_rcpt, its envfrom runs at its first matching
+		 * recipient, whose answer may then be its decision. */
+		if (stage == MH_STAGE_ENVRCPT && !ctx->disabled &&
+		    cond_has_rcpt(ctx->inst->cond) &&
+		    stage_implemented(ctx->inst->desc, MH_STAGE_ENVFROM) &&
+		    !observes(ctx, MH_STAGE_ENVFROM))
+			return false;
 		if (ctx->disabled ||
 		    !stage_implemented(ctx->inst->desc, stage))
 			continue;
@@ -182,8 +229,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		bool used = false;
 
 		for (size_t i = 0; i < s->nctx && !used; i++)
-			used = !s->ctx[i].disabled &&
-			    stage_implemented(s->ctx[i].inst->desc, st);
+			used = uses_stage(&s->ctx[i], st);
 		if (!used)
 			n->steps |= stage_info(st)->no_bit & n->mta_steps;
 	}
@@ -401,9 +447,10 @@ is_rejected_rcpt(struct session *s)
 static bool
 is_active(const struct mh_ctx *ctx, mh_stage stage, bool rejected_rcpt)
 {
-	if (ctx->disabled || ctx->conn_done)
+	if (ctx->disabled || ctx->conn_done || ctx->cond_conn == COND_OUT)
 		return false;
-	if (stage_is_message(stage) && ctx->msg_done)
+	if (stage_is_message(stage) &&
+	    (ctx->msg_done || ctx->cond_msg == COND_OUT))
 		return false;
 	if (stage == MH_STAGE_BODY && ctx->body_skip)
 		return false;
@@ -411,6 +458,156 @@ is_active(const struct mh_ctx *ctx, mh_stage stage, bool rejected_rcpt)
 	    !(ctx->inst->flags & MH_WANT_REJECTED_RCPTS))
 		return false;
 	return true;
+}
+
+/* ---- conditions (cond.h) ------------------------------------------- */
+
+/* What the conditions may read, as the session knows it now. */
+static struct cond_data
+cond_data(struct session *s)
+{
+	struct cond_data d = { .macro = s->have_io ? s->io.macro : NULL,
+	    .arg = s->io.arg, .client_addr = s->client_addr,
+	    .client_known = s->client_known,
+	    .sender = s->summary.sender[0] ? s->summary.sender : NULL };
+
+	return d;
+}
+
+/* Log that ctx's conditions keep it out, and why (at debug level). */
+static void
+note_out(struct session *s, struct mh_ctx *ctx, const struct cond_data *d,
+    const char *failed, const char *what)
+{
+	if (d->missing != NULL && !ctx->missing_logged) {
+		ctx->missing_logged = true;
+		log_msg(LOG_DEBUG, "%s: [%s] %s: the MTA did not send the macro "
+		    "%s: the condition does not hold", session_qid(s),
+		    ctx->inst->name, failed, d->missing);
+	}
+	log_msg(LOG_DEBUG, "%s: [%s] %s does not hold: not taking part in "
+	    "this %s", session_qid(s), ctx->inst->name, failed, what);
+}
+
+/*
+ * Does ctx take part in ev, by its conditions?  Its connection conditions
+ * are decided at its first event of the session, its message conditions
+ * at its first event of the message; with if_rcpt it sees the message from
+ * its first matching recipient (envfrom then, see rcpt_enter()), each
+ * matching recipient, and from DATA on only if the chain took one.
+ */
+static bool
+takes_part(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	const struct cond *c = ctx->inst->cond;
+	struct cond_data d;
+	const char *failed = NULL;
+
+	if (c == NULL)
+		return true;
+	if (ctx->cond_conn == COND_OPEN) {
+		d = cond_data(s);
+		ctx->cond_conn = cond_connection_holds(c, &d, &failed) ?
+		    COND_IN : COND_OUT;
+		if (ctx->cond_conn == COND_OUT) {
+			note_out(s, ctx, &d, failed, "connection");
+			return false;
+		}
+	}
+	if (!stage_is_message(ev->stage))
+		return true;
+	if (ctx->cond_msg == COND_OPEN) {
+		d = cond_data(s);
+		ctx->cond_msg = cond_message_holds(c, &d, &failed) ?
+		    COND_IN : COND_OUT;
+		if (ctx->cond_msg == COND_OUT) {
+			note_out(s, ctx, &d, failed, "message");
+			return false;
+		}
+	}
+	if (!cond_has_rcpt(c))
+		return true;
+	switch (ev->stage) {
+	case MH_STAGE_ENVFROM:
+		return false;
+	case MH_STAGE_ENVRCPT:
+		return ctx->rcpt_now;
+	default:
+		if (ctx->rcpt_taken > 0)
+			return true;
+		ctx->cond_msg = COND_OUT;
+		log_msg(LOG_DEBUG, "%s: [%s] if_rcpt: no recipient matched: "
+		    "not taking part in this message", session_qid(s),
+		    ctx->inst->name);
+		return false;
+	}
+}
+
+/*
+ * ctx (with if_rcpt) meets a matching recipient.  The first one begins
+ * its message: its envfrom is called now, with MAIL FROM's arguments.  A
+ * refusal there refuses this recipient and, unanswered by more calls,
+ * every later matching one: returns that status (its reply in *reply),
+ * else CONTINUE, or ACCEPT if it left the message.
+ */
+static mh_status
+rcpt_enter(struct session *s, struct mh_ctx *ctx, const struct reply **reply)
+{
+	struct event from = { .stage = MH_STAGE_ENVFROM };
+	mh_status st;
+
+	*reply = NULL;
+	if (ctx->rcpt_refused != MH_CONTINUE) {
+		if (reply_class(&ctx->refused_reply) != 0 &&
+		    reply_copy(&s->verdict_reply, &ctx->refused_reply) == 0)
+			*reply = &s->verdict_reply;
+		return ctx->rcpt_refused;
+	}
+	if (ctx->rcpt_entered || s->envfrom_argv == NULL)
+		return MH_CONTINUE;
+	ctx->rcpt_entered = true;
+	from.argv = s->envfrom_argv;
+	s->stage = MH_STAGE_ENVFROM;
+	st = invoke(s, ctx, &from);
+	s->stage = MH_STAGE_ENVRCPT;
+	if (is_terminal(st)) {
+		ctx->rcpt_refused = st;
+		if (reply_copy(&ctx->refused_reply, &ctx->reply) < 0)
+			reply_clear(&ctx->refused_reply);
+		*reply = take_reply(s, ctx, st);
+		return st;
+	}
+	reply_clear(&ctx->reply);
+	if (st == MH_ACCEPT)
+		ctx->msg_done = true;
+	return st;
+}
+
+/* Which instances with if_rcpt the recipient argv[0] concerns. */
+static void
+rcpt_match(struct session *s, const struct event *ev)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+
+		if (cond_has_rcpt(ctx->inst->cond))
+			ctx->rcpt_now = cond_rcpt_matches(ctx->inst->cond,
+			    ev->argv[0]);
+	}
+}
+
+/* The chain took the recipient: count it for those it matched. */
+static void
+rcpt_taken(struct session *s)
+{
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+
+		if (ctx->rcpt_now) {
+			ctx->rcpt_taken++;
+			ctx->rcpt_now = false;
+		}
+	}
 }
 
 /* The chain loop: see the comment at the top of this file. */
@@ -423,14 +620,29 @@ run_stage(struct session *s, const struct event *ev)
 
 	s->stage = ev->stage;
 	session_note_qid(s);
+	if (ev->stage == MH_STAGE_ENVRCPT && s->keep_envfrom)
+		rcpt_match(s, ev);
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 		mh_status st;
 
-		if (!is_active(ctx, ev->stage, rejected_rcpt))
+		if (!is_active(ctx, ev->stage, rejected_rcpt) ||
+		    !takes_part(s, ctx, ev))
 			continue;
 		if (stage_is_message(ev->stage))
 			ctx->msg_open = true;
+		if (ev->stage == MH_STAGE_ENVRCPT &&
+		    cond_has_rcpt(ctx->inst->cond)) {
+			st = rcpt_enter(s, ctx, &v.reply);
+			if (is_terminal(st)) {
+				v.status = st;
+				s->summary.decider = ctx->inst->name;
+				s->summary.stage = ev->stage;
+				break;
+			}
+			if (st == MH_ACCEPT)
+				continue;
+		}
 		st = invoke(s, ctx, ev);
 		/* Its end-of-message call: no abort for this message. */
 		if (ev->stage == MH_STAGE_EOM)
@@ -482,6 +694,7 @@ end_message(struct session *s, bool keep_changes)
 	if (!keep_changes)
 		mod_queue_clear(&s->host_mods);
 	score_clear(&s->score);
+	session_forget_envfrom(s);
 	if (s->in_message)
 		summary_log(s);
 	s->in_message = false;
@@ -507,7 +720,9 @@ any_left(struct session *s, bool for_message)
 		const struct mh_ctx *ctx = &s->ctx[i];
 
 		if (!ctx->disabled && !ctx->conn_done &&
-		    !(for_message && ctx->msg_done))
+		    ctx->cond_conn != COND_OUT &&
+		    !(for_message && (ctx->msg_done ||
+		    ctx->cond_msg == COND_OUT)))
 			return true;
 	}
 	return false;
@@ -590,14 +805,21 @@ message_event(struct session *s, const struct event *ev)
 	if (message_is_over(s, ev->stage))
 		return unanswered ? no_answer : over_verdict(s);
 	begin_event(s, ev->stage);
-	if (ev->stage == MH_STAGE_ENVFROM)
+	if (ev->stage == MH_STAGE_ENVFROM) {
 		snprintf(s->summary.sender, sizeof s->summary.sender, "%s",
 		    ev->argv[0]);
+		if (s->keep_envfrom && session_keep_envfrom(s, ev->argv) < 0)
+			log_msg(LOG_ERR, "%s: out of memory keeping MAIL FROM "
+			    "for the instances with if_rcpt", session_qid(s));
+	}
 	v = run_stage(s, ev);
 	if (ev->stage == MH_STAGE_ENVRCPT) {
 		s->summary.rcpts_seen = true;
-		if (!is_terminal(v.status))
+		if (!is_terminal(v.status)) {
 			s->summary.rcpts++;
+			if (!is_rejected_rcpt(s))
+				rcpt_taken(s);
+		}
 	}
 	if (is_terminal(v.status)) {
 		/* Unanswered, a recipient's refusal can only refuse the
@@ -684,6 +906,7 @@ chain_connect(struct session *s, const char *hostname,
 	    .addr = addr };
 
 	format_address(s, addr);
+	s->client_known = true;
 	return connection_event(s, &ev);
 }
 

@@ -497,6 +497,7 @@ struct parser {
 
 	size_t instances_cap; /* room in cfg->instances, see array_grow() */
 	size_t settings_cap;  /* room in the current instance's settings */
+	size_t conds_cap;     /* room in its condition keys */
 	void *names;          /* tsearch tree of the instances' names */
 
 	enum section_kind section;
@@ -557,6 +558,7 @@ static bool
 end_section(struct parser *p)
 {
 	struct config_instance *inst;
+	char section[300];
 
 	if (p->section != SECTION_PLUGIN)
 		return true;
@@ -564,6 +566,12 @@ end_section(struct parser *p)
 	if (inst->module == NULL) {
 		fail(p, inst->line, "[plugin:%s] has no 'module' key",
 		    inst->name);
+		return false;
+	}
+	snprintf(section, sizeof section, "plugin:%s", inst->name);
+	if (cond_compile(inst->conds, inst->nconds, p->cfg->file, section,
+	    &inst->cond, p->err, p->errlen) < 0) {
+		p->failed = true;
 		return false;
 	}
 	return true;
@@ -658,6 +666,7 @@ begin_plugin_section(struct parser *p, const char *name)
 		return false;
 	}
 	p->settings_cap = 0;
+	p->conds_cap = 0;
 	inst->line = p->lineno;
 	inst->enabled = true;
 	p->section = SECTION_PLUGIN;
@@ -882,12 +891,38 @@ add_setting(struct parser *p, const char *key, const char *value, size_t len)
  * An indented line.  libinih r55 leaves an inline comment in it (later
  * versions do not): it is cut here, as on a key line.
  */
+/* A condition key (if_*) of a plugin section, compiled at its end. */
+static int
+add_condition(struct parser *p, const char *key, const char *value)
+{
+	struct config_instance *inst = current_instance(p);
+	struct config_setting *s;
+
+	s = array_grow(inst->conds, &p->conds_cap, inst->nconds, sizeof *s);
+	if (s == NULL)
+		return fail_nomem(p);
+	inst->conds = s;
+	s = &inst->conds[inst->nconds];
+	memset(s, 0, sizeof *s);
+	s->key = strdup(key);
+	s->value = strdup(value);
+	if (s->key == NULL || s->value == NULL) {
+		free(s->key);
+		free(s->value);
+		return fail_nomem(p);
+	}
+	s->line = p->lineno;
+	inst->nconds++;
+	return 1;
+}
+
 static int
 continue_key(struct parser *p, const char *value)
 {
 	const char *end;
 
-	if (p->section == SECTION_PLUGIN && find_host_key(p, p->key) < 0) {
+	if (p->section == SECTION_PLUGIN && find_host_key(p, p->key) < 0 &&
+	    !cond_is_key(p->key)) {
 		end = find_char_or_comment(value, '\0');
 		while (end > value && isspace((unsigned char)end[-1]))
 			end--;
@@ -920,6 +955,8 @@ new_key(struct parser *p, const char *name, const char *value)
 	if (p->section == SECTION_HOST)
 		return fail(p, p->lineno, "unknown key '%s' in [milterhost]",
 		    name);
+	if (cond_is_key(name))
+		return add_condition(p, name, value);
 	return add_setting(p, name, value, strlen(value));
 }
 
@@ -1083,6 +1120,12 @@ instance_free(struct config_instance *inst)
 		free(inst->settings[i].value);
 	}
 	free(inst->settings);
+	for (size_t i = 0; i < inst->nconds; i++) {
+		free(inst->conds[i].key);
+		free(inst->conds[i].value);
+	}
+	free(inst->conds);
+	cond_release(inst->cond);
 	free(inst->name);
 	free(inst->module);
 }

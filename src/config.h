@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cond.h"
 #include "score.h"
 
 /* What the host does when a plugin's callback fails. */
@@ -52,6 +53,10 @@ struct config_instance {
 	bool dry_run;
 	struct config_setting *settings;
 	size_t nsettings;
+	/* The condition keys (if_*), as written, and compiled. */
+	struct config_setting *conds;
+	size_t nconds;
+	struct cond *cond;  /* NULL: none; shared with the plugin sets */
 };
 
 struct config {

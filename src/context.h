@@ -26,6 +26,12 @@
 
 struct session;
 
+enum cond_state {
+	COND_OPEN = 0, /* not decided yet */
+	COND_IN,       /* the conditions hold: it takes part */
+	COND_OUT       /* they do not */
+};
+
 struct mh_ctx {
 	struct session *session;
 	const struct instance *inst;
@@ -42,6 +48,21 @@ struct mh_ctx {
 	bool body_skip;  /* SKIPped the body */
 	bool msg_open;   /* reached during the current message */
 	bool leadspc_fix; /* its header values need the space adjusted */
+
+	/*
+	 * Its conditions (cond.h), decided by chain.c: for the connection,
+	 * for the current message, and per recipient (if_rcpt).
+	 */
+	enum cond_state cond_conn;
+	enum cond_state cond_msg;
+	bool rcpt_now;      /* the current recipient matches if_rcpt */
+	bool rcpt_entered;  /* its message began: envfrom was called */
+	unsigned rcpt_taken; /* matching recipients the chain took */
+	/* Its envfrom refused its message: every matching recipient gets
+	 * this answer. */
+	mh_status rcpt_refused;
+	struct reply refused_reply;
+	bool missing_logged; /* a macro a condition needs was not sent */
 
 	/*
 	 * Set around each callback by the session's thread and read by every

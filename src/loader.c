@@ -490,6 +490,7 @@ plugin_set_destroy(struct plugin_set *set)
 		}
 		free(in->name);
 		free_macros(in->macros);
+		cond_release(in->cond);
 	}
 	free(set->instances);
 	for (size_t i = 0; i < set->nmodules; i++) {
@@ -1143,6 +1144,9 @@ load_listed(struct loader *ld, const struct config_instance *ci)
 	free(settings);
 	if (rc < 0)
 		report_init_failure(ld, ci, &call);
+	else
+		ld->set->instances[ld->set->ninstances - 1].cond =
+		    cond_retain(ci->cond);
 	return rc;
 fail:
 	snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] module = %s: %s",

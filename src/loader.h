@@ -48,6 +48,7 @@ struct instance {
 	unsigned observes;     /* bit 1 << stage: only observes there */
 	enum on_error on_error;
 	bool dry_run;
+	struct cond *cond;   /* when it takes part (if_* keys), or NULL */
 	size_t index;        /* position in the chain */
 };
 

@@ -116,6 +116,21 @@ print_macros(const struct instance *in)
 			    in->macros[st]);
 }
 
+/* The conditions (if_* keys) of the section that made the instance. */
+static void
+print_conditions(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ninstances; i++) {
+		const struct config_instance *ci = &cfg->instances[i];
+
+		if (strcmp(ci->name, name) != 0)
+			continue;
+		for (size_t k = 0; k < ci->nconds; k++)
+			printf("    %s %s = %s\n", k ? "and" : "when",
+			    ci->conds[k].key, ci->conds[k].value);
+	}
+}
+
 /* milterhost -t: load and init everything, say what was found. */
 static int
 check_config(const struct config *cfg)
@@ -140,6 +155,7 @@ check_config(const struct config *cfg)
 		print_stages(d);
 		print_actions(in->actions);
 		print_macros(in);
+		print_conditions(cfg, in->name);
 		printf("    on_error = %s%s\n", config_on_error_name(in->on_error),
 		    in->dry_run ? ", dry run" : "");
 	}

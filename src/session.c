@@ -20,6 +20,35 @@ session_macro(struct session *s, const char *name)
 	return s->io.macro(s->io.arg, name);
 }
 
+void
+session_forget_envfrom(struct session *s)
+{
+	if (s->envfrom_argv == NULL)
+		return;
+	for (char **a = s->envfrom_argv; *a != NULL; a++)
+		free(*a);
+	free(s->envfrom_argv);
+	s->envfrom_argv = NULL;
+}
+
+int
+session_keep_envfrom(struct session *s, char *const *argv)
+{
+	size_t n = 0;
+
+	session_forget_envfrom(s);
+	while (argv[n] != NULL)
+		n++;
+	if ((s->envfrom_argv = calloc(n + 1, sizeof *s->envfrom_argv)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((s->envfrom_argv[i] = strdup(argv[i])) == NULL) {
+			session_forget_envfrom(s);
+			return -1;
+		}
+	return 0;
+}
+
 /* Only the session's thread writes s->qid: it reads it without the lock. */
 const char *
 session_qid(struct session *s)
@@ -98,6 +127,8 @@ session_new(struct plugin_set *set, const struct chain_io *io)
 	for (size_t i = 0; i < s->nctx; i++) {
 		s->ctx[i].session = s;
 		s->ctx[i].inst = &set->instances[i];
+		if (cond_has_rcpt(set->instances[i].cond))
+			s->keep_envfrom = true;
 	}
 	if (io != NULL) {
 		s->io = *io;
@@ -126,6 +157,7 @@ session_free(struct session *s)
 	mod_list_free(&s->merged);
 	mod_queue_clear(&s->host_mods);
 	score_free(&s->score);
+	session_forget_envfrom(s);
 	free(s->scratch);
 	plugin_set_release(s->set);
 	pthread_mutex_destroy(&s->qid_lock);
@@ -201,6 +233,12 @@ ctx_end_message(struct mh_ctx *ctx)
 	ctx->msg_open = false;
 	ctx->msg_done = false;
 	ctx->body_skip = false;
+	ctx->cond_msg = COND_OPEN;
+	ctx->rcpt_now = false;
+	ctx->rcpt_entered = false;
+	ctx->rcpt_taken = 0;
+	ctx->rcpt_refused = MH_CONTINUE;
+	reply_clear(&ctx->refused_reply);
 }
 
 void
@@ -218,4 +256,5 @@ ctx_destroy(struct mh_ctx *ctx)
 	drop_slot(&ctx->conn_data, &ctx->conn_free);
 	mod_queue_clear(&ctx->mods);
 	reply_clear(&ctx->reply);
+	reply_clear(&ctx->refused_reply);
 }

@@ -54,6 +54,7 @@ struct session {
 	char qid[SESSION_QID_MAX];
 
 	char client_addr[128];   /* text form, "" if unknown */
+	bool client_known;       /* connect came: client_addr is what it said */
 	struct msg_summary summary; /* of the message, for its log line */
 	struct reply verdict_reply;  /* the reply going out with the verdict */
 	/* The reply of a decision made at an unanswered event, for the
@@ -65,6 +66,10 @@ struct session {
 	struct mod_queue **queues;
 	struct mod_queue host_mods;
 	struct score score;      /* of the message (ABI 1.2) */
+	/* The message's MAIL FROM arguments, kept for instances with if_rcpt,
+	 * whose envfrom comes with their first matching recipient. */
+	bool keep_envfrom;
+	char **envfrom_argv;     /* NULL-terminated copy, or NULL */
 	bool score_header_ok;    /* the MTA lets us add the score header */
 	char *scratch;           /* header value with a space added */
 	size_t scratch_len;
@@ -72,6 +77,9 @@ struct session {
 
 /* The value of a macro, or NULL. */
 const char *session_macro(struct session *s, const char *name);
+/* Keep a copy of MAIL FROM's arguments (-1: out of memory); drop it. */
+int session_keep_envfrom(struct session *s, char *const *argv);
+void session_forget_envfrom(struct session *s);
 /* Keep macro i for log lines, before an event's callbacks run; set the
  * copy ("" when the message ended). */
 void session_note_qid(struct session *s);

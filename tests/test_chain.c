@@ -37,6 +37,7 @@
 #include <milterhost/plugin.h>
 
 #include "chain.h"
+#include "cond.h"
 #include "config.h"
 #include "loader.h"
 #include "log.h"
@@ -1316,6 +1317,474 @@ test_score_arguments_checked(void)
 	v = ev_connect();
 	EXPECT_STATUS(v, MH_TEMPFAIL);
 	EXPECT_STR(P[0]->rcs, "E_STAGE E_STAGE");
+	finish();
+}
+
+/* ---- tests: conditions (cond.c; README "Conditions") --------------------- */
+
+/* Give instance i the conditions "key", "value", ... (NULL-ended). */
+static void
+add_cond(size_t i, const char *key, ...)
+{
+	struct config_setting keys[6];
+	struct cond *c = NULL;
+	char cerr[512];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, key);
+	for (const char *k = key; k != NULL && n < 6;
+	     k = va_arg(ap, const char *)) {
+		keys[n].key = (char *)k;
+		keys[n].value = va_arg(ap, char *);
+		keys[n].line = (int)n + 1;
+		keys[n].continuation = false;
+		n++;
+	}
+	va_end(ap);
+	if (cond_compile(keys, n, "test.ini", "plugin:x", &c, cerr,
+	    sizeof cerr) < 0)
+		fprintf(stderr, "cond_compile: %s\n", cerr);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_FATAL(i < set->ninstances);
+	set->instances[i].cond = c;
+}
+
+/* A message: MAIL FROM from, the recipients (NULL-ended), DATA to eom;
+ * each recipient's verdict into rv (if not NULL), eom's returned. */
+static struct verdict
+message_to(const char *from, const char *const *rcpts, struct verdict *rv,
+    const struct mod_list **mods)
+{
+	struct verdict v;
+
+	ev_from(from);
+	for (size_t i = 0; rcpts[i] != NULL; i++) {
+		v = ev_rcpt(rcpts[i]);
+		if (rv != NULL)
+			rv[i] = v;
+	}
+	ev_data();
+	ev_header("Subject", "hello");
+	ev_eoh();
+	ev_body("hello\r\n");
+	return ev_eom(mods);
+}
+
+/*
+ * if_client: decided at the instance's first event; when it does not
+ * hold, the instance gets close only, and the other instances run
+ * exactly as they would without it.
+ */
+static void
+test_cond_client_out_for_the_connection(void)
+{
+	static const char *const rcpts[] = { "<r@example.org>", NULL };
+	const struct mod_list *mods;
+	const char *log;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_client", "198.51.100.0/24", NULL);
+	start();
+	unit_capture_start();
+	connected();
+	message_to("<s@example.com>", rcpts, NULL, &mods);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom");
+	ev_close();
+	log = unit_capture_end(true);
+	EXPECT_CALLS("p1:close p2:close");
+	EXPECT_LOGGED(log, "debug: " QID ": [p1] if_client does not hold: not "
+	    "taking part in this connection");
+	finish();
+
+	/* The client in the network: p1 takes part. */
+	fixture();
+	add_plain("p1");
+	add_cond(0, "if_client", "192.0.2.0/24 !192.0.2.99", NULL);
+	start();
+	ev_connect();
+	EXPECT_CALLS("p1:connect");
+	finish();
+}
+
+/* if_daemon reads {daemon_name}: at connect, from connect's macros. */
+static void
+test_cond_daemon_name(void)
+{
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_daemon", "submission", NULL);
+	add_cond(1, "if_daemon", "!submission", NULL);
+	set_macro("{daemon_name}", "submission");
+	start();
+	ev_connect();
+	EXPECT_CALLS("p1:connect");
+	finish();
+}
+
+/*
+ * Message conditions (if_auth, if_sender, if_macro) are decided at the
+ * instance's first event of each message: one that does not hold keeps it
+ * out of that message (no callback, no abort: it saw none of it), the
+ * next message is decided anew, and the connection stages are not
+ * affected.
+ */
+static void
+test_cond_message_conditions_per_message(void)
+{
+	static const char *const rcpts[] = { "<r@example.org>", NULL };
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_sender", "@example\\.com$", "if_auth", "yes", NULL);
+	start();
+	ev_connect();
+	EXPECT_CALLS("p1:connect p2:connect");
+	/* Not authenticated: out. */
+	message_to("<s@example.com>", rcpts, NULL, &mods);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom");
+	set_macro("{auth_authen}", "alice");
+	/* Authenticated, but another sender: out. */
+	message_to("<s@example.net>", rcpts, NULL, &mods);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom");
+	/* Both hold: in. */
+	v = message_to("<s@EXAMPLE.com>", rcpts, NULL, &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:envfrom p2:envfrom p1:envrcpt p2:envrcpt p1:data "
+	    "p2:data p1:header p2:header p1:eoh p2:eoh p1:body p2:body "
+	    "p1:eom p2:eom");
+	finish();
+}
+
+/*
+ * When every instance is out of the message by its conditions, the MTA
+ * hears ACCEPT at once, as when every instance accepted it.
+ */
+static void
+test_cond_all_out_accepts_the_message(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_cond(0, "if_sender", "^nobody@", NULL);
+	start();
+	connected();
+	v = ev_from("<s@example.com>");
+	EXPECT_STATUS(v, MH_ACCEPT);
+	EXPECT_CALLS("");
+	finish();
+}
+
+/* A condition on a macro the MTA did not send does not hold, and says so
+ * once, at debug level. */
+static void
+test_cond_missing_macro_is_false_logged_once(void)
+{
+	static const char *const rcpts[] = { "<r@example.org>", NULL };
+	const struct mod_list *mods;
+	const char *log, *first;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_macro", "{tls_version} ^TLSv1\\.3$", NULL);
+	start();
+	connected();
+	unit_capture_start();
+	message_to("<s@example.com>", rcpts, NULL, &mods);
+	message_to("<s@example.com>", rcpts, NULL, &mods);
+	log = unit_capture_end(true);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom");
+	first = strstr(log, "did not send the macro {tls_version}");
+	CU_ASSERT_PTR_NOT_NULL(first);
+	if (first != NULL)
+		CU_ASSERT_PTR_NULL(strstr(first + 1, "did not send the macro"));
+	EXPECT_LOGGED(log, "debug: " QID ": [p1] if_macro: the MTA did not "
+	    "send the macro {tls_version}");
+	finish();
+}
+
+/*
+ * if_rcpt, row by row (README "Conditions"): MAIL FROM reaches the
+ * instance only with its first matching recipient; recipients that do
+ * not match never reach it; from DATA on it takes part if the chain took
+ * at least one matching recipient.
+ */
+static void
+test_cond_rcpt_sees_matching_recipients(void)
+{
+	static const char *const mixed[] = { "<a@example.org>",
+	    "<postmaster@example.org>", "<b@example.org>",
+	    "<abuse@example.org>", NULL };
+	static const char *const none[] = { "<a@example.org>", NULL };
+	const struct mod_list *mods;
+	struct verdict rv[4], v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_rcpt", "^(postmaster|abuse)@", NULL);
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	start();
+	connected();
+	v = message_to("<s@example.com>", mixed, rv, &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p1:envfrom p1:envrcpt p2:envrcpt "
+	    "p2:envrcpt p1:envrcpt p2:envrcpt p1:data p2:data p1:header "
+	    "p2:header p1:eoh p2:eoh p1:body p2:body p1:eom p2:eom");
+	EXPECT_STR(P[0]->seen, "<s@example.com>;<postmaster@example.org>;"
+	    "<abuse@example.org>;[Subject=hello][body:7:hello\\r\\n]");
+	EXPECT_MODS(mods, "add:X-p1=eom(p1)");
+	for (int i = 0; i < 4; i++)
+		EXPECT_STATUS(rv[i], MH_CONTINUE);
+	/* No recipient matches: p1 sees nothing of the message. */
+	v = message_to("<s@example.com>", none, NULL, &mods);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p2:data p2:header p2:eoh p2:body "
+	    "p2:eom");
+	EXPECT_MODS(mods, "");
+	finish();
+}
+
+/*
+ * A matching recipient counts only if the chain took it: refused by an
+ * earlier instance it never reaches the instance; refused by a later one
+ * it reached it, and the instance, without another match, gets abort
+ * instead of the rest of the message.
+ */
+static void
+test_cond_rcpt_refused_recipients_do_not_count(void)
+{
+	static const char *const rcpts[] = { "<postmaster@example.org>",
+	    "<other@example.org>", NULL };
+	const struct mod_list *mods;
+	struct verdict rv[2];
+
+	/* Refused by an earlier instance. */
+	fixture();
+	add_plain("p0");
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[0]->aux = "<postmaster@example.org>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	add_cond(1, "if_rcpt", "^postmaster@", NULL);
+	start();
+	connected();
+	message_to("<s@example.com>", rcpts, rv, &mods);
+	EXPECT_STATUS(rv[0], MH_REJECT);
+	EXPECT_STATUS(rv[1], MH_CONTINUE);
+	EXPECT_CALLS("p0:envfrom p0:envrcpt p0:envrcpt p0:data p0:header "
+	    "p0:eoh p0:body p0:eom");
+	finish();
+
+	/* Refused by a later instance. */
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_rcpt", "^postmaster@", NULL);
+	P[1]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[1]->aux = "<postmaster@example.org>";
+	P[1]->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	start();
+	connected();
+	message_to("<s@example.com>", rcpts, rv, &mods);
+	EXPECT_STATUS(rv[0], MH_REJECT);
+	EXPECT_STATUS(rv[1], MH_CONTINUE);
+	EXPECT_CALLS("p2:envfrom p1:envfrom p1:envrcpt p2:envrcpt p2:envrcpt "
+	    "p2:data p2:header p2:eoh p2:body p2:eom p1:abort");
+	finish();
+}
+
+/*
+ * The instance's MAIL FROM, called at its first matching recipient, may
+ * refuse its message: that refuses every matching recipient (with its
+ * reply), and no other; the instance is not called again for them.
+ */
+static void
+test_cond_rcpt_envfrom_refusal_refuses_matching_recipients(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_rcpt", "^(postmaster|abuse)@", NULL);
+	P[0]->status[MH_STAGE_ENVFROM] = MH_REJECT;
+	P[0]->reply[MH_STAGE_ENVFROM] =
+	    (struct treply){ "550", "5.7.1", "not from you" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_rcpt("<a@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_rcpt("<abuse@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 not from you");
+	v = ev_rcpt("<b@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_rcpt("<postmaster@example.org>");
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 not from you");
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p1:envfrom p2:envrcpt");
+	v = MESSAGE_TAIL("p2", &mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:eom p1:abort");
+	finish();
+}
+
+/* The calls and verdicts of a message whose recipients come in order. */
+static void
+rcpt_order_run(const char *const *rcpts, char *out, size_t len)
+{
+	const struct mod_list *mods;
+	struct verdict rv[4], v;
+	char words[8192];
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	add_cond(0, "if_rcpt", "@partner\\.example$", NULL);
+	P[0]->hook[MH_STAGE_ENVRCPT] = hook_match;
+	P[0]->aux = "<x@partner.example>";
+	P[0]->status[MH_STAGE_ENVRCPT] = MH_TEMPFAIL;
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	add_cond(1, "if_rcpt", "^y@", NULL);
+	P[1]->hook[MH_STAGE_EOM] = hook_add;
+	start();
+	connected();
+	v = message_to("<s@example.com>", rcpts, rv, &mods);
+	sorted_words(take_calls(), words, sizeof words);
+	out[0] = '\0';
+	append(out, len, "%s | eom %s | %s", words, status_label(v.status),
+	    mods_text(mods));
+	for (size_t i = 0; rcpts[i] != NULL; i++)
+		append(out, len, " | %s %s", rcpts[i],
+		    status_label(rv[i].status));
+	finish();
+}
+
+/* The outcome does not depend on the order of the recipients. */
+static void
+test_cond_rcpt_order_does_not_matter(void)
+{
+	static const char *const order1[] = { "<a@example.org>",
+	    "<x@partner.example>", "<y@partner.example>", NULL };
+	static const char *const order2[] = { "<y@partner.example>",
+	    "<a@example.org>", "<x@partner.example>", NULL };
+	static const char *const order3[] = { "<x@partner.example>",
+	    "<y@partner.example>", "<a@example.org>", NULL };
+	char one[8192], two[8192], three[8192];
+	char s1[8192], s2[8192], s3[8192];
+
+	rcpt_order_run(order1, one, sizeof one);
+	rcpt_order_run(order2, two, sizeof two);
+	rcpt_order_run(order3, three, sizeof three);
+	/* Same calls (as a multiset), same verdicts per recipient, same
+	 * changes. */
+	sorted_words(one, s1, sizeof s1);
+	sorted_words(two, s2, sizeof s2);
+	sorted_words(three, s3, sizeof s3);
+	EXPECT_STR(s2, s1);
+	EXPECT_STR(s3, s1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(one, "<x@partner.example> TEMPFAIL"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(one, "<y@partner.example> CONTINUE"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(one, "add:X-p1=eom(p1) | "
+	    "add:X-p2=eom(p2)"));
+}
+
+/*
+ * Negotiation: conditions make no stage requested that no instance
+ * implements (they read macros, asked for at the stages sent), except
+ * the recipients for if_rcpt, and DATA for an instance whose stages carry
+ * no macros.
+ */
+static void
+test_cond_negotiation(void)
+{
+	fixture();
+	add("p1", &envfrom_eom_plugin, ON_ERROR_TEMPFAIL, false);
+	add_cond(0, "if_client", "192.0.2.0/24", "if_daemon", "smtpd",
+	    "if_macro", "{tls_version} x", NULL);
+	start();
+	CU_ASSERT(neg.steps & PROTO_NOCONNECT);
+	CU_ASSERT(neg.steps & PROTO_NOHELO);
+	CU_ASSERT(neg.steps & PROTO_NORCPT);
+	CU_ASSERT(neg.steps & PROTO_NODATA);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(neg.macros[MACRO_ENVFROM]);
+	CU_ASSERT_PTR_NOT_NULL(strstr(neg.macros[MACRO_ENVFROM],
+	    "{client_addr} {daemon_name} {tls_version}"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(neg.macros[MACRO_EOM]);
+	CU_ASSERT_PTR_NOT_NULL(strstr(neg.macros[MACRO_EOM], "{tls_version}"));
+	CU_ASSERT_PTR_NULL(neg.macros[MACRO_CONNECT]);
+	CU_ASSERT_PTR_NULL(neg.macros[MACRO_ENVRCPT]);
+	finish();
+
+	/* if_rcpt: the recipients are asked for. */
+	fixture();
+	add("p1", &envfrom_eom_plugin, ON_ERROR_TEMPFAIL, false);
+	add_cond(0, "if_rcpt", "^a@", NULL);
+	start();
+	CU_ASSERT(!(neg.steps & PROTO_NORCPT));
+	CU_ASSERT(neg.steps & PROTO_NODATA);
+	finish();
+
+	/* Only header, which carries no macros: DATA brings them. */
+	fixture();
+	add("p1", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	add_cond(0, "if_auth", "yes", NULL);
+	start();
+	CU_ASSERT(!(neg.steps & PROTO_NODATA));
+	CU_ASSERT(neg.steps & PROTO_NOMAIL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(neg.macros[MACRO_DATA]);
+	CU_ASSERT_PTR_NOT_NULL(strstr(neg.macros[MACRO_DATA],
+	    "{auth_authen}"));
+	finish();
+
+	/* Without conditions, the same instance leaves DATA alone. */
+	fixture();
+	add("p1", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	start();
+	CU_ASSERT(neg.steps & PROTO_NODATA);
+	finish();
+}
+
+/* Without MAIL FROM (not negotiated), if_sender reads {mail_addr}. */
+static void
+test_cond_sender_from_macro(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add("p1", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	add_cond(0, "if_sender", "^s@example\\.com$", NULL);
+	start();
+	set_macro("{mail_addr}", "s@example.com");
+	v = ev_data();
+	EXPECT_STATUS(v, MH_CONTINUE);
+	ev_header("Subject", "hi");
+	EXPECT_CALLS("p1:header");
+	ev_eom(&mods);
+	/* Decided at DATA, before the instance saw any of the message: no
+	 * abort either. */
+	set_macro("{mail_addr}", "t@example.com");
+	ev_data();
+	ev_header("Subject", "hi");
+	ev_eom(&mods);
+	EXPECT_CALLS("");
 	finish();
 }
 
@@ -5357,6 +5826,17 @@ static const struct unit_test tests[] = {
 	TEST(test_score_plugin_reject_wins),
 	TEST(test_score_keeps_message_to_its_end),
 	TEST(test_score_arguments_checked),
+	TEST(test_cond_client_out_for_the_connection),
+	TEST(test_cond_daemon_name),
+	TEST(test_cond_message_conditions_per_message),
+	TEST(test_cond_all_out_accepts_the_message),
+	TEST(test_cond_missing_macro_is_false_logged_once),
+	TEST(test_cond_rcpt_sees_matching_recipients),
+	TEST(test_cond_rcpt_refused_recipients_do_not_count),
+	TEST(test_cond_rcpt_envfrom_refusal_refuses_matching_recipients),
+	TEST(test_cond_rcpt_order_does_not_matter),
+	TEST(test_cond_negotiation),
+	TEST(test_cond_sender_from_macro),
 	TEST(test_init_declarations_add_to_the_descriptor),
 	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_observed_stages_are_not_answered),
