@@ -421,6 +421,42 @@ test_score_keys(void)
 	    "'score_tempfail_reply' without 'score_tempfail'");
 }
 
+/* Condition keys are the host's: kept apart from the plugin's settings,
+ * compiled when the section ends, refused with file, line and key. */
+static void
+test_condition_keys(void)
+{
+	struct config *cfg = load("[plugin:p]\nmodule = p.so\n"
+	    "if_client = 192.0.2.0/24\nkey = v\nif_macro = j x\n"
+	    "if_macro = i y\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->instances[0].nsettings, 1);
+	CU_ASSERT_STRING_EQUAL(setting(&cfg->instances[0], 0)->key, "key");
+	CU_ASSERT_EQUAL(cfg->instances[0].nconds, 3);
+	CU_ASSERT_EQUAL(cfg->instances[0].conds[2].line, 6);
+	CU_ASSERT_PTR_NOT_NULL(cfg->instances[0].cond);
+	CU_ASSERT_TRUE(cond_has_connection(cfg->instances[0].cond));
+	CU_ASSERT_TRUE(cond_has_message(cfg->instances[0].cond));
+	config_free(cfg);
+	cfg = load("[plugin:p]\nmodule = p.so\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_PTR_NULL(cfg->instances[0].cond);
+	config_free(cfg);
+
+	check_error("[plugin:p]\nmodule = p.so\n\nif_sender = (x\n", 4,
+	    "[plugin:p] key 'if_sender': bad regular expression at offset 2",
+	    "missing closing parenthesis");
+	check_error("[plugin:p]\nmodule = p.so\nif_client = 10.0.0.0/99\n", 3,
+	    "[plugin:p] key 'if_client'", "prefix length");
+	check_error("[plugin:p]\nmodule = p.so\nif_rcpt = a\nif_rcpt = b\n",
+	    4, "key 'if_rcpt': given twice (first on line 3)");
+	check_error("[plugin:p]\nmodule = p.so\nif_client = 10.0.0.1\n"
+	    "  10.0.0.2\n", 4, "indented line continues key 'if_client'");
+	check_error("[milterhost]\nif_client = 10.0.0.1\n", 2,
+	    "unknown key 'if_client' in [milterhost]");
+}
+
 static void
 test_pidfile_must_be_absolute(void)
 {
@@ -1245,6 +1281,7 @@ static const struct unit_test tests[] = {
 	TEST(test_socket_mode_is_octal_up_to_0777),
 	TEST(test_pidfile_must_be_absolute),
 	TEST(test_score_keys),
+	TEST(test_condition_keys),
 	TEST(test_log_settings_take_their_names),
 	TEST(test_bad_log_settings_are_errors),
 	TEST(test_bad_on_error_is_an_error),
