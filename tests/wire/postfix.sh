@@ -9,7 +9,7 @@
 #     appended one after the message's last header, with Postfix's own
 #     macros expanded (the queue id of that very message, $myhostname,
 #     the sender).
-#     Over TCP, 20 messages one after the other take under 20 ms each on
+#     Over TCP, 20 messages one after the other take under 35 ms each on
 #     average: no 40 ms stall on Nagle's algorithm, neither in milterhost's
 #     answer nor in Postfix's end-of-message command (the plugin wants only
 #     the end of the message; milterhost still takes DATA over TCP, see
@@ -328,11 +328,13 @@ if smtp-source -s 1 -m 20 -l 1000 -f sender@milterhost.test \
     -t timed@example.net "127.0.0.1:$port_tcp" >"$WIRE_TMP/timed.out" 2>&1
 then
 	ms=$((($(date +%s%N) - t0) / 20000000))
-	if [ "$ms" -lt 20 ]; then
+	# A stall costs 40 ms a message; 35 leaves room for a loaded machine
+	# (they take about 6 ms here when idle).
+	if [ "$ms" -lt 35 ]; then
 		echo "ok: tcp: 20 messages in a row, $ms ms each on average"
 	else
 		wire_fail "tcp: 20 messages in a row took $ms ms each on" \
-		    "average (want < 20 ms: a 40 ms TCP stall?)"
+		    "average (want < 35 ms: a 40 ms TCP stall?)"
 	fi
 else
 	wire_fail "tcp: smtp-source failed"

@@ -1,0 +1,276 @@
+/*
+ * rcptlimit - the bundled milterhost plugin: at most N recipients per
+ * message.
+ *
+ *	[plugin:limit]
+ *	module = rcptlimit
+ *	max = 100
+ *	reply = 452 4.5.3 Too many recipients
+ *
+ * max		the number of recipients a message may have (required), from
+ *		1 to 100000.
+ * reply	what a recipient beyond max hears (default "452 4.5.3 Too
+ *		many recipients"): a 4xx reply code, an optional enhanced
+ *		status code of class 4 and a text.  The recipient is
+ *		tempfailed, so the client sends it again in a later
+ *		transaction (RFC 5321 4.5.3.1.10).  A 5xx reply is refused:
+ *		the client would give those recipients up and mail would be
+ *		lost.
+ *
+ * What counts: per message (one MAIL FROM to the end of the message, or
+ * to its abort), the recipients this instance let through, that is those
+ * it answered MH_CONTINUE at envrcpt.  A recipient the MTA rejected
+ * itself never reaches a plugin (no MH_WANT_REJECTED_RCPTS), and one an
+ * earlier instance of the chain refused never reaches this one; a
+ * recipient a later instance refuses is counted all the same, since a
+ * plugin cannot know what the later links decide.  Put rcptlimit last
+ * among the instances that refuse recipients to count exactly those the
+ * chain took.  The recipients this instance tempfails do not count.
+ *
+ * The count lives in the message data slot, freed by the host when the
+ * message ends; the instance state (max and the parsed reply) is
+ * read-only after init, so sessions share it without locks.
+ */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <milterhost/plugin.h>
+
+#define MAX_LIMIT 100000
+#define DEFAULT_REPLY "452 4.5.3 Too many recipients"
+#define MAX_TEXT 980 /* what mh_set_reply takes */
+
+struct rcptlimit {
+	unsigned long max;
+	char rcode[4];  /* "452" */
+	char xcode[16]; /* "4.5.3", or "" for none */
+	char *text;
+};
+
+/* Per message: the recipients let through so far. */
+struct count {
+	unsigned long rcpts;
+};
+
+static void
+rl_fini(void *state)
+{
+	struct rcptlimit *rl = state;
+
+	if (rl == NULL)
+		return;
+	free(rl->text);
+	free(rl);
+}
+
+/* ---- init: the settings ------------------------------------------------ */
+
+/* The digits of a number from 1 to MAX_LIMIT. */
+static int
+parse_max(const struct mh_init *init, const char *value, unsigned long *out)
+{
+	unsigned long n = 0;
+
+	if (*value == '\0')
+		goto bad;
+	for (const char *p = value; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		n = n * 10 + (unsigned long)(*p - '0');
+		if (n > MAX_LIMIT)
+			goto bad;
+	}
+	if (n == 0)
+		goto bad;
+	*out = n;
+	return 0;
+bad:
+	return mh_init_error(init, "max", "bad number of recipients '%s': "
+	    "expected a number from 1 to %d", value, MAX_LIMIT);
+}
+
+/*
+ * An enhanced status code as the host checks it: the class digit of the
+ * reply code, then ".", 1 to 3 digits, ".", 1 to 3 digits.
+ */
+static bool
+is_xcode(const char *s, size_t len, char class)
+{
+	size_t i = 1;
+
+	if (len < 5 || s[0] != class || s[1] != '.')
+		return false;
+	for (int part = 0; part < 2; part++) {
+		size_t start = ++i;
+
+		while (i < len && isdigit((unsigned char)s[i]))
+			i++;
+		if (i == start || i - start > 3)
+			return false;
+		if (part == 0 && (i >= len || s[i] != '.'))
+			return false;
+	}
+	return i == len;
+}
+
+/*
+ * "CODE [X.Y.Z] text": a 4xx code, an optional enhanced status code of
+ * class 4 (a second word starting with a digit and holding a dot is taken
+ * for one) and a text, which must not be empty.
+ */
+static int
+parse_reply(const struct mh_init *init, const char *value,
+	    struct rcptlimit *rl)
+{
+	const char *p = value, *word;
+	size_t len;
+
+	if (strlen(p) < 3 || !isdigit((unsigned char)p[0]) ||
+	    !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) ||
+	    (p[3] != '\0' && p[3] != ' ' && p[3] != '\t'))
+		return mh_init_error(init, "reply", "bad reply '%s': expected "
+		    "'4xx [4.x.y] text', e.g. '%s'", value, DEFAULT_REPLY);
+	if (p[0] == '5')
+		return mh_init_error(init, "reply", "reply code %.3s is "
+		    "permanent: a client gives such recipients up and the "
+		    "mail is lost; use a 4xx code, such as 452, so that it "
+		    "sends them again later", p);
+	if (p[0] != '4')
+		return mh_init_error(init, "reply", "reply code %.3s is not "
+		    "4xx: the recipients beyond max are tempfailed", p);
+	memcpy(rl->rcode, p, 3);
+	rl->rcode[3] = '\0';
+	p += 3;
+	p += strspn(p, " \t");
+	word = p;
+	len = strcspn(word, " \t");
+	if (len > 0 && isdigit((unsigned char)word[0]) &&
+	    memchr(word, '.', len) != NULL) {
+		if (len >= sizeof rl->xcode || !is_xcode(word, len, '4'))
+			return mh_init_error(init, "reply", "bad enhanced "
+			    "status code '%.*s': expected 4.x.y (one to "
+			    "three digits each for x and y), e.g. 4.5.3",
+			    (int)len, word);
+		memcpy(rl->xcode, word, len);
+		rl->xcode[len] = '\0';
+		p = word + len;
+		p += strspn(p, " \t");
+	}
+	if (*p == '\0')
+		return mh_init_error(init, "reply", "'%s' has no text: write "
+		    "one after the code, e.g. '%s'", value, DEFAULT_REPLY);
+	if (strlen(p) > MAX_TEXT)
+		return mh_init_error(init, "reply", "the text is longer than "
+		    "%d bytes", MAX_TEXT);
+	if ((rl->text = strdup(p)) == NULL)
+		return mh_init_error(init, NULL, "out of memory");
+	return 0;
+}
+
+/* The settings of the section, checked one by one. */
+struct settings {
+	const char *max;
+	const char *reply;
+};
+
+static int
+collect_settings(const struct mh_init *init, struct settings *s)
+{
+	memset(s, 0, sizeof *s);
+	for (size_t i = 0; i < init->nsettings; i++) {
+		const char *key = init->settings[i].key;
+		const char **slot;
+
+		if (strcmp(key, "max") == 0)
+			slot = &s->max;
+		else if (strcmp(key, "reply") == 0)
+			slot = &s->reply;
+		else
+			return mh_init_error(init, key, "unknown key: "
+			    "rcptlimit takes max and reply");
+		if (*slot != NULL)
+			return mh_init_error(init, key, "given twice");
+		*slot = init->settings[i].value;
+	}
+	if (s->max == NULL)
+		return mh_init_error(init, "max", "missing: give the number "
+		    "of recipients a message may have, e.g. max = 100");
+	return 0;
+}
+
+static int
+rl_init(const struct mh_init *init, void **state)
+{
+	struct settings s;
+	struct rcptlimit *rl;
+
+	if (collect_settings(init, &s) < 0)
+		return -1;
+	if ((rl = calloc(1, sizeof *rl)) == NULL)
+		return mh_init_error(init, NULL, "out of memory");
+	if (parse_max(init, s.max, &rl->max) < 0 ||
+	    parse_reply(init, s.reply != NULL ? s.reply : DEFAULT_REPLY,
+	    rl) < 0) {
+		rl_fini(rl);
+		return -1;
+	}
+	*state = rl;
+	return 0;
+}
+
+/* ---- recipients ------------------------------------------------------- */
+
+/* This message's count, made at its first recipient; NULL when out of
+ * memory. */
+static struct count *
+message_count(mh_ctx *ctx)
+{
+	struct count *c = mh_msg_data(ctx);
+
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return NULL;
+	if (mh_set_msg_data_free(ctx, c, free) != MH_OK) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static mh_status
+rl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
+{
+	const struct rcptlimit *rl = mh_instance_state(ctx);
+	struct count *c;
+
+	(void)args;
+	if ((c = message_count(ctx)) == NULL) {
+		mh_log(ctx, MH_LOG_ERR, "out of memory counting recipients");
+		return MH_FAIL;
+	}
+	if (c->rcpts < rl->max) {
+		c->rcpts++;
+		return MH_CONTINUE;
+	}
+	mh_log(ctx, MH_LOG_INFO, "recipient %s: the message has %lu "
+	    "already (max %lu): %s %s%s%s", rcpt, c->rcpts, rl->max,
+	    rl->rcode, rl->xcode, rl->xcode[0] != '\0' ? " " : "", rl->text);
+	/* A refused reply is logged by the host and fails the callback. */
+	if (mh_set_reply(ctx, rl->rcode, rl->xcode[0] != '\0' ? rl->xcode :
+	    NULL, rl->text) != MH_OK)
+		return MH_FAIL;
+	return MH_TEMPFAIL;
+}
+
+const struct mh_plugin milterhost_plugin = {
+	MH_PLUGIN_ABI,
+	.name = "rcptlimit",
+	.version = "1.0",
+	.description = "tempfail the recipients of a message beyond a limit",
+	.init = rl_init,
+	.fini = rl_fini,
+	.envrcpt = rl_envrcpt,
+};

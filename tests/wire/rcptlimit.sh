@@ -1,0 +1,201 @@
+#!/bin/bash
+# rcptlimit.sh - wire test of the bundled rcptlimit plugin in the real
+# daemon, over a unix socket.
+#
+#  1. milterhost -t refuses each bad rcptlimit setting, naming the key:
+#     max missing, 0, not a number, over 100000; a 5xx reply, a reply
+#     code that is not 4xx, an enhanced code of another class, a reply
+#     without text; an unknown key.
+#  2. "limit" (max = 2), driven by miltertest (rcptlimit.lua): two
+#     recipients of a message pass, the third and fourth are tempfailed;
+#     a second message on the connection starts counting again, and so
+#     does one after an aborted message (RSET).  The log names the
+#     recipients refused and the count.
+#  3. The reply on the wire (callbacks_client.pl, which shows the text
+#     miltertest cannot): the configured "452 4.5.3" and text, and the
+#     default reply when none is configured.
+#  4. "chain": a recipient an earlier instance refused does not count.
+
+here=$(cd "$(dirname "$0")" && pwd) || exit 99
+. "$here/lib.sh" || exit 99
+
+wire_init rcptlimit
+wire_need_miltertest
+script=$here/rcptlimit.lua
+client=$abs_top_srcdir/tests/wire/callbacks_client.pl
+
+# ---- 1. configuration checks -------------------------------------------
+
+# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
+# from stdin, with a message naming KEY and saying TEXT.
+expect_refused() {
+	local name=$1 key=$2 text=$3 ini
+
+	ini=$(wire_config "$name") || exit 99
+	if wire_check_config "$ini"; then
+		wire_fail "$name: milterhost -t accepted it"
+	elif ! grep -qF -- "] $key: " "$WIRE_OUT" ||
+	    ! grep -qF -- "$text" "$WIRE_OUT"; then
+		wire_fail "$name: the error does not name '$key' and" \
+		    "say '$text'"
+	else
+		echo "ok: $name refused: $(head -n 1 "$WIRE_OUT")"
+		return 0
+	fi
+	sed 's/^/    /' "$WIRE_OUT"
+}
+
+expect_refused no-max max "missing" <<'EOF'
+[plugin:t]
+module = rcptlimit
+EOF
+expect_refused max-zero max "bad number of recipients '0'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 0
+EOF
+expect_refused max-word max "bad number of recipients 'ten'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = ten
+EOF
+expect_refused max-sign max "bad number of recipients '-1'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = -1
+EOF
+expect_refused max-big max "bad number of recipients '100001'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 100001
+EOF
+expect_refused reply-5xx reply "reply code 550 is permanent" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+reply = 550 5.5.3 Too many recipients
+EOF
+expect_refused reply-2xx reply "reply code 250 is not 4xx" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+reply = 250 fine
+EOF
+expect_refused reply-class reply "bad enhanced status code '5.5.3'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+reply = 452 5.5.3 Too many recipients
+EOF
+expect_refused reply-notext reply "has no text" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+reply = 452 4.5.3
+EOF
+expect_refused reply-garbage reply "bad reply 'too many'" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+reply = too many
+EOF
+expect_refused unknown-key limit "unknown key" <<'EOF'
+[plugin:t]
+module = rcptlimit
+max = 10
+limit = 20
+EOF
+
+# ---- 2. and 3. two recipients per message -----------------------------
+
+limit=$(wire_config limit <<'EOF'
+[plugin:limit]
+module = rcptlimit
+max = 2
+reply = 452 4.5.3 Only two recipients at a time, please
+EOF
+) || exit 99
+
+# client_rcpts OUT: one message with three recipients through
+# callbacks_client.pl (no "no reply" bits offered: every event is
+# answered); its output goes to $WIRE_TMP/OUT.
+client_rcpts() {
+	printf '%s\n' 'negotiate	6	0x1ff	0x100f7f' \
+	    'connect	client.example.test	4	25	192.0.2.7' \
+	    'helo	client.example.test' 'mail	<s@example.test>' \
+	    'rcpt	<r1@example.test>' 'rcpt	<r2@example.test>' \
+	    'rcpt	<r3@example.test>' 'abort' 'quit' |
+	    perl "$client" "$WIRE_SOCKET" >"$WIRE_TMP/$1" 2>&1
+}
+
+# expect_rcpt_replies OUT NAME THIRD: the first two recipients continue,
+# the third is answered THIRD (a reply line of callbacks_client.pl).
+expect_rcpt_replies() {
+	local got
+
+	got=$(grep '^reply rcpt ' "$WIRE_TMP/$1")
+	if [ "$got" = "reply rcpt c
+reply rcpt c
+$3" ]; then
+		echo "ok: $2: the third recipient hears '${3#reply rcpt y }'"
+	else
+		wire_fail "$2: the recipients were answered otherwise"
+		sed 's/^/    /' "$WIRE_TMP/$1"
+	fi
+}
+
+if wire_start "$limit"; then
+	wire_miltertest "$script" MH_WIRE_SCENARIO=limit
+	if client_rcpts limit.out; then
+		expect_rcpt_replies limit.out "configured reply" \
+		    "reply rcpt y 452 4.5.3 Only two recipients at a time, please"
+	else
+		wire_fail "callbacks_client.pl failed"
+		sed 's/^/    /' "$WIRE_TMP/limit.out"
+	fi
+	wire_stop
+	# The fourth recipient of the first message: the count stayed at
+	# two, the recipients tempfailed do not count.
+	if grep -qF '[limit] recipient <r4@example.test>: the message has 2 already (max 2): 452 4.5.3 Only two recipients at a time, please' \
+	    "$WIRE_LOG"; then
+		echo "ok: the log names the recipient tempfailed and the count"
+	else
+		wire_fail "no log line for <r4@example.test> with the count 2"
+	fi
+fi
+
+default=$(wire_config default <<'EOF'
+[plugin:limit]
+module = rcptlimit
+max = 2
+EOF
+) || exit 99
+if wire_start "$default"; then
+	if client_rcpts default.out; then
+		expect_rcpt_replies default.out "default reply" \
+		    "reply rcpt y 452 4.5.3 Too many recipients"
+	else
+		wire_fail "callbacks_client.pl failed"
+		sed 's/^/    /' "$WIRE_TMP/default.out"
+	fi
+	wire_stop
+fi
+
+# ---- 4. a recipient refused earlier in the chain ------------------------
+
+chain=$(wire_config chain <<EOF
+[plugin:refuse]
+module = $abs_top_builddir/tests/plugins/.libs/scripted.so
+do = envrcpt:<bad@x> reject
+
+[plugin:limit]
+module = rcptlimit
+max = 2
+EOF
+) || exit 99
+if wire_start "$chain"; then
+	wire_miltertest "$script" MH_WIRE_SCENARIO=chain
+	wire_stop
+fi
+
+wire_exit
