@@ -97,29 +97,40 @@ macro_list_add_all(char *list, size_t size, const char *names)
 
 /*
  * Does the instance make the MTA send stage's events?  When it implements
- * the stage, and for its conditions (cond.h): if_rcpt needs the
- * recipients; conditions that read macros need one event that carries
- * macros, DATA if the instance takes none.
+ * the stage, and RCPT for its if_rcpt condition (cond.h).
  */
 static bool
 uses_stage(const struct mh_ctx *ctx, mh_stage stage)
 {
-	const struct instance *in = ctx->inst;
-	bool macro_stage = false;
-
 	if (ctx->disabled)
 		return false;
-	if (stage_implemented(in->desc, stage))
-		return true;
-	if (stage == MH_STAGE_ENVRCPT && cond_has_rcpt(in->cond))
-		return true;
-	if (stage != MH_STAGE_DATA || *cond_macros(in->cond) == '\0')
-		return false;
-	for (mh_stage st = 0; st < MH_STAGE_COUNT && !macro_stage; st++)
-		macro_stage = stage_info(st)->macros != NO_MACROS &&
-		    (stage_implemented(in->desc, st) ||
-		    (st == MH_STAGE_ENVRCPT && cond_has_rcpt(in->cond)));
-	return !macro_stage;
+	return stage_implemented(ctx->inst->desc, stage) ||
+	    (stage == MH_STAGE_ENVRCPT && cond_has_rcpt(ctx->inst->cond));
+}
+
+/*
+ * Conditions are decided at the first event of the session or message,
+ * from the macros sent with it.  In Postfix the envelope events (connect
+ * to DATA) come from smtpd, the others from cleanup, whose macros differ
+ * ({daemon_name} is cleanup's own): if the conditions read macros and no
+ * envelope event is sent, DATA, once per message, brings smtpd's.
+ */
+static void
+take_an_envelope_event(struct session *s, struct negotiation *n)
+{
+	static const mh_stage envelope[] = { MH_STAGE_CONNECT, MH_STAGE_HELO,
+	    MH_STAGE_ENVFROM, MH_STAGE_ENVRCPT, MH_STAGE_DATA };
+	bool reads = false;
+
+	for (size_t i = 0; i < s->nctx && !reads; i++)
+		reads = !s->ctx[i].disabled &&
+		    *cond_macros(s->ctx[i].inst->cond) != '\0';
+	if (!reads)
+		return;
+	for (size_t i = 0; i < sizeof envelope / sizeof envelope[0]; i++)
+		if (!(n->steps & stage_info(envelope[i])->no_bit))
+			return;
+	n->steps &= ~PROTO_NODATA;
 }
 
 /*
@@ -233,6 +244,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 		if (!used)
 			n->steps |= stage_info(st)->no_bit & n->mta_steps;
 	}
+	take_an_envelope_event(s, n);
 	if (s->set->score.header != NULL) {
 		s->score_header_ok = (n->mta_actions & MH_ACT_ADDHDRS) != 0;
 		if (s->score_header_ok)

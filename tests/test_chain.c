@@ -1708,8 +1708,8 @@ test_cond_rcpt_order_does_not_matter(void)
 /*
  * Negotiation: conditions make no stage requested that no instance
  * implements (they read macros, asked for at the stages sent), except
- * the recipients for if_rcpt, and DATA for an instance whose stages carry
- * no macros.
+ * the recipients for if_rcpt, and DATA when no envelope event (connect to
+ * DATA, Postfix's smtpd) would be sent.
  */
 static void
 test_cond_negotiation(void)
@@ -1759,6 +1759,34 @@ test_cond_negotiation(void)
 	start();
 	CU_ASSERT(neg.steps & PROTO_NODATA);
 	finish();
+
+	/* Only eom, which carries cleanup's macros in Postfix: DATA. */
+	{
+		struct mh_plugin eom_only = test_plugin;
+
+		eom_only.connect = NULL;
+		eom_only.helo = NULL;
+		eom_only.envfrom = NULL;
+		eom_only.envrcpt = NULL;
+		eom_only.data = NULL;
+		eom_only.unknown = NULL;
+		eom_only.header = NULL;
+		eom_only.eoh = NULL;
+		eom_only.body = NULL;
+		fixture();
+		add("p1", &eom_only, ON_ERROR_TEMPFAIL, false);
+		add_cond(0, "if_daemon", "submission", NULL);
+		start();
+		CU_ASSERT(!(neg.steps & PROTO_NODATA));
+		CU_ASSERT(neg.steps & PROTO_NOMAIL);
+		CU_ASSERT(neg.steps & PROTO_NOCONNECT);
+		finish();
+		fixture();
+		add("p1", &eom_only, ON_ERROR_TEMPFAIL, false);
+		start();
+		CU_ASSERT(neg.steps & PROTO_NODATA);
+		finish();
+	}
 }
 
 /* Without MAIL FROM (not negotiated), if_sender reads {mail_addr}. */
