@@ -44,6 +44,19 @@ make_dir(char *err, size_t errlen)
 	return 0;
 }
 
+int
+dlfile_prepare(uid_t owner, gid_t group, char *err, size_t errlen)
+{
+	if (make_dir(err, errlen) < 0)
+		return -1;
+	if (chown(dir, owner, group) < 0) {
+		snprintf(err, errlen, "cannot give %s to the user milterhost "
+		    "runs as: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* dlerror()'s text with the link's name replaced by the file's path. */
 static void
 report(const char *link, const char *path, char *err, size_t errlen)

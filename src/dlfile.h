@@ -18,6 +18,16 @@
 
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+
+/*
+ * Make the private directory now and give it to owner and group: called
+ * before milterhost drops its privileges, since the directory's parent
+ * ($RUNTIME_DIRECTORY, made by systemd for root) may not be writable by
+ * the user it becomes.  Without this call the first dlfile_open() makes
+ * it as whoever runs.  Returns 0, or -1 with the reason in err.
+ */
+int dlfile_prepare(uid_t owner, gid_t group, char *err, size_t errlen);
 
 /*
  * dlopen(RTLD_NOW | RTLD_LOCAL) the file path, whose stat is st.  Returns

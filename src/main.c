@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "chain.h"
+#include "dlfile.h"
 #include "loader.h"
 #include "log.h"
 #include "milter.h"
@@ -224,6 +225,7 @@ drop_privileges(const struct config *cfg)
 {
 	struct passwd *pw;
 	struct group *gr = NULL;
+	char err[1024];
 	gid_t gid;
 
 	if (cfg->user == NULL)
@@ -239,6 +241,9 @@ drop_privileges(const struct config *cfg)
 	}
 	if (getuid() == pw->pw_uid && getgid() == gid)
 		return;
+	/* Where plugins are linked from, made while milterhost may. */
+	if (dlfile_prepare(pw->pw_uid, gid, err, sizeof err) < 0)
+		fail("%s", err);
 	if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 ||
 	    setuid(pw->pw_uid) < 0)
 		fail("cannot become user %s: %s", cfg->user, strerror(errno));

@@ -2,7 +2,9 @@
 # privileges.sh - started as root with user and group set, milterhost
 # opens its socket as root, then drops privileges before it loads the
 # plugins (so a reload loads them the same way): the daemon runs as that
-# user and group, and a plugin file only root may read cannot be loaded.
+# user and group, its plugins load under a $RUNTIME_DIRECTORY that
+# belongs to root (as systemd makes it for the unit), and a plugin file
+# only root may read cannot be loaded.
 # Skipped (77) unless run as root with a user "nobody" and a group
 # "nogroup" (Debian's).
 
@@ -43,6 +45,23 @@ if wire_start "$ini"; then
 		echo "ok: the daemon runs as nobody:nogroup (uid $uid, gid $gid)"
 	else
 		wire_fail "the daemon runs as uid $uid gid $gid"
+	fi
+	wire_stop
+fi
+
+# As systemd starts it: $RUNTIME_DIRECTORY made for root (the unit has no
+# User=).  The directory the plugins are linked from is made there before
+# the drop, for nobody: the plugins load.
+rundir=$WIRE_TMP/run
+install -d -m 755 "$rundir" || wire_error "cannot make $rundir"
+if RUNTIME_DIRECTORY=$rundir wire_start "$ini"; then
+	links=$(find "$rundir" -mindepth 1 -maxdepth 1 -name 'milterhost-so.*' \
+	    -user nobody)
+	if [ -n "$links" ]; then
+		echo "ok: under a root-owned \$RUNTIME_DIRECTORY the plugins" \
+		    "load, linked from $links (owned by nobody)"
+	else
+		wire_fail "no directory of nobody's in $rundir: $(ls -l "$rundir")"
 	fi
 	wire_stop
 fi
