@@ -1279,6 +1279,24 @@ make_workers(void)
 	return ws;
 }
 
+/* Free what make_workers and the run allocated (for LeakSanitizer). */
+static void
+free_workers(struct worker *ws)
+{
+	for (int i = 0; i < opt_connections; i++) {
+		struct worker *w = &ws[i];
+
+		for (size_t k = 0; k < w->nsigs; k++)
+			free(w->sigs[k].text);
+		free(w->sigs);
+		free(w->lat);
+		free(w->links);
+		free(w->wbuf);
+		free(w->reply);
+	}
+	free(ws);
+}
+
 static char *
 make_body(size_t size)
 {
@@ -1458,7 +1476,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct worker *ws;
 	double secs;
-	int c;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:H:m:p:r:s:St:w:h", opts,
 	    NULL)) != -1) {
@@ -1511,8 +1529,11 @@ main(int argc, char **argv)
 		run_phase(ws, opt_warmup, false);
 	if (atomic_load(&errors_shown) > 0) {
 		fprintf(stderr, "loadgen: errors during the warm-up\n");
+		free_workers(ws);
 		return 1;
 	}
 	secs = run_phase(ws, opt_messages, true);
-	return report(ws, secs);
+	rc = report(ws, secs);
+	free_workers(ws);
+	return rc;
 }
