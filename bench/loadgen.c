@@ -601,7 +601,7 @@ change_action(int r)
 static void
 signature_put(struct worker *w, const char *text, bool escape)
 {
-	for (size_t i = 0; text[i] != '\0'; i++) {
+	for (size_t i = 0; text[i] != '\0' && !w->sig_cut; i++) {
 		unsigned char c = (unsigned char)text[i];
 		char esc[5];
 		size_t n = 1;
@@ -609,8 +609,6 @@ signature_put(struct worker *w, const char *text, bool escape)
 		esc[0] = (char)c;
 		if (escape && (c < 0x20 || c > 0x7e || c == '\\' || c == '|'))
 			n = (size_t)snprintf(esc, sizeof esc, "\\x%02X", c);
-		if (w->sig_cut)
-			return;
 		/* Room for this, "..." and the NUL? */
 		if (w->siglen + n + 4 > sizeof w->sig) {
 			memcpy(w->sig + w->siglen, "...", 3);
