@@ -56,7 +56,7 @@ WARM_S=3
 PACE_S=0.12
 # How much more RSS than after the warm-up is still "back to its level".
 # Measured on 2 cores (Debian 12): an equal load without reloads adds 0
-# to 40 kB; with the reloads it is 44 to 124 kB, a cost paid once (1
+# to 40 kB; with the reloads it is 32 to 124 kB, a cost paid once (1
 # reload: +16 to 24 kB; 20, 60 or 100 reloads: about +70 kB).  A set
 # never released (an extra reference in loader.c) keeps about 23 kB:
 # +520 kB after the 20 reloads.  256 kB is twice the worst seen without a
