@@ -3,8 +3,8 @@
  * speaks it, for measuring milters.
  *
  *	loadgen [--connections N] [--messages TOTAL] [--per-conn M]
- *		[--size BYTES] [--headers H] [--warmup N]
- *		--target SPEC [--target SPEC]...
+ *		[--size BYTES] [--headers H] [--warmup N] [--rate R]
+ *		[--signatures] --target SPEC [--target SPEC]...
  *
  * Every connection is one thread with one SMTP session at a time.  A
  * session opens one socket per target (unix:/path, local:/path,
@@ -13,7 +13,10 @@
  * SMFIP_NR_* bits), sends connect and helo, then up to M messages (MAIL,
  * RCPT, DATA, H headers, EOH, a body of BYTES split into chunks of 65535
  * bytes, EOM), then QUIT.  Sessions follow one another on each thread until
- * TOTAL messages were sent.
+ * TOTAL messages were sent.  With --rate, the connections together start
+ * at most R messages a second: each connection, at R / N messages a second
+ * from the start of the run, waits within its session until its next
+ * message is due; without it they go as fast as the milter answers.
  *
  * The headers (H, default 6): a Received line of our own, From, To,
  * Subject, Date and Message-ID; with H < 6 the first H of these; with
@@ -57,6 +60,30 @@
  *
  * and one line for people after it.  Our own sockets get TCP_NODELAY, so
  * that only the milter's side of a TCP connection can stall.
+ *
+ * --signatures tells which changes each message got.  A message's
+ * signature is the list of the changes it received at end of message, in
+ * the order received ("add NAME: VALUE" for an added header, "insert IDX
+ * NAME: VALUE" for an inserted one, "change 'C'" for any other, C being
+ * its reply letter), or "none".  After the two lines above come, for each
+ * distinct signature of the accepted messages, sorted by signature,
+ *
+ *	signature msgs=... SIGNATURE
+ *
+ * (the changes separated by " | ", with a backslash, '|' and bytes that
+ * are not printable ASCII written \xHH), then
+ *
+ *	signatures=... mixed_sessions=...
+ *
+ * with the number of distinct signatures and of the sessions whose
+ * messages did not all get the same one.  A milter reloaded under load
+ * shows there that every message got one whole set of changes and that a
+ * session kept the set it started with.
+ *
+ * SIGUSR1 ends the run early: no session starts after it, the ones
+ * running send their messages to the end, and the report counts what was
+ * sent.  A test runs the load for as long as it needs, with a --messages
+ * it will not reach.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +92,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -88,6 +116,7 @@
 #define WBUF_SIZE (CHUNK + 8192)
 #define MAX_TARGETS 64
 #define MAX_ERRORS_SHOWN 10
+#define SIGNATURE_MAX 8192      /* a message's signature; longer is cut */
 
 /* Macro stages, numbered as in smfi_setsymlist (SMFIM_*). */
 enum { M_CONNECT, M_HELO, M_MAIL, M_RCPT, M_DATA, M_EOM, M_EOH, M_STAGES };
@@ -116,6 +145,12 @@ struct link {
 	size_t rpos, rlen;
 };
 
+/* How many accepted messages got one signature (--signatures). */
+struct signature {
+	char *text;
+	unsigned long msgs;
+};
+
 /* One connection: a thread. */
 struct worker {
 	int id;
@@ -133,6 +168,13 @@ struct worker {
 	size_t nlat, latcap;
 	unsigned long msgs, accepted, rejected, tempfailed, discarded,
 	    changes, noreply, errors;
+	char sig[SIGNATURE_MAX];    /* the message's signature so far */
+	size_t siglen;
+	bool sig_cut;               /* it was too long and ends in "..." */
+	struct signature *sigs;     /* the signatures seen, and counts */
+	size_t nsigs, sigcap;
+	unsigned long mixed_sessions;
+	unsigned long started;      /* messages of the phase begun (--rate) */
 };
 
 /* The run's options. */
@@ -144,10 +186,14 @@ static unsigned long opt_per_conn = 1;
 static size_t opt_size = 4096;
 static unsigned long opt_warmup;
 static unsigned long opt_headers = 6;
+static bool opt_signatures;
+static unsigned long opt_rate;  /* messages a second, all connections */
 
 static const char *body_text;   /* opt_size bytes of CRLF lines */
 static atomic_ulong to_claim;   /* messages of this phase not yet taken */
 static atomic_int errors_shown;
+static atomic_int stopping;     /* SIGUSR1 came: start no more sessions */
+static double phase_start;      /* now_ms() at the start of the phase */
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -545,6 +591,122 @@ change_action(int r)
 	return 0;
 }
 
+/* ---- signatures (--signatures) ------------------------------------------ */
+
+/*
+ * Append text to the message's signature, cut when full.  What came from
+ * the milter is escaped, so that a signature is one line and " | " only
+ * separates changes.
+ */
+static void
+signature_put(struct worker *w, const char *text, bool escape)
+{
+	for (size_t i = 0; text[i] != '\0' && !w->sig_cut; i++) {
+		unsigned char c = (unsigned char)text[i];
+		char esc[5];
+		size_t n = 1;
+
+		esc[0] = (char)c;
+		if (escape && (c < 0x20 || c > 0x7e || c == '\\' || c == '|'))
+			n = (size_t)snprintf(esc, sizeof esc, "\\x%02X", c);
+		/* Room for this, "..." and the NUL? */
+		if (w->siglen + n + 4 > sizeof w->sig) {
+			memcpy(w->sig + w->siglen, "...", 3);
+			w->siglen += 3;
+			w->sig_cut = true;
+			return;
+		}
+		memcpy(w->sig + w->siglen, esc, n);
+		w->siglen += n;
+	}
+}
+
+/*
+ * The NUL-terminated string at *off in the reply, or NULL if the reply
+ * ends before its NUL; *off moves past it.
+ */
+static const char *
+reply_string(const struct worker *w, size_t *off)
+{
+	const char *s = (const char *)w->reply + *off;
+	size_t n;
+
+	if (*off >= w->reply_len)
+		return NULL;
+	n = strnlen(s, w->reply_len - *off);
+	if (*off + n == w->reply_len)
+		return NULL;
+	*off += n + 1;
+	return s;
+}
+
+/* Add the change in w->reply (reply letter r) to the signature. */
+static enum outcome
+signature_change(struct worker *w, const struct link *l, int r)
+{
+	const char *name, *value;
+	size_t off = 0;
+	uint32_t idx = 0;
+	char num[16];
+
+	if (w->siglen > 0)
+		signature_put(w, " | ", false);
+	if (r != SMFIR_ADDHEADER && r != SMFIR_INSHEADER) {
+		snprintf(num, sizeof num, "change '%c'", r);
+		signature_put(w, num, false);
+		return O_CONTINUE;
+	}
+	if (r == SMFIR_INSHEADER) {
+		if (w->reply_len < 4)
+			return session_error(w, l, "insert header without "
+			    "its index");
+		memcpy(&idx, w->reply, 4);
+		off = 4;
+	}
+	if ((name = reply_string(w, &off)) == NULL ||
+	    (value = reply_string(w, &off)) == NULL)
+		return session_error(w, l, "header change '%c' without a "
+		    "NUL-terminated name and value", r);
+	if (r == SMFIR_INSHEADER) {
+		snprintf(num, sizeof num, "insert %u ", (unsigned)ntohl(idx));
+		signature_put(w, num, false);
+	} else {
+		signature_put(w, "add ", false);
+	}
+	signature_put(w, name, true);
+	signature_put(w, ": ", false);
+	signature_put(w, value, true);
+	return O_CONTINUE;
+}
+
+/* Count the message's signature; returns its index in w->sigs. */
+static size_t
+signature_count(struct worker *w)
+{
+	const char *text = w->siglen > 0 ? w->sig : "none";
+	size_t i;
+
+	w->sig[w->siglen] = '\0';
+	for (i = 0; i < w->nsigs; i++)
+		if (strcmp(w->sigs[i].text, text) == 0)
+			break;
+	if (i == w->nsigs) {
+		if (w->nsigs == w->sigcap) {
+			w->sigcap = w->sigcap ? 2 * w->sigcap : 4;
+			w->sigs = realloc(w->sigs, w->sigcap *
+			    sizeof *w->sigs);
+			if (w->sigs == NULL)
+				fatal("out of memory");
+		}
+		w->sigs[i].msgs = 0;
+		if ((w->sigs[i].text = strdup(text)) == NULL)
+			fatal("out of memory");
+		w->nsigs++;
+	}
+	w->sigs[i].msgs++;
+	return i;
+}
+
 /* End of message: changes, then the final answer, from each target. */
 static enum outcome
 end_of_message(struct worker *w)
@@ -572,6 +734,9 @@ end_of_message(struct worker *w)
 				    "without its action negotiated", r);
 			if (w->record)
 				w->changes++;
+			if (w->record && opt_signatures &&
+			    signature_change(w, l, r) == O_ERROR)
+				return O_ERROR;
 		}
 		if (r < 0)
 			return O_ERROR;
@@ -884,24 +1049,32 @@ send_content(struct worker *w)
 	return end_of_message(w);
 }
 
-/* One message: its outcome, counted. */
+/*
+ * One message: its outcome, counted.  *sig is the index of its signature
+ * in w->sigs if it was accepted and signatures are counted, else -1.
+ */
 static enum outcome
-message(struct worker *w)
+message(struct worker *w, long *sig)
 {
 	static const char mail[] = "<sender@example.test>";
 	static const char rcpt[] = "<rcpt@example.test>";
 	double start = now_ms();
 	enum outcome o;
 
+	*sig = -1;
 	snprintf(w->qid, sizeof w->qid, "4B%02X%09lX", w->id, ++w->serial);
 	for (size_t i = 0; i < w->nlinks; i++) {
 		w->links[i].msg_done = false;
 		w->links[i].skip_body = false;
 	}
+	w->siglen = 0;
+	w->sig_cut = false;
 	if ((o = event(w, &EV_MAIL, mail, sizeof mail)) == O_CONTINUE &&
 	    (o = event(w, &EV_RCPT, rcpt, sizeof rcpt)) == O_CONTINUE &&
 	    (o = send_content(w)) == O_CONTINUE) {
 		count(w, o, now_ms() - start);
+		if (w->record && opt_signatures)
+			*sig = (long)signature_count(w);
 		return o;
 	}
 	if (o == O_ERROR || o == O_CONNFAIL)
@@ -949,12 +1122,32 @@ check_no_stray(struct worker *w, struct link *l)
 	return O_CONTINUE;
 }
 
+/* --rate: wait until the worker's next message is due. */
+static void
+pace(struct worker *w)
+{
+	double due, wait;
+	struct timespec ts;
+
+	if (opt_rate == 0)
+		return;
+	due = phase_start + (double)w->started++ * opt_connections * 1e3 /
+	    (double)opt_rate;
+	if ((wait = due - now_ms()) <= 0)
+		return;
+	ts.tv_sec = (time_t)(wait / 1e3);
+	ts.tv_nsec = (long)((wait - (double)ts.tv_sec * 1e3) * 1e6);
+	nanosleep(&ts, NULL);
+}
+
 /* One SMTP session of n messages; -1 on an error. */
 static int
 session(struct worker *w, unsigned long n)
 {
 	enum outcome o = open_session(w);
 	unsigned long done = 0;
+	long first_sig = -1, sig;
+	bool mixed = false;
 
 	if (o == O_REJECT || o == O_TEMPFAIL) {
 		for (; done < n; done++)
@@ -962,9 +1155,18 @@ session(struct worker *w, unsigned long n)
 		o = O_CONTINUE;
 	}
 	while (o == O_CONTINUE && done < n) {
-		o = message(w);
+		pace(w);
+		o = message(w, &sig);
 		done++;
+		if (sig < 0)
+			continue;
+		if (first_sig < 0)
+			first_sig = sig;
+		else if (sig != first_sig)
+			mixed = true;
 	}
+	if (mixed)
+		w->mixed_sessions++;
 	if (o == O_CONTINUE)
 		for (size_t i = 0; i < w->nlinks && o == O_CONTINUE; i++) {
 			if ((o = check_no_stray(w, &w->links[i])) != O_CONTINUE)
@@ -986,13 +1188,16 @@ session(struct worker *w, unsigned long n)
 	return -1;
 }
 
-/* Take up to want messages of the phase; 0 when none are left. */
+/*
+ * Take up to want messages of the phase; 0 when none are left or SIGUSR1
+ * came.
+ */
 static unsigned long
 claim(unsigned long want)
 {
 	unsigned long left = atomic_load(&to_claim);
 
-	while (left > 0) {
+	while (left > 0 && !atomic_load(&stopping)) {
 		unsigned long take = left < want ? left : want;
 
 		if (atomic_compare_exchange_weak(&to_claim, &left,
@@ -1013,6 +1218,15 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* SIGUSR1: start no more sessions (lock-free atomics only). */
+static void
+stop_claiming(int sig)
+{
+	(void)sig;
+	atomic_store(&stopping, 1);
+	atomic_store(&to_claim, 0);
+}
+
 /* Run a phase of n messages over every connection; its seconds. */
 static double
 run_phase(struct worker *ws, unsigned long n, bool record)
@@ -1023,9 +1237,10 @@ run_phase(struct worker *ws, unsigned long n, bool record)
 	if (tids == NULL)
 		fatal("out of memory");
 	atomic_store(&to_claim, n);
-	start = now_ms();
+	start = phase_start = now_ms();
 	for (int i = 0; i < opt_connections; i++) {
 		ws[i].record = record;
+		ws[i].started = 0;
 		if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
 			fatal("pthread_create failed");
 	}
@@ -1062,6 +1277,24 @@ make_workers(void)
 	return ws;
 }
 
+/* Free what make_workers and the run allocated (for LeakSanitizer). */
+static void
+free_workers(struct worker *ws)
+{
+	for (int i = 0; i < opt_connections; i++) {
+		struct worker *w = &ws[i];
+
+		for (size_t k = 0; k < w->nsigs; k++)
+			free(w->sigs[k].text);
+		free(w->sigs);
+		free(w->lat);
+		free(w->links);
+		free(w->wbuf);
+		free(w->reply);
+	}
+	free(ws);
+}
+
 static char *
 make_body(size_t size)
 {
@@ -1096,6 +1329,51 @@ percentile(const double *v, size_t n, double p)
 	if (rank < 1)
 		rank = 1;
 	return v[(rank > n ? n : rank) - 1];
+}
+
+static int
+cmp_signature(const void *a, const void *b)
+{
+	return strcmp(((const struct signature *)a)->text,
+	    ((const struct signature *)b)->text);
+}
+
+/* The signatures of all connections, merged, and the mixed sessions. */
+static void
+report_signatures(const struct worker *ws)
+{
+	struct signature *all = NULL;
+	size_t nall = 0, cap = 0;
+	unsigned long mixed = 0;
+
+	for (int i = 0; i < opt_connections; i++) {
+		mixed += ws[i].mixed_sessions;
+		for (size_t k = 0; k < ws[i].nsigs; k++) {
+			const struct signature *sg = &ws[i].sigs[k];
+			size_t j;
+
+			for (j = 0; j < nall; j++)
+				if (strcmp(all[j].text, sg->text) == 0)
+					break;
+			if (j == nall) {
+				if (nall == cap) {
+					cap = cap ? 2 * cap : 8;
+					all = realloc(all, cap * sizeof *all);
+					if (all == NULL)
+						fatal("out of memory");
+				}
+				all[nall].text = sg->text;
+				all[nall++].msgs = 0;
+			}
+			all[j].msgs += sg->msgs;
+		}
+	}
+	if (nall > 0)
+		qsort(all, nall, sizeof *all, cmp_signature);
+	for (size_t j = 0; j < nall; j++)
+		printf("signature msgs=%lu %s\n", all[j].msgs, all[j].text);
+	printf("signatures=%zu mixed_sessions=%lu\n", nall, mixed);
+	free(all);
 }
 
 static int
@@ -1140,6 +1418,8 @@ report(struct worker *ws, double secs)
 	    ntargets, secs > 0 ? (double)sum.msgs / secs : 0,
 	    percentile(lat, nlat, 50), percentile(lat, nlat, 99),
 	    percentile(lat, nlat, 100), sum.errors);
+	if (opt_signatures)
+		report_signatures(ws);
 	free(lat);
 	if (sum.errors > 0) {
 		fprintf(stderr, "loadgen: %lu error(s): a run with errors is "
@@ -1168,7 +1448,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: loadgen [--connections N] [--messages TOTAL] "
 	    "[--per-conn M]\n\t[--size BYTES] [--headers H] [--warmup N] "
-	    "--target SPEC [--target SPEC]...\n"
+	    "[--rate R] [--signatures]\n\t--target SPEC [--target SPEC]..."
+	    "\n"
 	    "SPEC: unix:/path, inet:PORT@HOST or inet6:PORT@HOST; several "
 	    "targets form a chain\n");
 	exit(2);
@@ -1185,15 +1466,18 @@ main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ "target", required_argument, NULL, 't' },
 		{ "warmup", required_argument, NULL, 'w' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "signatures", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct sigaction sa;
 	struct worker *ws;
 	double secs;
-	int c;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "c:H:m:p:s:t:w:h", opts, NULL)) !=
-	    -1) {
+	while ((c = getopt_long(argc, argv, "c:H:m:p:r:s:St:w:h", opts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opt_connections = (int)number("connections", optarg,
@@ -1210,6 +1494,12 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			opt_size = number("size", optarg, 0);
+			break;
+		case 'r':
+			opt_rate = number("rate", optarg, 1);
+			break;
+		case 'S':
+			opt_signatures = true;
 			break;
 		case 't':
 			parse_target(optarg);
@@ -1228,12 +1518,20 @@ main(int argc, char **argv)
 	make_headers(opt_headers);
 	body_text = make_body(opt_size);
 	ws = make_workers();
+	sa.sa_handler = stop_claiming;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		fatal("sigaction: %s", strerror(errno));
 	if (opt_warmup > 0)
 		run_phase(ws, opt_warmup, false);
 	if (atomic_load(&errors_shown) > 0) {
 		fprintf(stderr, "loadgen: errors during the warm-up\n");
+		free_workers(ws);
 		return 1;
 	}
 	secs = run_phase(ws, opt_messages, true);
-	return report(ws, secs);
+	rc = report(ws, secs);
+	free_workers(ws);
+	return rc;
 }

@@ -476,10 +476,16 @@ free_macros(char *macros[MH_STAGE_COUNT])
 	}
 }
 
-/* Fini the instances, last first, then unload the modules. */
+/*
+ * Fini the instances, last first, then unload the modules.  The debug
+ * line lets a test see that a set was released (tests/wire/reload_load.sh
+ * counts one per reload).
+ */
 static void
 plugin_set_destroy(struct plugin_set *set)
 {
+	size_t ninstances = set->ninstances, nmodules = set->nmodules;
+
 	for (size_t i = set->ninstances; i-- > 0;) {
 		struct instance *in = &set->instances[i];
 
@@ -504,6 +510,9 @@ plugin_set_destroy(struct plugin_set *set)
 	free(set->modules);
 	score_policy_free(&set->score);
 	free(set);
+	log_msg(LOG_DEBUG, "plugin set unloaded: %zu instance%s finied, %zu "
+	    "module%s closed", ninstances, ninstances == 1 ? "" : "s",
+	    nmodules, nmodules == 1 ? "" : "s");
 }
 
 void
