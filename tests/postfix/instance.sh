@@ -29,6 +29,10 @@
 #	pf_queued DIR		how many messages sit in the queue
 #	pf_wait_empty DIR SECONDS
 #				wait until the queue is empty; 1 on timeout
+#	pf_wait_count DIR PATTERN N SECONDS
+#				wait until pf_count gives at least N
+#				(postlogd writes the maillog a little
+#				after the fact); 1 on timeout
 #	pf_count DIR PATTERN	how many lines of the maillog match the
 #				extended regular expression PATTERN
 #	pf_listening PORT	0 if something listens on 127.0.0.1:PORT
@@ -248,6 +252,17 @@ pf_wait_empty() {
 	while [ "$(pf_queued "$1")" -gt 0 ]; do
 		pf_n=$((pf_n + 1))
 		if [ $pf_n -gt $(($2 * 10)) ]; then
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+pf_wait_count() {
+	pf_n=0
+	while [ "$(pf_count "$1" "$2")" -lt "$3" ]; do
+		pf_n=$((pf_n + 1))
+		if [ $pf_n -gt $(($4 * 10)) ]; then
 			return 1
 		fi
 		sleep 0.1

@@ -344,6 +344,7 @@ pf_wait_empty "$pf" 30 || wire_fail "tcp: Postfix's queue did not empty"
 wire_stop
 
 # Postfix's log: 28 messages delivered, two tempfailed, nothing else.
+pf_wait_count "$pf" ' status=sent ' 28 10
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:')
 if [ "$sent" -ne 28 ] || [ "$bad" -ne 0 ]; then

@@ -215,6 +215,7 @@ wire_stop
 
 # ---- 5. nothing lost -------------------------------------------------------
 
+pf_wait_count "$pf" ' status=sent ' 7 10
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:|warning:')
 if [ "$sent" -eq 7 ] && [ "$bad" -eq 0 ]; then

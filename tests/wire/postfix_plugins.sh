@@ -152,6 +152,7 @@ wire_stop
 
 # ---- 3. Postfix's log --------------------------------------------------------
 
+pf_wait_count "$pf" ' status=sent ' 5 10
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:|warning:')
 if [ "$sent" -eq 5 ] && [ "$bad" -eq 0 ]; then
