@@ -19,7 +19,9 @@
 #	symlist STAGE NAMES		one line per macro list asked for
 #	reply COMMAND LETTER [TEXT]	the answer to each command that has one
 #	mod LETTER DATA			each message change sent before the
-#					end-of-message answer
+#					end-of-message answer ('|' for each
+#					NUL; a header index first, in
+#					decimal, where the command has one)
 # Exits non-zero (die) on a protocol or socket error.
 use strict;
 use warnings;
@@ -68,8 +70,13 @@ sub answer {
 	for (;;) {
 		my ($cmd, $data) = read_packet();
 		if ($cmd =~ /^[-+2behimq]$/ && $what eq 'eom') {
+			my $index = '';
+			if ($cmd eq 'i' || $cmd eq 'm') {
+				$index = unpack('N', $data) . '|';
+				$data = substr($data, 4);
+			}
 			(my $shown = $data) =~ s/\0/|/g;
-			print "mod $cmd $shown\n";
+			print "mod $cmd $index$shown\n";
 			next;
 		}
 		if ($cmd eq 'p') {
