@@ -268,34 +268,35 @@ rules_path(const struct mh_init *init, const char *value)
 	return path;
 }
 
+/* key: the setting's own key string, so that an error names its line. */
 static int
 add_rules_file(const struct mh_init *init, struct rules *st,
-	       const char *value)
+	       const char *key, const char *value)
 {
 	char err[1024], *path;
 
 	if (*value == '\0')
-		return mh_init_error(init, "rules_file", "is empty: name a "
-		    "file of rules");
+		return mh_init_error(init, key, "is empty: name a file of "
+		    "rules");
 	if ((path = rules_path(init, value)) == NULL)
 		return mh_init_error(init, NULL, "out of memory");
 	if (rule_list_read_file(&st->list, path, err, sizeof err) < 0) {
 		free(path);
-		return mh_init_error(init, "rules_file", "%s", err);
+		return mh_init_error(init, key, "%s", err);
 	}
 	free(path);
 	return 0;
 }
 
 static int
-add_rule(const struct mh_init *init, struct rules *st, const char *value,
-	 size_t number)
+add_rule(const struct mh_init *init, struct rules *st, const char *key,
+	 const char *value, size_t number)
 {
 	char label[32], err[1024];
 
 	snprintf(label, sizeof label, "rule %zu", number);
 	if (rule_list_add(&st->list, value, label, err, sizeof err) < 0)
-		return mh_init_error(init, "rule", "rule %zu, '%s': %s", number,
+		return mh_init_error(init, key, "rule %zu, '%s': %s", number,
 		    value, err);
 	return 0;
 }
@@ -313,10 +314,10 @@ read_settings(const struct mh_init *init, struct rules *st)
 		int rc;
 
 		if (strcmp(key, "rule") == 0) {
-			rc = add_rule(init, st, value, ++nrule);
+			rc = add_rule(init, st, key, value, ++nrule);
 			have_rules = true;
 		} else if (strcmp(key, "rules_file") == 0) {
-			rc = add_rules_file(init, st, value);
+			rc = add_rules_file(init, st, key, value);
 			have_rules = true;
 		} else if (strcmp(key, "body_limit") == 0) {
 			rc = parse_body_limit(init, value, &st->body_limit);

@@ -92,6 +92,7 @@ struct init_call {
 	bool reported;          /* mh_init_error was called */
 	bool has_key;
 	char key[256];          /* the key it named */
+	const char *key_ptr;    /* as passed: settings[i].key names line i */
 	char message[1024];
 };
 
@@ -167,6 +168,7 @@ mh_init_error(const struct mh_init *init, const char *key,
 	call->has_key = key != NULL && *key != '\0';
 	if (call->has_key)
 		snprintf(call->key, sizeof call->key, "%s", key);
+	call->key_ptr = key;
 	va_start(ap, fmt);
 	vsnprintf(call->message, sizeof call->message, fmt, ap);
 	va_end(ap);
@@ -1099,12 +1101,19 @@ make_settings(const struct config_instance *ci, size_t *n)
 	return out;
 }
 
-/* The line of key in ci, or of the section if it has no such key. */
+/*
+ * The line of the key init named: the very setting when the plugin passed
+ * its key string (a key given several times has a line per value), else
+ * the first line of a key of that name, else the section's.
+ */
 static int
-key_line(const struct config_instance *ci, const char *key)
+key_line(const struct config_instance *ci, const struct init_call *call)
 {
 	for (size_t i = 0; i < ci->nsettings; i++)
-		if (strcmp(ci->settings[i].key, key) == 0)
+		if (ci->settings[i].key == call->key_ptr)
+			return ci->settings[i].line;
+	for (size_t i = 0; i < ci->nsettings; i++)
+		if (strcmp(ci->settings[i].key, call->key) == 0)
 			return ci->settings[i].line;
 	return ci->line;
 }
@@ -1115,7 +1124,7 @@ report_init_failure(struct loader *ld, const struct config_instance *ci,
 {
 	if (call->has_key)
 		snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] %s: %s",
-		    ld->cfg->file, key_line(ci, call->key), ci->name,
+		    ld->cfg->file, key_line(ci, call), ci->name,
 		    call->key, init_message(call));
 	else
 		snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] %s",

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "mods.h"
@@ -187,6 +188,44 @@ pick_single(struct mod_queue *const *queues, size_t nqueues,
 	return chosen;
 }
 
+/*
+ * Changes and deletions of headers name them by their index among the
+ * headers of that name as received.  Postfix counts the headers it has
+ * now: once the first X is deleted, the second is X #1.  So the changes
+ * of each name go out from the highest index down (a change at a higher
+ * index never moves a lower one); those of one index keep their order,
+ * and every other change keeps its place.
+ */
+static void
+order_header_changes(struct mod_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->items[i]->type != MOD_CHANGE_HEADER)
+			continue;
+		/* Insertion sort of this name's entries, in their slots. */
+		for (size_t j = i + 1; j < l->n; j++) {
+			const struct mod *m = l->items[j];
+			size_t k = j;
+
+			if (m->type != MOD_CHANGE_HEADER ||
+			    strcasecmp(m->name, l->items[i]->name) != 0)
+				continue;
+			for (size_t p = j; p-- > i;) {
+				const struct mod *q = l->items[p];
+
+				if (q->type != MOD_CHANGE_HEADER ||
+				    strcasecmp(q->name, m->name) != 0)
+					continue;
+				if (q->index >= m->index)
+					break;
+				l->items[k] = q;
+				k = p;
+			}
+			l->items[k] = m;
+		}
+	}
+}
+
 int
 mods_merge(struct mod_list *out, struct mod_queue *const *queues,
     size_t nqueues, const char *qid)
@@ -208,6 +247,7 @@ mods_merge(struct mod_list *out, struct mod_queue *const *queues,
 				return -1;
 		}
 	}
+	order_header_changes(out);
 	return 0;
 }
 

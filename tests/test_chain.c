@@ -3031,6 +3031,52 @@ test_mod_order_chain_then_call_order(void)
 	finish();
 }
 
+/* Delete the headers called p->aux at the indexes in p->notes' digits
+ * (one digit each, in that order), and change "Subject" #1. */
+static mh_status
+hook_delete_headers(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	for (const char *d = (const char *)p->aux + strlen(p->aux) + 1; *d;
+	     d++)
+		keep(p, mh_header_delete(ctx, p->aux, *d - '0'));
+	keep(p, mh_header_change(ctx, "Subject", 1, p->name));
+	return MH_CONTINUE;
+}
+
+/*
+ * Header changes and deletions name headers by their index as received,
+ * but the MTA counts those left: each name's go out from the highest
+ * index down, other changes keep their places and chain order.
+ */
+static void
+test_header_changes_go_highest_index_first(void)
+{
+	const struct mod_list *mods;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_plain("p3");
+	/* "name\0indexes" */
+	P[0]->aux = "X-Old\0" "1";
+	P[1]->aux = "x-old\0" "32";
+	P[2]->aux = "X-Other\0" "12";
+	for (int i = 0; i < 3; i++)
+		P[i]->hook[MH_STAGE_EOM] = hook_delete_headers;
+	P[1]->hook[MH_STAGE_ENVFROM] = hook_add;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	take_calls();
+	MESSAGE_TAIL("p1 p2 p3", &mods);
+	EXPECT_MODS(mods, "del:x-old:3(p2) | chg:Subject:1=p1(p1) | "
+	    "add:X-p2=envfrom(p2) | del:x-old:2(p2) | del:X-Old:1(p1) | "
+	    "chg:Subject:1=p2(p2) | del:X-Other:2(p3) | del:X-Other:1(p3) | "
+	    "chg:Subject:1=p3(p3)");
+	finish();
+}
+
 static void
 test_mods_queued_before_eom_arrive_at_eom(void)
 {
@@ -5821,6 +5867,7 @@ static const struct unit_test tests[] = {
 	TEST(test_dry_run_mods_not_queued),
 	TEST(test_mod_order_chain_then_call_order),
 	TEST(test_mods_queued_before_eom_arrive_at_eom),
+	TEST(test_header_changes_go_highest_index_first),
 	TEST(test_body_replacement_later_plugin_wins),
 	TEST(test_change_from_later_wins),
 	TEST(test_quarantine_first_wins),

@@ -351,7 +351,9 @@ struct mh_plugin {
 
 /*
  * Report why init failed; key is the offending setting or NULL.  The host
- * prints it with the config file, line, section and key.  Returns -1 so
+ * prints it with the config file, line, section and key.  For a key given
+ * several times (list_keys), pass the setting's own key string,
+ * init->settings[i].key, and the line is that value's.  Returns -1 so
  * that init can "return mh_init_error(...)".  Called with a NULL init, it
  * only logs the message.
  */
