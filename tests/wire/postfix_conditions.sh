@@ -13,10 +13,14 @@
 #   [local]    addheader X-Local                        if_client = 127.0.0.0/8
 #   [remote]   addheader X-Remote                       if_client = !127.0.0.0/8
 #   [alice]    addheader X-Alice                        if_sender = ^alice@
+#   [strip]    rules: delete X-Mailer                   if_daemon = submission
+#   [spam]     rules: Subject "spam" scores 11,         if_daemon = mx
+#              "meh" 3
+#   with score_reject = 10 and its reply, and score_header X-Score.
 #
 #  1. Through submission, from alice: delivered with X-Submission,
-#     X-Local and X-Alice, without X-Partner and X-Remote, and the archive
-#     copy reached smtp-sink.
+#     X-Local and X-Alice, without X-Partner and X-Remote and without the
+#     X-Mailer swaks adds, and the archive copy reached smtp-sink.
 #  2. Through mx, from carol, to a@example.org, b@example.org and
 #     c@partner.example: the limit counts only example.org recipients, so
 #     the client hears 250, 452 4.5.3, 250; the message reaches a and c with
@@ -24,8 +28,13 @@
 #     X-Submission, no archive copy.
 #  3. The same recipients in another order (c, b, a): the same outcome,
 #     b refused, a and c delivered with the same headers.
-#  4. Through mx, to d@example.net only: X-Local alone.
-#  5. Nothing lost: Postfix sent what the client was told it took, and
+#  4. Through mx, to d@example.net only: X-Local alone, X-Mailer kept.
+#  5. Scores: a message with the subject "spam" through mx is refused
+#     with score_reject's reply (and milterhost logs the score's decision),
+#     the same message through submission is delivered without a score
+#     header (the rule's instance does not run there), and one with the
+#     subject "meh" through mx is delivered with the score header.
+#  6. Nothing lost: Postfix sent what the client was told it took, and
 #     logged no warning.
 #
 # Skipped (77, with the reason) when Postfix or swaks is not installed or
@@ -64,6 +73,9 @@ echo "ok: private Postfix $(postconf -d -h mail_version) runs in $pf"
 
 ini=$(wire_config conditions <<'EOF'
 socket_mode = 0666
+score_reject = 10
+score_reject_reply = 550 5.7.1 Scored as spam
+score_header = X-Score
 
 [plugin:sub]
 module = addheader
@@ -105,16 +117,27 @@ module = addheader
 header = X-Alice
 value = yes
 if_sender = ^alice@
+
+[plugin:strip]
+module = rules
+if_daemon = submission
+rule = header:X-Mailer /./ delete
+
+[plugin:spam]
+module = rules
+if_daemon = mx
+rule = header:Subject /^spam$/ score 11 the subject says so
+rule = header:Subject /^meh$/ score 3 a dull subject
 EOF
 ) || exit 99
 wire_start "$ini" || exit 1
 
-# send NAME PORT FROM RCPTS: one message with swaks; its transcript is in
-# $WIRE_TMP/NAME.swaks.
+# send NAME PORT FROM RCPTS [SUBJECT]: one message with swaks (subject:
+# NAME by default); its transcript is in $WIRE_TMP/NAME.swaks.
 send() {
 	swaks --server 127.0.0.1 --port "$2" --from "$3" --to "$4" \
-	    --header "Subject: $1" --body "body of $1" \
-	    >"$WIRE_TMP/$1.swaks" 2>&1
+	    --header "Subject: ${5:-$1}" --header "X-Test: $1" \
+	    --body "body of $1" >"$WIRE_TMP/$1.swaks" 2>&1
 }
 
 # replies NAME: the codes the client heard for its RCPT commands, in order.
@@ -126,7 +149,7 @@ replies() {
 
 # copy NAME: the file in which smtp-sink kept the message NAME.
 copy() {
-	grep -l "^Subject: $1\r\{0,1\}\$" "$pf"/sink/* 2>/dev/null
+	grep -l "^X-Test: $1\r\{0,1\}\$" "$pf"/sink/* 2>/dev/null
 }
 
 # expect_headers NAME "X-A X-B" "X-C": the copy of NAME has the first
@@ -170,7 +193,8 @@ expect_rcpts() {
 
 send sub1 "$port_sub" alice@milterhost.test bob@example.net
 pf_wait_empty "$pf" 30 || wire_fail "sub1: Postfix's queue did not empty"
-expect_headers sub1 "X-Submission X-Local X-Alice" "X-Partner X-Remote"
+expect_headers sub1 "X-Submission X-Local X-Alice" \
+    "X-Partner X-Remote X-Mailer X-Score"
 expect_rcpts sub1 "archive@example.net bob@example.net"
 
 # ---- 2. mx, three recipients ------------------------------------------------
@@ -208,21 +232,50 @@ expect_rcpts mx2 "b@example.org c@partner.example"
 
 send mx3 "$port_mx" carol@milterhost.test d@example.net
 pf_wait_empty "$pf" 30 || wire_fail "mx3: Postfix's queue did not empty"
-expect_headers mx3 "X-Local" "X-Submission X-Alice X-Partner X-Remote"
+expect_headers mx3 "X-Local X-Mailer" \
+    "X-Submission X-Alice X-Partner X-Remote X-Score"
 expect_rcpts mx3 "d@example.net"
+
+# ---- 5. scores ------------------------------------------------------------
+
+send spam-mx "$port_mx" carol@milterhost.test e@example.net spam
+if grep -Eq '^<\*\* +550 5\.7\.1 Scored as spam' "$WIRE_TMP/spam-mx.swaks" &&
+    grep -q "score 11 >= 10: \[spam\] 11: rejected" "$WIRE_LOG"; then
+	echo "ok: spam-mx: the client heard '550 5.7.1 Scored as spam', the" \
+	    "log says 'score 11 >= 10: [spam] 11: rejected'"
+else
+	wire_fail "spam-mx: not refused by the score"
+	sed 's/^/    /' "$WIRE_TMP/spam-mx.swaks"
+fi
+send spam-sub "$port_sub" carol@milterhost.test e@example.net spam
+pf_wait_empty "$pf" 30 || wire_fail "spam-sub: Postfix's queue did not empty"
+expect_headers spam-sub "X-Submission" "X-Score X-Mailer"
+[ -z "$(copy spam-mx)" ] || wire_fail "spam-mx: it reached smtp-sink"
+send meh-mx "$port_mx" carol@milterhost.test e@example.net meh
+pf_wait_empty "$pf" 30 || wire_fail "meh-mx: Postfix's queue did not empty"
+if expect_headers meh-mx "X-Score X-Local" "X-Submission"; then
+	score=$(sed -n '/^X-Score:/,/^[^ \t]/p' "$(copy meh-mx)" | sed '$d' |
+	    tr -d '\r' | tr '\n\t' '  ' | tr -s ' ' | sed 's/ $//')
+	if [ "$score" = "X-Score: total 3; [spam] 3 a dull subject" ]; then
+		echo "ok: meh-mx: $score"
+	else
+		wire_fail "meh-mx: the score header is '$score'"
+	fi
+fi
 
 wire_stop
 
-# ---- 5. nothing lost -------------------------------------------------------
+# ---- 6. nothing lost -------------------------------------------------------
 
-pf_wait_count "$pf" ' status=sent ' 7 10
+# 7 recipients above, spam-sub's and its archive copy, meh-mx's.
+pf_wait_count "$pf" ' status=sent ' 10 10
 sent=$(pf_count "$pf" ' status=sent ')
 bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:|warning:')
-if [ "$sent" -eq 7 ] && [ "$bad" -eq 0 ]; then
-	echo "ok: Postfix's log: 7 recipients sent, no deferral, bounce or" \
+if [ "$sent" -eq 10 ] && [ "$bad" -eq 0 ]; then
+	echo "ok: Postfix's log: 10 recipients sent, no deferral, bounce or" \
 	    "warning"
 else
-	wire_fail "Postfix's log: $sent recipients sent (want 7), $bad" \
+	wire_fail "Postfix's log: $sent recipients sent (want 10), $bad" \
 	    "deferred, bounced, fatal or warnings"
 	sed 's/^/    /' "$pf/maillog"
 fi
