@@ -1644,6 +1644,29 @@ test_cond_rcpt_envfrom_refusal_refuses_matching_recipients(void)
 	finish();
 }
 
+/* A discard from that envfrom discards the message, as a discard at a
+ * recipient does for any instance. */
+static void
+test_cond_rcpt_envfrom_discard_discards_the_message(void)
+{
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	add_plain("p2");
+	add_cond(0, "if_rcpt", "^abuse@", NULL);
+	P[0]->status[MH_STAGE_ENVFROM] = MH_DISCARD;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	v = ev_rcpt("<a@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	v = ev_rcpt("<abuse@example.org>");
+	EXPECT_STATUS(v, MH_DISCARD);
+	EXPECT_CALLS("p2:envfrom p2:envrcpt p1:envfrom p1:abort p2:abort");
+	finish();
+}
+
 /* The calls and verdicts of a message whose recipients come in order. */
 static void
 rcpt_order_run(const char *const *rcpts, char *out, size_t len)
@@ -5909,6 +5932,7 @@ static const struct unit_test tests[] = {
 	TEST(test_cond_rcpt_sees_matching_recipients),
 	TEST(test_cond_rcpt_refused_recipients_do_not_count),
 	TEST(test_cond_rcpt_envfrom_refusal_refuses_matching_recipients),
+	TEST(test_cond_rcpt_envfrom_discard_discards_the_message),
 	TEST(test_cond_rcpt_order_does_not_matter),
 	TEST(test_cond_negotiation),
 	TEST(test_cond_sender_from_macro),

@@ -6,8 +6,8 @@
 #     connections get it, a connection open across the reload finishes
 #     with the set it started with.
 #  2. A configuration that does not load (a syntax error, then a plugin
-#     whose init fails): the reload is refused with file, line and key in
-#     the log, and the running set goes on serving.
+#     whose init fails, then a bad condition): the reload is refused with
+#     file, line and key in the log, and the running set goes on serving.
 #  3. A plugin file replaced on disk by rename (a new build installed over
 #     the old, as install(1) does): after the reload new connections run
 #     the new build, while a connection open across it finishes with the
@@ -102,6 +102,12 @@ reload
 grep -q "reload failed, the running plugins stay: .*\[plugin:bad\] do" \
     "$WIRE_LOG" || wire_fail "no refusal naming the plugin and key"
 expect "after a refused plugin" two "$(header)"
+cp "$WIRE_TMP/good.ini" "$ini"
+printf 'if_sender = ^(unclosed\n' >>"$ini"
+reload
+grep -q "reload failed, the running configuration stays: $ini:[0-9]*: \[plugin:hdr\] key 'if_sender': bad regular expression" \
+    "$WIRE_LOG" || wire_fail "no refusal of a bad condition naming the key"
+expect "after a refused condition" two "$(header)"
 
 # ---- 3. a plugin file replaced by rename ----------------------------------
 install -m 644 "$WIRE_PLUGIN_DIR/gen1.so" "$plugins/gen.so"
