@@ -336,22 +336,68 @@ call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 	return raw;
 }
 
-/* call_plugin, with its time added to the instance's for the message's
- * log line (when that line is logged at all). */
+static bool
+reporting(const struct session *s)
+{
+	return s->have_io && s->io.report != NULL;
+}
+
+/*
+ * call_plugin, timed when the time is wanted: for the message's log line
+ * (added to the instance's, when that line is logged at all) and for the
+ * report.  *ns: the time, 0 when not measured.
+ */
 static int
-timed_call(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+timed_call(struct session *s, struct mh_ctx *ctx, const struct event *ev,
+    uint64_t *ns)
 {
 	struct timespec t0, t1;
+	bool summing = log_enabled(LOG_INFO);
 	int raw;
 
-	if (!log_enabled(LOG_INFO))
+	*ns = 0;
+	if (!summing && !reporting(s))
 		return call_plugin(s, ctx, ev);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	raw = call_plugin(s, ctx, ev);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ctx->msg_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+	*ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
 	    (t1.tv_nsec - t0.tv_nsec));
+	if (summing)
+		ctx->msg_ns += *ns;
 	return raw;
+}
+
+/* Tell the MTA side's report hook what ctx's callback did. */
+static void
+report_call(struct session *s, const struct mh_ctx *ctx, mh_stage stage,
+    int raw, mh_status st, enum call_failure failure, size_t changes,
+    uint64_t ns)
+{
+	struct call_report r = {
+		.instance = (size_t)(ctx - s->ctx), .name = ctx->inst->name,
+		.stage = stage, .raw = raw, .status = st, .failure = failure,
+		.changes = changes, .ns = ns, .dry_run = ctx->inst->dry_run,
+	};
+	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
+
+	if (want != 0 && reply_class(&ctx->reply) == want)
+		r.reply = &ctx->reply;
+	s->io.report(s->io.arg, &r);
+}
+
+/* An abort or close call: no status, reported like the others. */
+static void
+end_call(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	uint64_t ns;
+
+	ctx_begin_callback(ctx);
+	timed_call(s, ctx, ev, &ns);
+	reply_clear(&ctx->reply);
+	if (reporting(s))
+		report_call(s, ctx, ev->stage, MH_CONTINUE, MH_CONTINUE,
+		    CALL_OK, 0, ns);
 }
 
 static mh_status
@@ -388,29 +434,40 @@ apply_on_error(struct session *s, struct mh_ctx *ctx, const char *why)
 static mh_status
 invoke(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 {
+	enum call_failure failure = CALL_OK;
+	size_t queued = mod_queue_count(&ctx->mods);
 	char why[320];
+	uint64_t ns;
 	int raw;
 	mh_status st;
 
 	ctx_begin_callback(ctx);
-	raw = timed_call(s, ctx, ev);
+	raw = timed_call(s, ctx, ev, &ns);
 	if (ctx->failed) {
+		failure = CALL_REFUSED;
 		snprintf(why, sizeof why, "refused request: %s",
 		    ctx->fail_reason);
 		st = apply_on_error(s, ctx, why);
 	} else if (raw == MH_FAIL) {
+		failure = CALL_FAILED;
 		st = apply_on_error(s, ctx, "the callback failed");
 	} else if (!stage_allows(ev->stage, raw)) {
+		failure = CALL_BAD_STATUS;
 		snprintf(why, sizeof why, "returned %s (%d), not allowed here",
 		    status_name(raw), raw);
 		st = apply_on_error(s, ctx, why);
 	} else if (raw != MH_CONTINUE && observes(ctx, ev->stage)) {
+		failure = CALL_OBSERVER;
 		snprintf(why, sizeof why, "returned %s where it declared it "
 		    "only observes", status_name(raw));
 		st = apply_on_error(s, ctx, why);
 	} else {
 		st = (mh_status)raw;
 	}
+	/* The decision as made, before a dry run turns it into CONTINUE. */
+	if (reporting(s))
+		report_call(s, ctx, ev->stage, raw, st, failure,
+		    mod_queue_count(&ctx->mods) - queued, ns);
 	if (ctx->inst->dry_run && is_terminal(st)) {
 		log_msg(LOG_NOTICE, "%s: [%s] %s: dry run: would have "
 		    "answered %s", session_qid(s), ctx->inst->name,
@@ -692,11 +749,8 @@ end_message(struct session *s, bool keep_changes)
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 
-		if (!ctx->msg_open)
-			continue;
-		ctx_begin_callback(ctx);
-		call_plugin(s, ctx, &ev);
-		reply_clear(&ctx->reply);
+		if (ctx->msg_open)
+			end_call(s, ctx, &ev);
 	}
 	for (size_t i = 0; i < s->nctx; i++) {
 		if (!keep_changes)
@@ -707,8 +761,11 @@ end_message(struct session *s, bool keep_changes)
 		mod_queue_clear(&s->host_mods);
 	score_clear(&s->score);
 	session_forget_envfrom(s);
-	if (s->in_message)
+	if (s->in_message) {
+		if (s->have_io && s->io.message_end != NULL)
+			s->io.message_end(s->io.arg, &s->summary);
 		summary_log(s);
+	}
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
 	if (s->qid[0] != '\0')
@@ -1131,9 +1188,7 @@ chain_close(struct session *s)
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
 
-		ctx_begin_callback(ctx);
-		call_plugin(s, ctx, &ev);
-		reply_clear(&ctx->reply);
+		end_call(s, ctx, &ev);
 		ctx_end_connection(ctx);
 	}
 }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <milterhost/plugin.h>
@@ -26,6 +27,33 @@
 #include "reply.h"
 #include "stage.h"
 
+/* Why an instance's callback counts as failed (on_error applied). */
+enum call_failure {
+	CALL_OK = 0,
+	CALL_REFUSED,     /* it made a host call that was refused */
+	CALL_FAILED,      /* it returned MH_FAIL */
+	CALL_BAD_STATUS,  /* a status not allowed at the stage, or no status */
+	CALL_OBSERVER,    /* it decided where it declared it only observes */
+	CALL_FAILURES
+};
+
+/* What one callback of one instance did: for a trace, for metrics. */
+struct call_report {
+	size_t instance;     /* its index in the plugin set */
+	const char *name;    /* the instance's name */
+	mh_stage stage;
+	int raw;             /* what the callback returned */
+	mh_status status;    /* what the chain acted on (on_error, dry run) */
+	enum call_failure failure;
+	/* Its reply, sent with a REJECT or TEMPFAIL it decided; or NULL. */
+	const struct reply *reply;
+	size_t changes;      /* changes it queued in this callback */
+	uint64_t ns;         /* time in the callback, 0 when not measured */
+	bool dry_run;        /* a dry-run instance (its decision not acted on) */
+};
+
+struct msg_summary;
+
 /* What the engine needs from the MTA side. */
 struct chain_io {
 	/* The value of a macro, or NULL. */
@@ -33,6 +61,13 @@ struct chain_io {
 	/* Tell the MTA we are still working (end of message only). */
 	int (*progress)(void *arg);
 	void *arg;
+	/*
+	 * Optional: told of every callback (with its time), and of every
+	 * message when it ends (how it ended, who decided, the changes).
+	 * Called on the session's thread.
+	 */
+	void (*report)(void *arg, const struct call_report *r);
+	void (*message_end)(void *arg, const struct msg_summary *m);
 };
 
 /* The MTA's offer and the engine's answer. */

@@ -105,7 +105,8 @@ io_progress(void *arg)
 static struct session *
 start_session(SMFICTX *ctx)
 {
-	struct chain_io io = { io_macro, io_progress, ctx };
+	struct chain_io io = { .macro = io_macro, .progress = io_progress,
+	    .arg = ctx };
 	struct plugin_set *set = take_current_set();
 	struct session *s;
 

@@ -44,6 +44,7 @@
 #include "mods.h"
 #include "reply.h"
 #include "score.h"
+#include "summary.h"
 
 /* What Postfix offers with milter_protocol = 6. */
 #define OFFER_ACTIONS 0x1FFUL
@@ -5012,6 +5013,93 @@ test_macros_and_log_reach_plugins(void)
 	finish();
 }
 
+/* ---- tests: the report hooks (for a trace, for metrics) ------------------ */
+
+static char reports[4096];
+
+static void
+io_report(void *arg, const struct call_report *r)
+{
+	static const char *const failures[] = { "", " refused", " failed",
+	    " bad-status", " observer" };
+
+	append(reports, sizeof reports, "%s%s:%s:%s%s%s%s%s+%zu%s",
+	    reports[0] ? " " : "", r->name, stage_names[r->stage],
+	    status_label(r->status), failures[r->failure],
+	    r->reply ? "(" : "", r->reply ? r->reply->rcode : "",
+	    r->reply ? ")" : "", r->changes, r->dry_run ? "dry" : "");
+	CU_ASSERT(r->ns > 0);
+	CU_ASSERT_EQUAL(r->instance, (size_t)(r->name[1] - '1'));
+}
+
+static void
+io_message_end(void *arg, const struct msg_summary *m)
+{
+	append(reports, sizeof reports, " | end %s by %s at %s",
+	    status_label(m->result), nz(m->decider),
+	    m->decider ? stage_names[m->stage] : "-");
+}
+
+/*
+ * The MTA side may be told of every callback (instance, stage, status,
+ * failure, reply, changes queued, time) and of every message's end: what
+ * milterhost-replay traces and the metrics count.
+ */
+static void
+test_report_hooks_see_every_call(void)
+{
+	static const struct chain_io reporting_io = {
+		.macro = io_macro,
+		.progress = io_progress,
+		.arg = &progress_calls,
+		.report = io_report,
+		.message_end = io_message_end,
+	};
+	const struct mod_list *mods;
+	struct tplug *dry;
+
+	fixture();
+	add_plain("p1");
+	dry = add("p2", &test_plugin, ON_ERROR_TEMPFAIL, true);
+	add_plain("p3");
+	P[0]->hook[MH_STAGE_EOM] = hook_add;
+	dry->status[MH_STAGE_ENVRCPT] = MH_REJECT;
+	P[2]->status[MH_STAGE_DATA] = MH_FAIL;
+	sess = session_new(set, &reporting_io);
+	CU_ASSERT_FATAL(sess != NULL);
+	memset(&neg, 0, sizeof neg);
+	neg.mta_actions = OFFER_ACTIONS;
+	neg.mta_steps = OFFER_STEPS;
+	chain_negotiate(sess, &neg);
+	reports[0] = '\0';
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	EXPECT_STR(reports, "p1:envfrom:CONTINUE+0 p2:envfrom:CONTINUE+0dry "
+	    "p3:envfrom:CONTINUE+0 p1:envrcpt:CONTINUE+0 "
+	    "p2:envrcpt:REJECT+0dry p3:envrcpt:CONTINUE+0 "
+	    "p1:data:CONTINUE+0 p2:data:CONTINUE+0dry "
+	    "p3:data:TEMPFAIL failed+0 p1:abort:CONTINUE+0 "
+	    "p2:abort:CONTINUE+0dry p3:abort:CONTINUE+0 | end TEMPFAIL by p3 "
+	    "at data");
+	reports[0] = '\0';
+	P[2]->status[MH_STAGE_DATA] = MH_CONTINUE;
+	P[2]->status[MH_STAGE_EOM] = MH_REJECT;
+	P[2]->reply[MH_STAGE_EOM] = (struct treply){ "554", NULL, "no" };
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_eom(&mods);
+	/* Each got its eom: no abort follows. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(reports, "p1:eom:CONTINUE+1 "
+	    "p2:eom:CONTINUE+0dry p3:eom:REJECT(554)+0 | end REJECT by p3 at "
+	    "eom"));
+	reports[0] = '\0';
+	ev_close();
+	EXPECT_STR(reports, "p1:close:CONTINUE+0 p2:close:CONTINUE+0dry "
+	    "p3:close:CONTINUE+0");
+	finish();
+}
+
 static void
 test_session_without_io(void)
 {
@@ -5950,6 +6038,7 @@ static const struct unit_test tests[] = {
 	TEST(test_leading_space_not_negotiated_unless_asked),
 	TEST(test_rejected_rcpt_hidden_from_plugins_that_did_not_ask),
 	TEST(test_macros_and_log_reach_plugins),
+	TEST(test_report_hooks_see_every_call),
 	TEST(test_session_without_io),
 	TEST(test_client_address_as_text),
 	TEST(test_progress_reaches_mta),
