@@ -356,7 +356,7 @@ timed_call(struct session *s, struct mh_ctx *ctx, const struct event *ev,
 	int raw;
 
 	*ns = 0;
-	if (!summing && !reporting(s))
+	if (!summing && !reporting(s) && ctx->inst->slow_ns == 0)
 		return call_plugin(s, ctx, ev);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	raw = call_plugin(s, ctx, ev);
@@ -365,6 +365,11 @@ timed_call(struct session *s, struct mh_ctx *ctx, const struct event *ev,
 	    (t1.tv_nsec - t0.tv_nsec));
 	if (summing)
 		ctx->msg_ns += *ns;
+	if (ctx->inst->slow_ns > 0 && *ns > ctx->inst->slow_ns)
+		log_msg(LOG_WARNING, "%s: [%s] %s took %.1f ms (slow_ms = "
+		    "%llu)", session_qid(s), ctx->inst->name,
+		    stage_name(ev->stage), (double)*ns / 1e6,
+		    (unsigned long long)(ctx->inst->slow_ns / 1000000));
 	return raw;
 }
 
@@ -376,13 +381,17 @@ report_call(struct session *s, const struct mh_ctx *ctx, mh_stage stage,
 {
 	struct call_report r = {
 		.instance = (size_t)(ctx - s->ctx), .name = ctx->inst->name,
-		.stage = stage, .raw = raw, .status = st, .failure = failure,
-		.changes = changes, .ns = ns, .dry_run = ctx->inst->dry_run,
+		.inst = ctx->inst, .stage = stage, .raw = raw, .status = st,
+		.failure = failure, .changes = changes, .ns = ns,
+		.slow = ctx->inst->slow_ns > 0 && ns > ctx->inst->slow_ns,
+		.dry_run = ctx->inst->dry_run,
 	};
 	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
 
 	if (want != 0 && reply_class(&ctx->reply) == want)
 		r.reply = &ctx->reply;
+	if (changes > 0)
+		r.new_changes = &ctx->mods.items[ctx->mods.n - changes];
 	s->io.report(s->io.arg, &r);
 }
 
@@ -706,6 +715,7 @@ run_stage(struct session *s, const struct event *ev)
 			if (is_terminal(st)) {
 				v.status = st;
 				s->summary.decider = ctx->inst->name;
+				s->summary.decider_inst = ctx->inst;
 				s->summary.stage = ev->stage;
 				break;
 			}
@@ -720,6 +730,7 @@ run_stage(struct session *s, const struct event *ev)
 			v.status = st;
 			v.reply = take_reply(s, ctx, st);
 			s->summary.decider = ctx->inst->name;
+			s->summary.decider_inst = ctx->inst;
 			s->summary.stage = ev->stage;
 			break;
 		}
@@ -759,13 +770,15 @@ end_message(struct session *s, bool keep_changes)
 	}
 	if (!keep_changes)
 		mod_queue_clear(&s->host_mods);
-	score_clear(&s->score);
-	session_forget_envfrom(s);
 	if (s->in_message) {
+		s->summary.scored = s->score.n > 0;
+		s->summary.score_total = s->score.total;
 		if (s->have_io && s->io.message_end != NULL)
 			s->io.message_end(s->io.arg, &s->summary);
 		summary_log(s);
 	}
+	score_clear(&s->score);
+	session_forget_envfrom(s);
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
 	if (s->qid[0] != '\0')
@@ -1084,6 +1097,7 @@ score_verdict(struct session *s, struct verdict *v)
 		    reply_copy(&s->verdict_reply, reply) == 0)
 			v->reply = &s->verdict_reply;
 		s->summary.decider = NULL;
+		s->summary.decider_inst = NULL;
 		s->summary.stage = MH_STAGE_EOM;
 		return;
 	}

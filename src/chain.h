@@ -41,14 +41,17 @@ enum call_failure {
 struct call_report {
 	size_t instance;     /* its index in the plugin set */
 	const char *name;    /* the instance's name */
+	const struct instance *inst;
 	mh_stage stage;
 	int raw;             /* what the callback returned */
 	mh_status status;    /* what the chain acted on (on_error, dry run) */
 	enum call_failure failure;
 	/* Its reply, sent with a REJECT or TEMPFAIL it decided; or NULL. */
 	const struct reply *reply;
-	size_t changes;      /* changes it queued in this callback */
+	size_t changes;      /* changes it queued in this callback, */
+	const struct mod *new_changes; /* these, in a row */
 	uint64_t ns;         /* time in the callback, 0 when not measured */
+	bool slow;           /* it took longer than the instance's slow_ms */
 	bool dry_run;        /* a dry-run instance (its decision not acted on) */
 };
 

@@ -21,6 +21,7 @@
  * The handler, handle_key(), judges host keys and keeps every other key of
  * a plugin section, in file order, for the plugin's init.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +48,8 @@
 #define DEFAULT_TIMEOUT 7210
 /* How long a stop waits for open sessions, in seconds. */
 #define DEFAULT_STOP_TIMEOUT 30
+/* A callback slower than this is logged and counted, in milliseconds. */
+#define DEFAULT_SLOW_MS 1000
 #define PLUGIN_PREFIX "plugin:"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -426,6 +429,44 @@ set_instance_on_error(struct config *cfg, struct config_instance *inst,
 }
 
 static enum set_result
+set_slow_ms(struct config *cfg, struct config_instance *inst,
+	    const char *value)
+{
+	return set_count(inst ? &inst->slow_ms : &cfg->slow_ms, value, true);
+}
+
+/* HOST:PORT with a numeric IPv4 address, or [IPv6]:PORT. */
+static enum set_result
+set_metrics_listen(struct config *cfg, struct config_instance *inst,
+		   const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	unsigned char addr[16];
+	char host[64];
+	long port;
+	size_t n;
+
+	if (colon == NULL || !parse_number(colon + 1, strlen(colon + 1), 10,
+	    65535, &port) || port == 0)
+		return SET_BAD;
+	n = (size_t)(colon - value);
+	if (n >= 2 && value[0] == '[' && value[n - 1] == ']') {
+		if (n - 2 >= sizeof host)
+			return SET_BAD;
+		snprintf(host, sizeof host, "%.*s", (int)(n - 2), value + 1);
+		if (inet_pton(AF_INET6, host, addr) != 1)
+			return SET_BAD;
+	} else {
+		if (n >= sizeof host)
+			return SET_BAD;
+		snprintf(host, sizeof host, "%.*s", (int)n, value);
+		if (inet_pton(AF_INET, host, addr) != 1)
+			return SET_BAD;
+	}
+	return set_string(&cfg->metrics_listen, value);
+}
+
+static enum set_result
 set_dry_run(struct config *cfg, struct config_instance *inst,
 	    const char *value)
 {
@@ -464,6 +505,10 @@ static const struct host_key host_keys[] = {
 	    "a 4xx reply: CODE [X.Y.Z] text" },
 	{ "score_header", set_score_header,
 	    "a header name: printable ASCII without ':' or space" },
+	{ "slow_ms", set_slow_ms,
+	    "a number of milliseconds, 0 to log no slow callback" },
+	{ "metrics_listen", set_metrics_listen,
+	    "ADDRESS:PORT with a numeric IPv4 address, or [IPv6]:PORT" },
 };
 
 static const struct host_key plugin_keys[] = {
@@ -473,6 +518,8 @@ static const struct host_key plugin_keys[] = {
 	{ "on_error", set_instance_on_error,
 	    "tempfail, continue, accept or reject" },
 	{ "dry_run", set_dry_run, BOOLEAN },
+	{ "slow_ms", set_slow_ms,
+	    "a number of milliseconds, 0 to log no slow callback" },
 };
 
 enum section_kind {
@@ -669,6 +716,7 @@ begin_plugin_section(struct parser *p, const char *name)
 	p->conds_cap = 0;
 	inst->line = p->lineno;
 	inst->enabled = true;
+	inst->slow_ms = -1;
 	p->section = SECTION_PLUGIN;
 	memset(p->plugin_key_lines, 0, sizeof p->plugin_key_lines);
 	p->key_lines = p->plugin_key_lines;
@@ -1017,6 +1065,7 @@ config_new(const char *path)
 	cfg->log_destination = LOG_DEST_AUTO;
 	cfg->on_error = ON_ERROR_TEMPFAIL;
 	cfg->autoload = false;
+	cfg->slow_ms = DEFAULT_SLOW_MS;
 	return cfg;
 }
 
@@ -1073,9 +1122,12 @@ parse(struct parser *p)
 	}
 	if (!end_section(p) || !check_score_keys(p))
 		return false;
-	for (size_t i = 0; i < p->cfg->ninstances; i++)
+	for (size_t i = 0; i < p->cfg->ninstances; i++) {
 		if (!p->cfg->instances[i].on_error_set)
 			p->cfg->instances[i].on_error = p->cfg->on_error;
+		if (p->cfg->instances[i].slow_ms < 0)
+			p->cfg->instances[i].slow_ms = p->cfg->slow_ms;
+	}
 	return true;
 }
 
@@ -1145,6 +1197,7 @@ config_free(struct config *cfg)
 	free(cfg->group);
 	free(cfg->pidfile);
 	score_policy_free(&cfg->score);
+	free(cfg->metrics_listen);
 	free(cfg);
 }
 

@@ -51,6 +51,7 @@ struct config_instance {
 	enum on_error on_error;
 	bool on_error_set; /* false: inherits the host default */
 	bool dry_run;
+	int slow_ms;       /* -1: the host's slow_ms */
 	struct config_setting *settings;
 	size_t nsettings;
 	/* The condition keys (if_*), as written, and compiled. */
@@ -78,6 +79,8 @@ struct config {
 	bool strict_modes; /* refuse plugin files others could replace */
 	int autoload_line; /* of the autoload key, for errors; 0 if none */
 	struct score_policy score; /* score_* keys */
+	int slow_ms;       /* log callbacks slower than this; 0: never */
+	char *metrics_listen; /* "HOST:PORT" of /metrics, or NULL: none */
 	struct config_instance *instances;
 	size_t ninstances;
 };

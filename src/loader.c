@@ -1162,9 +1162,13 @@ load_listed(struct loader *ld, const struct config_instance *ci)
 	free(settings);
 	if (rc < 0)
 		report_init_failure(ld, ci, &call);
-	else
-		ld->set->instances[ld->set->ninstances - 1].cond =
-		    cond_retain(ci->cond);
+	else {
+		struct instance *in =
+		    &ld->set->instances[ld->set->ninstances - 1];
+
+		in->cond = cond_retain(ci->cond);
+		in->slow_ns = (uint64_t)ci->slow_ms * 1000000;
+	}
 	return rc;
 fail:
 	snprintf(ld->err, ld->errlen, "%s:%d: [plugin:%s] module = %s: %s",
@@ -1282,6 +1286,8 @@ load_autoloaded(struct loader *ld, const char *file, const char *name)
 		return autoload_fail(ld, "autoload [plugin:%s]: %s%s%s", name,
 		    call.has_key ? call.key : "", call.has_key ? ": " : "",
 		    init_message(&call));
+	ld->set->instances[ld->set->ninstances - 1].slow_ns =
+	    (uint64_t)ld->cfg->slow_ms * 1000000;
 	/* The tree holds the instance's copy of the name. */
 	if (tsearch(ld->set->instances[ld->set->ninstances - 1].name,
 	    &ld->names, compare_strings) == NULL)

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <milterhost/plugin.h>
 
@@ -49,6 +50,8 @@ struct instance {
 	enum on_error on_error;
 	bool dry_run;
 	struct cond *cond;   /* when it takes part (if_* keys), or NULL */
+	uint64_t slow_ns;    /* a callback slower is logged; 0: never */
+	void *host_data;     /* the daemon's (its metrics), or NULL */
 	size_t index;        /* position in the chain */
 };
 

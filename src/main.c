@@ -26,6 +26,8 @@
 #include "config.h"
 #include "chain.h"
 #include "dlfile.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "loader.h"
 #include "log.h"
 #include "milter.h"
@@ -269,6 +271,11 @@ serve(const struct config *cfg, bool foreground)
 	runfiles_check_removable();
 	if ((set = plugin_set_load(cfg, err, sizeof err)) == NULL)
 		fail("%s", err);
+	if (cfg->metrics_listen != NULL) {
+		metrics_enable(milter_library_version());
+		if (httpd_start(cfg->metrics_listen, err, sizeof err) < 0)
+			fail("%s: %s", cfg->file, err);
+	}
 	milter_set_plugins(set);
 	plugin_set_release(set);
 	if (service_start(cfg, err, sizeof err) < 0)

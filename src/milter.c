@@ -15,6 +15,7 @@
 
 #include "chain.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "reuse.h"
 #include "runfiles.h"
@@ -72,6 +73,12 @@ milter_set_plugins(struct plugin_set *set)
 
 	pthread_mutex_lock(&set_lock);
 	old = current_set;
+	if (set != NULL && metrics_enabled()) {
+		if (metrics_attach(set) < 0)
+			log_msg(LOG_ERR, "out of memory for the metrics of the "
+			    "plugin instances");
+		metrics_set_installed();
+	}
 	current_set = set ? plugin_set_retain(set) : NULL;
 	pthread_mutex_unlock(&set_lock);
 	if (old != NULL)
@@ -107,6 +114,11 @@ start_session(SMFICTX *ctx)
 {
 	struct chain_io io = { .macro = io_macro, .progress = io_progress,
 	    .arg = ctx };
+
+	if (metrics_enabled()) {
+		io.report = metrics_call;
+		io.message_end = metrics_message;
+	}
 	struct plugin_set *set = take_current_set();
 	struct session *s;
 
@@ -119,6 +131,8 @@ start_session(SMFICTX *ctx)
 		return NULL;
 	}
 	__atomic_add_fetch(&open_sessions, 1, __ATOMIC_SEQ_CST);
+	if (metrics_enabled())
+		metrics_connection(1);
 	smfi_setpriv(ctx, s);
 	return s;
 }
@@ -461,6 +475,8 @@ xx_close(SMFICTX *ctx)
 	session_free(s);
 	smfi_setpriv(ctx, NULL);
 	__atomic_sub_fetch(&open_sessions, 1, __ATOMIC_SEQ_CST);
+	if (metrics_enabled())
+		metrics_connection(-1);
 	return SMFIS_CONTINUE;
 }
 

@@ -29,6 +29,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "runfiles.h"
 #include "service.h"
@@ -186,6 +187,7 @@ note_restart_keys(const struct config *now, const struct config *next)
 		{ "user", offsetof(struct config, user) },
 		{ "group", offsetof(struct config, group) },
 		{ "pidfile", offsetof(struct config, pidfile) },
+		{ "metrics_listen", offsetof(struct config, metrics_listen) },
 	};
 
 	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
@@ -226,16 +228,22 @@ reload(void)
 	if ((next = config_load(config->file, err, sizeof err)) == NULL) {
 		log_msg(LOG_ERR, "reload failed, the running configuration "
 		    "stays: %s", err);
+		if (metrics_enabled())
+			metrics_reload(false);
 		return;
 	}
 	if ((set = plugin_set_load(next, err, sizeof err)) == NULL) {
 		log_msg(LOG_ERR, "reload failed, the running plugins stay: "
 		    "%s", err);
 		config_free(next);
+		if (metrics_enabled())
+			metrics_reload(false);
 		return;
 	}
 	note_restart_keys(config, next);
 	milter_set_plugins(set);
+	if (metrics_enabled())
+		metrics_reload(true);
 	log_msg(LOG_INFO, "reloaded: %zu plugin instance%s for new "
 	    "connections", set->ninstances, set->ninstances == 1 ? "" : "s");
 	plugin_set_release(set);

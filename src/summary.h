@@ -16,6 +16,7 @@
 #include "mods.h"
 
 struct session;
+struct instance;
 
 /* What the engine notes of the message as it goes. */
 struct msg_summary {
@@ -24,10 +25,13 @@ struct msg_summary {
 	bool rcpts_seen;         /* the MTA sent recipients at all */
 	mh_status result;        /* how it ended; CONTINUE: not decided */
 	const char *decider;     /* the instance that decided, or NULL */
+	const struct instance *decider_inst;
 	mh_stage stage;          /* where it decided */
 	/* When the score decided: "12 >= 10: [a] 8, [b] 4", else "". */
 	char score[256];
 	unsigned changes[MOD_TYPE_COUNT]; /* applied, by kind */
+	bool scored;             /* plugins gave points (ABI 1.2) */
+	double score_total;      /* their total */
 };
 
 /* Forget the last message. */

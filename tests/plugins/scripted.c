@@ -56,6 +56,7 @@
  *   change_from SENDER [ARGS]	mh_from_change
  *   quarantine REASON		mh_quarantine
  *   progress			mh_progress
+ *   sleep MS			sleep MS milliseconds (a slow callback)
  *
  * Settings: "observe" (a list key): a stage where the instance declares
  * it only observes (mh_declare_observer, ABI 1.1).
@@ -68,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <milterhost/plugin.h>
 
@@ -92,7 +94,7 @@ enum action {
 	A_STATUS, A_REPLY_STATUS, A_RETURN, A_REPLY, A_REPLY_ML,
 	A_ADD_HEADER, A_INSERT_HEADER, A_CHANGE_HEADER, A_DELETE_HEADER,
 	A_REPLACE_BODY, A_REPLACE_BODY_SIZE, A_ADD_RCPT, A_ADD_RCPT_ARGS,
-	A_DELETE_RCPT, A_CHANGE_FROM, A_QUARANTINE, A_PROGRESS
+	A_DELETE_RCPT, A_CHANGE_FROM, A_QUARANTINE, A_PROGRESS, A_SLEEP
 };
 
 /* How an action's words after its name are split: the number of single
@@ -126,6 +128,7 @@ static const struct action_def {
 	{ "change_from", A_CHANGE_FROM, 0, 1, 2 },
 	{ "quarantine", A_QUARANTINE, 0, 0, 1 },
 	{ "progress", A_PROGRESS, 0, 0, 0 },
+	{ "sleep", A_SLEEP, 0, 1, 0 },
 };
 
 static const char *const stage_names[MH_STAGE_COUNT] = {
@@ -287,6 +290,7 @@ step_number(struct step *st)
 		return parse_number(st->word[0], &st->number);
 	case A_INSERT_HEADER:
 	case A_REPLACE_BODY_SIZE:
+	case A_SLEEP:
 		return parse_number(st->word[0], &st->number);
 	case A_CHANGE_HEADER:
 	case A_DELETE_HEADER:
@@ -518,6 +522,14 @@ host_call(mh_ctx *ctx, const struct step *st)
 		return mh_quarantine(ctx, rest);
 	case A_PROGRESS:
 		return mh_progress(ctx);
+	case A_SLEEP: {
+		struct timespec ts = { st->number / 1000,
+		    (st->number % 1000) * 1000000 };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			continue;
+		return MH_OK;
+	}
 	default:
 		return MH_OK;
 	}

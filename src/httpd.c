@@ -1,0 +1,119 @@
+/*
+ * httpd - the /metrics endpoint.  See httpd.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static struct MHD_Daemon *daemon_handle;
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text),
+	    (void *)text, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain; charset=utf-8");
+	rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **state)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+	size_t len;
+	char *text;
+
+	(void)cls, (void)version, (void)upload, (void)upload_size, (void)state;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "only GET /metrics\n");
+	if (strcmp(url, "/metrics") != 0)
+		return respond(conn, MHD_HTTP_NOT_FOUND, "only GET /metrics\n");
+	if ((text = metrics_render(&len)) == NULL)
+		return respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "out of memory\n");
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+	rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+int
+httpd_start(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const char *colon = strrchr(listen, ':');
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	const struct sockaddr *sa;
+	char host[64];
+	int port;
+
+	if (colon == NULL) {
+		snprintf(err, errlen, "metrics_listen %s: no port", listen);
+		return -1;
+	}
+	port = atoi(colon + 1);
+	if (listen[0] == '[') {
+		snprintf(host, sizeof host, "%.*s", (int)(colon - listen - 2),
+		    listen + 1);
+		if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1) {
+			snprintf(err, errlen, "metrics_listen %s: bad address",
+			    listen);
+			return -1;
+		}
+		sin6.sin6_port = htons((uint16_t)port);
+		sa = (const struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		snprintf(host, sizeof host, "%.*s", (int)(colon - listen),
+		    listen);
+		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+			snprintf(err, errlen, "metrics_listen %s: bad address",
+			    listen);
+			return -1;
+		}
+		sin.sin_port = htons((uint16_t)port);
+		sa = (const struct sockaddr *)&sin;
+	}
+	errno = 0;
+	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+	    handle, NULL, MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+	if (daemon_handle == NULL) {
+		snprintf(err, errlen, "metrics_listen %s: cannot listen%s%s",
+		    listen, errno ? ": " : "", errno ? strerror(errno) : "");
+		return -1;
+	}
+	log_msg(LOG_INFO, "metrics on http://%s/metrics", listen);
+	return 0;
+}

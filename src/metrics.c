@@ -1,0 +1,451 @@
+/*
+ * metrics - the daemon's counters.  See metrics.h.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "stage.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define ADD(counter, n) __atomic_fetch_add(&(counter), (n), __ATOMIC_RELAXED)
+#define GET(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+
+/* Upper bounds of the callback time buckets, in seconds; +Inf follows. */
+static const double seconds_le[] = {
+	0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
+	0.5, 1, 5
+};
+#define TIME_BUCKETS (NELEM(seconds_le) + 1)
+
+/* Upper bounds of the score buckets; +Inf follows. */
+static const double score_le[] = {
+	-10, -5, 0, 1, 2, 4, 6, 8, 10, 15, 20, 50
+};
+#define SCORE_BUCKETS (NELEM(score_le) + 1)
+
+/* How a message ended, as the summary says (mh_status), named. */
+enum result { R_ACCEPTED, R_REJECTED, R_TEMPFAILED, R_DISCARDED, R_ABORTED,
+	RESULTS };
+static const char *const result_names[RESULTS] = {
+	"accepted", "rejected", "tempfailed", "discarded", "aborted"
+};
+
+/* The decisions an instance's callback may make (mh_status up to SKIP). */
+#define DECISIONS (MH_SKIP + 1)
+static const char *const decision_names[DECISIONS] = {
+	[MH_CONTINUE] = "continue", [MH_REJECT] = "reject",
+	[MH_DISCARD] = "discard", [MH_ACCEPT] = "accept",
+	[MH_TEMPFAIL] = "tempfail", [MH_SKIP] = "skip",
+};
+
+static const char *const failure_names[CALL_FAILURES] = {
+	[CALL_OK] = "none", [CALL_REFUSED] = "refused_request",
+	[CALL_FAILED] = "callback_failed", [CALL_BAD_STATUS] = "bad_status",
+	[CALL_OBSERVER] = "observer_decided",
+};
+
+static const char *const change_names[MOD_TYPE_COUNT] = {
+	[MOD_ADD_HEADER] = "add_header", [MOD_INSERT_HEADER] = "insert_header",
+	[MOD_CHANGE_HEADER] = "change_header",
+	[MOD_REPLACE_BODY] = "replace_body", [MOD_ADD_RCPT] = "add_rcpt",
+	[MOD_DELETE_RCPT] = "delete_rcpt", [MOD_CHANGE_FROM] = "change_from",
+	[MOD_QUARANTINE] = "quarantine",
+};
+
+/* One instance's counters, kept for as long as the process runs. */
+struct block {
+	char *name;
+	struct block *next;
+	uint64_t calls[MH_STAGE_COUNT];
+	uint64_t decisions[DECISIONS];
+	uint64_t failures[CALL_FAILURES];
+	uint64_t changes[MOD_TYPE_COUNT];
+	uint64_t slow[MH_STAGE_COUNT];
+	uint64_t buckets[MH_STAGE_COUNT][TIME_BUCKETS]; /* not cumulative */
+	uint64_t sum_ns[MH_STAGE_COUNT];
+	uint64_t decided[RESULTS];  /* messages it decided */
+};
+
+static bool enabled;
+static char libmilter[32];
+static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct block *blocks;  /* in the order first seen */
+
+static uint64_t connections_open, connections_total;
+static uint64_t generation, reloads_ok, reloads_failed;
+static uint64_t messages[RESULTS];
+static uint64_t score_decided[RESULTS];
+static uint64_t score_buckets[SCORE_BUCKETS];
+static int64_t score_sum_milli;  /* thousandths of points */
+static uint64_t score_count;
+
+void
+metrics_enable(const char *libmilter_version)
+{
+	snprintf(libmilter, sizeof libmilter, "%s", libmilter_version);
+	enabled = true;
+}
+
+bool
+metrics_enabled(void)
+{
+	return enabled;
+}
+
+/* The block of name, made if new; NULL if out of memory.  Locked. */
+static struct block *
+block_of(const char *name)
+{
+	struct block *b, **tail = &blocks;
+
+	for (b = blocks; b != NULL; b = b->next) {
+		if (strcmp(b->name, name) == 0)
+			return b;
+		tail = &b->next;
+	}
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		return NULL;
+	if ((b->name = strdup(name)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	*tail = b;
+	return b;
+}
+
+int
+metrics_attach(struct plugin_set *set)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&blocks_lock);
+	for (size_t i = 0; i < set->ninstances; i++)
+		if ((set->instances[i].host_data =
+		    block_of(set->instances[i].name)) == NULL)
+			rc = -1;
+	pthread_mutex_unlock(&blocks_lock);
+	return rc;
+}
+
+static size_t
+time_bucket(uint64_t ns)
+{
+	size_t i = 0;
+
+	while (i < NELEM(seconds_le) && (double)ns > seconds_le[i] * 1e9)
+		i++;
+	return i;
+}
+
+void
+metrics_call(void *arg, const struct call_report *r)
+{
+	struct block *b = r->inst->host_data;
+	mh_stage st = r->stage;
+
+	(void)arg;
+	if (b == NULL || (unsigned)st >= MH_STAGE_COUNT)
+		return;
+	ADD(b->calls[st], 1);
+	ADD(b->buckets[st][time_bucket(r->ns)], 1);
+	ADD(b->sum_ns[st], r->ns);
+	if (r->slow)
+		ADD(b->slow[st], 1);
+	/* abort and close decide nothing. */
+	if (st != MH_STAGE_ABORT && st != MH_STAGE_CLOSE &&
+	    (unsigned)r->status < DECISIONS)
+		ADD(b->decisions[r->status], 1);
+	if (r->failure != CALL_OK)
+		ADD(b->failures[r->failure], 1);
+	for (size_t i = 0; i < r->changes; i++)
+		ADD(b->changes[r->new_changes[i].type], 1);
+}
+
+static enum result
+result_of(mh_status st)
+{
+	switch (st) {
+	case MH_ACCEPT:
+		return R_ACCEPTED;
+	case MH_REJECT:
+		return R_REJECTED;
+	case MH_TEMPFAIL:
+		return R_TEMPFAILED;
+	case MH_DISCARD:
+		return R_DISCARDED;
+	default:
+		return R_ABORTED;
+	}
+}
+
+void
+metrics_message(void *arg, const struct msg_summary *m)
+{
+	enum result res = result_of(m->result);
+	struct block *b;
+	size_t i = 0;
+
+	(void)arg;
+	ADD(messages[res], 1);
+	if (m->decider_inst != NULL &&
+	    (b = m->decider_inst->host_data) != NULL)
+		ADD(b->decided[res], 1);
+	else if (m->score[0] != '\0')
+		ADD(score_decided[res], 1);
+	if (!m->scored)
+		return;
+	while (i < NELEM(score_le) && m->score_total > score_le[i])
+		i++;
+	ADD(score_buckets[i], 1);
+	ADD(score_sum_milli, (int64_t)(m->score_total * 1000));
+	ADD(score_count, 1);
+}
+
+void
+metrics_connection(int delta)
+{
+	if (delta > 0) {
+		ADD(connections_open, 1);
+		ADD(connections_total, 1);
+	} else {
+		__atomic_fetch_sub(&connections_open, 1, __ATOMIC_RELAXED);
+	}
+}
+
+void
+metrics_set_installed(void)
+{
+	ADD(generation, 1);
+}
+
+void
+metrics_reload(bool succeeded)
+{
+	if (succeeded)
+		ADD(reloads_ok, 1);
+	else
+		ADD(reloads_failed, 1);
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = true;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = (o->cap + (size_t)n) * 2;
+		char *p = realloc(o->buf, cap);
+
+		if (p == NULL) {
+			o->failed = true;
+			return;
+		}
+		o->buf = p;
+		o->cap = cap;
+	}
+}
+
+static void
+family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+render_process(struct out *o)
+{
+	family(o, "milterhost_build_info", "gauge", "The running milterhost: "
+	    "its version, plugin ABI and libmilter version (always 1).");
+	put(o, "milterhost_build_info{version=\"%s\",plugin_abi=\"%d.%d\","
+	    "libmilter=\"%s\"} 1\n", PACKAGE_VERSION, MH_ABI_MAJOR,
+	    MH_ABI_MINOR, libmilter);
+	family(o, "milterhost_plugin_set_generation", "gauge", "How many "
+	    "plugin sets were installed since the start: 1, plus one per "
+	    "successful reload.");
+	put(o, "milterhost_plugin_set_generation %llu\n",
+	    (unsigned long long)GET(generation));
+	family(o, "milterhost_reloads_total", "counter", "Reloads (SIGUSR1), "
+	    "by result.");
+	put(o, "milterhost_reloads_total{result=\"succeeded\"} %llu\n",
+	    (unsigned long long)GET(reloads_ok));
+	put(o, "milterhost_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)GET(reloads_failed));
+	family(o, "milterhost_connections_open", "gauge", "SMTP sessions "
+	    "open now.");
+	put(o, "milterhost_connections_open %llu\n",
+	    (unsigned long long)GET(connections_open));
+	family(o, "milterhost_connections_total", "counter", "SMTP sessions "
+	    "since the start.");
+	put(o, "milterhost_connections_total %llu\n",
+	    (unsigned long long)GET(connections_total));
+}
+
+static void
+render_messages(struct out *o)
+{
+	family(o, "milterhost_messages_total", "counter", "Messages, by how "
+	    "they ended: accepted (the MTA goes on with it), rejected, "
+	    "tempfailed, discarded, or aborted by the MTA.");
+	for (int r = 0; r < RESULTS; r++)
+		put(o, "milterhost_messages_total{result=\"%s\"} %llu\n",
+		    result_names[r], (unsigned long long)GET(messages[r]));
+	family(o, "milterhost_messages_decided_total", "counter", "Messages "
+	    "rejected, tempfailed or discarded, by the instance that decided "
+	    "(\"(score)\": the score thresholds).");
+	for (struct block *b = blocks; b != NULL; b = b->next)
+		for (int r = R_REJECTED; r <= R_DISCARDED; r++)
+			put(o, "milterhost_messages_decided_total{decider=\"%s\","
+			    "result=\"%s\"} %llu\n", b->name, result_names[r],
+			    (unsigned long long)GET(b->decided[r]));
+	for (int r = R_REJECTED; r <= R_DISCARDED; r++)
+		put(o, "milterhost_messages_decided_total{decider=\"(score)\","
+		    "result=\"%s\"} %llu\n", result_names[r],
+		    (unsigned long long)GET(score_decided[r]));
+	family(o, "milterhost_message_score", "histogram", "The score of the "
+	    "messages that plugins gave points.");
+	uint64_t cum = 0;
+	for (size_t i = 0; i < SCORE_BUCKETS; i++) {
+		cum += GET(score_buckets[i]);
+		if (i < NELEM(score_le))
+			put(o, "milterhost_message_score_bucket{le=\"%g\"} %llu\n",
+			    score_le[i], (unsigned long long)cum);
+		else
+			put(o, "milterhost_message_score_bucket{le=\"+Inf\"} "
+			    "%llu\n", (unsigned long long)cum);
+	}
+	put(o, "milterhost_message_score_sum %.3f\n",
+	    (double)GET(score_sum_milli) / 1000);
+	put(o, "milterhost_message_score_count %llu\n",
+	    (unsigned long long)GET(score_count));
+}
+
+static void
+render_instances(struct out *o)
+{
+	struct block *b;
+
+	family(o, "milterhost_instance_callbacks_total", "counter",
+	    "Callbacks of each plugin instance, by stage.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int st = 0; st < MH_STAGE_COUNT; st++)
+			if (GET(b->calls[st]) > 0)
+				put(o, "milterhost_instance_callbacks_total{"
+				    "instance=\"%s\",stage=\"%s\"} %llu\n",
+				    b->name, stage_name((mh_stage)st),
+				    (unsigned long long)GET(b->calls[st]));
+	family(o, "milterhost_instance_decisions_total", "counter", "What "
+	    "each instance's callbacks decided (after on_error; a dry-run "
+	    "instance's decisions as made), by kind.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int d = 0; d < DECISIONS; d++)
+			put(o, "milterhost_instance_decisions_total{instance="
+			    "\"%s\",decision=\"%s\"} %llu\n", b->name,
+			    decision_names[d],
+			    (unsigned long long)GET(b->decisions[d]));
+	family(o, "milterhost_instance_failures_total", "counter", "Failures "
+	    "of each instance's callbacks (answered by its on_error), by "
+	    "kind.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int f = CALL_REFUSED; f < CALL_FAILURES; f++)
+			put(o, "milterhost_instance_failures_total{instance="
+			    "\"%s\",kind=\"%s\"} %llu\n", b->name,
+			    failure_names[f],
+			    (unsigned long long)GET(b->failures[f]));
+	family(o, "milterhost_instance_changes_total", "counter", "Message "
+	    "changes each instance queued, by kind.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int k = 0; k < MOD_TYPE_COUNT; k++)
+			put(o, "milterhost_instance_changes_total{instance="
+			    "\"%s\",kind=\"%s\"} %llu\n", b->name,
+			    change_names[k],
+			    (unsigned long long)GET(b->changes[k]));
+	family(o, "milterhost_instance_slow_callbacks_total", "counter",
+	    "Callbacks that took longer than the instance's slow_ms, by "
+	    "stage.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int st = 0; st < MH_STAGE_COUNT; st++)
+			if (GET(b->calls[st]) > 0)
+				put(o, "milterhost_instance_slow_callbacks_total{"
+				    "instance=\"%s\",stage=\"%s\"} %llu\n",
+				    b->name, stage_name((mh_stage)st),
+				    (unsigned long long)GET(b->slow[st]));
+	family(o, "milterhost_instance_callback_seconds", "histogram",
+	    "Time in each instance's callbacks, by stage.");
+	for (b = blocks; b != NULL; b = b->next)
+		for (int st = 0; st < MH_STAGE_COUNT; st++) {
+			const char *sn = stage_name((mh_stage)st);
+			uint64_t cum = 0;
+
+			if (GET(b->calls[st]) == 0)
+				continue;
+			for (size_t i = 0; i < TIME_BUCKETS; i++) {
+				cum += GET(b->buckets[st][i]);
+				if (i < NELEM(seconds_le))
+					put(o, "milterhost_instance_callback_"
+					    "seconds_bucket{instance=\"%s\","
+					    "stage=\"%s\",le=\"%g\"} %llu\n",
+					    b->name, sn, seconds_le[i],
+					    (unsigned long long)cum);
+				else
+					put(o, "milterhost_instance_callback_"
+					    "seconds_bucket{instance=\"%s\","
+					    "stage=\"%s\",le=\"+Inf\"} %llu\n",
+					    b->name, sn,
+					    (unsigned long long)cum);
+			}
+			put(o, "milterhost_instance_callback_seconds_sum{"
+			    "instance=\"%s\",stage=\"%s\"} %.9f\n", b->name, sn,
+			    (double)GET(b->sum_ns[st]) / 1e9);
+			/* The buckets' total, so that the two always agree. */
+			put(o, "milterhost_instance_callback_seconds_count{"
+			    "instance=\"%s\",stage=\"%s\"} %llu\n", b->name, sn,
+			    (unsigned long long)cum);
+		}
+}
+
+char *
+metrics_render(size_t *len)
+{
+	struct out o = { .cap = 16384 };
+
+	if ((o.buf = malloc(o.cap)) == NULL)
+		return NULL;
+	pthread_mutex_lock(&blocks_lock);
+	render_process(&o);
+	render_messages(&o);
+	render_instances(&o);
+	pthread_mutex_unlock(&blocks_lock);
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}
