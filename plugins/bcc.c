@@ -65,6 +65,8 @@
 
 #include <milterhost/plugin.h>
 
+#include "support.h"
+
 struct bcc {
 	char *rcpt;    /* "<archive@example.com>", as sent to the MTA */
 	char *bare;    /* "archive@example.com", compared to recipients */
@@ -240,28 +242,17 @@ struct settings {
 static int
 collect_settings(const struct mh_init *init, struct settings *s)
 {
-	memset(s, 0, sizeof *s);
-	for (size_t i = 0; i < init->nsettings; i++) {
-		const char *key = init->settings[i].key;
-		const char **slot;
+	const struct bundled_key keys[] = {
+		{ "rcpt", &s->rcpt },
+		{ "args", &s->args },
+		{ "sender", &s->sender },
+		{ "recipient", &s->recipient },
+		{ "match", &s->match },
+		{ NULL, NULL },
+	};
 
-		if (strcmp(key, "rcpt") == 0)
-			slot = &s->rcpt;
-		else if (strcmp(key, "args") == 0)
-			slot = &s->args;
-		else if (strcmp(key, "sender") == 0)
-			slot = &s->sender;
-		else if (strcmp(key, "recipient") == 0)
-			slot = &s->recipient;
-		else if (strcmp(key, "match") == 0)
-			slot = &s->match;
-		else
-			return mh_init_error(init, key, "unknown key: bcc "
-			    "takes rcpt, args, sender, recipient and match");
-		if (*slot != NULL)
-			return mh_init_error(init, key, "given twice");
-		*slot = init->settings[i].value;
-	}
+	if (bundled_read_settings(init, "bcc", keys) < 0)
+		return -1;
 	if (s->rcpt == NULL)
 		return mh_init_error(init, "rcpt", "missing: give the address "
 		    "to add, e.g. rcpt = archive@example.com");

@@ -38,6 +38,8 @@
 
 #include <milterhost/plugin.h>
 
+#include "support.h"
+
 #define MAX_LIMIT 100000
 #define DEFAULT_REPLY "452 4.5.3 Too many recipients"
 #define MAX_TEXT 980 /* what mh_set_reply takes */
@@ -178,22 +180,14 @@ struct settings {
 static int
 collect_settings(const struct mh_init *init, struct settings *s)
 {
-	memset(s, 0, sizeof *s);
-	for (size_t i = 0; i < init->nsettings; i++) {
-		const char *key = init->settings[i].key;
-		const char **slot;
+	const struct bundled_key keys[] = {
+		{ "max", &s->max },
+		{ "reply", &s->reply },
+		{ NULL, NULL },
+	};
 
-		if (strcmp(key, "max") == 0)
-			slot = &s->max;
-		else if (strcmp(key, "reply") == 0)
-			slot = &s->reply;
-		else
-			return mh_init_error(init, key, "unknown key: "
-			    "rcptlimit takes max and reply");
-		if (*slot != NULL)
-			return mh_init_error(init, key, "given twice");
-		*slot = init->settings[i].value;
-	}
+	if (bundled_read_settings(init, "rcptlimit", keys) < 0)
+		return -1;
 	if (s->max == NULL)
 		return mh_init_error(init, "max", "missing: give the number "
 		    "of recipients a message may have, e.g. max = 100");

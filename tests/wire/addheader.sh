@@ -54,7 +54,8 @@ expect_refused() {
 	sed 's/^/    /' "$WIRE_OUT"
 }
 
-expect_refused unknown-key colour "unknown key" <<'EOF'
+expect_refused unknown-key colour \
+    "unknown key: addheader takes header, value and position" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test

@@ -113,7 +113,8 @@ sender = @example\.org$
 recipient = ^sales
 match = either
 EOF
-expect_refused unknown-key to "unknown key" <<'EOF'
+expect_refused unknown-key to \
+    "unknown key: bcc takes rcpt, args, sender, recipient and match" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test

@@ -99,7 +99,8 @@ module = rcptlimit
 max = 10
 reply = too many
 EOF
-expect_refused unknown-key limit "unknown key" <<'EOF'
+expect_refused unknown-key limit "unknown key: rcptlimit takes max and reply" \
+    <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10

@@ -119,7 +119,8 @@ bad_rule bad-header-where "bad header name 'X:Y' in 'header:X:Y'" \
     'header:X:Y /x/ delete'
 bad_rule accept-arguments "accept takes no arguments, but 'now' follows it" \
     'sender /x/ accept now'
-expect_refused unknown-key colour "unknown key: rules takes rule," <<'EOF'
+expect_refused unknown-key colour \
+    "unknown key: rules takes rule, rules_file and body_limit" <<'EOF'
 [plugin:t]
 module = rules
 rule = sender /x/ reject
