@@ -2,6 +2,9 @@
  * support - what the init functions of the bundled plugins share.  See
  * support.h.
  */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,5 +62,93 @@ bundled_read_settings(const struct mh_init *init, const char *plugin,
 			return -1;
 		*keys[k].value = s->value;
 	}
+	return 0;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Write the reason into err; returns -1. */
+static int
+fail(char *err, size_t errlen, const char *fmt, ...) MH_PRINTF(3, 4);
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *
+skip_blanks(const char *p)
+{
+	return p + strspn(p, " \t");
+}
+
+/* "c.x.y": the class c, then two runs of 1 to 3 digits. */
+static bool
+good_xcode(const char *s, size_t len, char class)
+{
+	size_t i = 2, run;
+
+	if (len < 5 || s[0] != class || s[1] != '.')
+		return false;
+	for (int part = 0; part < 2; part++) {
+		for (run = 0; i < len && isdigit((unsigned char)s[i]); i++)
+			run++;
+		if (run < 1 || run > 3)
+			return false;
+		if (part == 0 && (i >= len || s[i++] != '.'))
+			return false;
+	}
+	return i == len;
+}
+
+bool
+bundled_reply_has_code(const char *value)
+{
+	return strspn(value, "0123456789") == 3 &&
+	    (value[3] == '\0' || value[3] == ' ' || value[3] == '\t');
+}
+
+int
+bundled_parse_reply(const char *value, const char *example,
+		    struct bundled_reply *reply, char *err, size_t errlen)
+{
+	const char *p;
+	size_t n;
+
+	memcpy(reply->rcode, value, 3);
+	reply->rcode[3] = '\0';
+	reply->xcode[0] = '\0';
+	p = skip_blanks(value + 3);
+	n = strcspn(p, " \t");
+	if (n > 0 && strspn(p, "0123456789.") >= n &&
+	    memchr(p, '.', n) != NULL) {
+		if (n >= sizeof reply->xcode || !good_xcode(p, n, value[0]))
+			return fail(err, errlen, "bad enhanced status code "
+			    "'%.*s': write %c.X.Y, X and Y of 1 to 3 digits, "
+			    "to go with %s", (int)n, p, value[0],
+			    reply->rcode);
+		memcpy(reply->xcode, p, n);
+		reply->xcode[n] = '\0';
+		p = skip_blanks(p + n);
+	}
+	if (*p == '\0')
+		return fail(err, errlen, "the reply %s needs a text after its "
+		    "code, e.g. %s", reply->rcode, example);
+	reply->text = p;
+	return bundled_check_reply_text(p, err, errlen);
+}
+
+int
+bundled_check_reply_text(const char *text, char *err, size_t errlen)
+{
+	if (strlen(text) > BUNDLED_REPLY_TEXT_MAX)
+		return fail(err, errlen, "the reply's text is %zu bytes long, "
+		    "more than %d", strlen(text), BUNDLED_REPLY_TEXT_MAX);
 	return 0;
 }

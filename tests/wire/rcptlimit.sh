@@ -81,13 +81,14 @@ module = rcptlimit
 max = 10
 reply = 250 fine
 EOF
-expect_refused reply-class reply "bad enhanced status code '5.5.3'" <<'EOF'
+expect_refused reply-class reply \
+    "bad enhanced status code '5.5.3': write 4.X.Y, X and Y of 1 to 3 digits, to go with 452" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = 452 5.5.3 Too many recipients
 EOF
-expect_refused reply-notext reply "has no text" <<'EOF'
+expect_refused reply-notext reply "the reply 452 needs a text after its code" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
