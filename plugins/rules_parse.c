@@ -30,6 +30,7 @@
 
 #include <milterhost/plugin.h>
 
+#include "pattern.h"
 #include "rules.h"
 #include "support.h"
 
@@ -181,28 +182,6 @@ parse_where(struct rule *r, const char *w, size_t len, char *err,
 
 /* ---- [!]/PATTERN/FLAGS ------------------------------------------------------ */
 
-static int
-compile(struct rule *r, const char *pattern, size_t len, uint32_t options,
-	char *err, size_t errlen)
-{
-	PCRE2_UCHAR msg[256];
-	PCRE2_SIZE offset;
-	int code;
-
-	r->code = pcre2_compile((PCRE2_SPTR)pattern, len, options, &code,
-	    &offset, NULL);
-	if (r->code != NULL)
-		return 0;
-	if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
-		snprintf((char *)msg, sizeof msg, "error %d", code);
-	if (offset >= len)
-		return bad(err, errlen, "bad pattern /%.*s/: %s at its end",
-		    (int)len, pattern, (char *)msg);
-	return bad(err, errlen, "bad pattern /%.*s/: %s at character %zu "
-	    "of the pattern", (int)len, pattern, (char *)msg,
-	    (size_t)offset + 1);
-}
-
 /*
  * The pattern at *pp, with its '!' and its flags: compile it into r and
  * advance *pp past the flags.
@@ -240,7 +219,9 @@ parse_pattern(struct rule *r, const char **pp, char *err, size_t errlen)
 			    "pattern: the flags are i (ignore case) and x "
 			    "(extended)", **pp);
 	}
-	return compile(r, start, (size_t)(p - start), options, err, errlen);
+	r->code = bundled_compile(start, (size_t)(p - start), options, err,
+	    errlen);
+	return r->code != NULL ? 0 : -1;
 }
 
 /* ---- ACTION [ARGUMENTS] ------------------------------------------------------ */

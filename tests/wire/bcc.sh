@@ -5,7 +5,7 @@
 #  1. milterhost -t refuses each bad bcc setting, naming the key: rcpt
 #     missing, empty (<>) or not one address; args empty or not ESMTP
 #     parameters; a bad sender or recipient pattern, with PCRE2's reason
-#     and the offset; match without both patterns or with a bad value; an
+#     and where in the pattern; match without both patterns or with a bad value; an
 #     unknown key.  It accepts a good one, declaring "add recipients"
 #     without args and "add recipients with arguments" with, and the
 #     commented-out examples of conf/milterhost.ini once uncommented.
@@ -80,13 +80,14 @@ module = bcc
 rcpt = a@example.test
 args =
 EOF
-expect_refused bad-sender sender "bad regular expression: missing closing parenthesis at offset 13, marked by <-- HERE in /@(example.org <-- HERE /" <<'EOF'
+expect_refused bad-sender sender \
+    "bad pattern /@(example.org/: missing closing parenthesis at its end" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 sender = @(example.org
 EOF
-expect_refused bad-recipient recipient "bad regular expression: quantifier does not follow a repeatable item at offset 1, marked by <-- HERE in /^ <-- HERE *sales/" <<'EOF'
+expect_refused bad-recipient recipient "bad pattern /^*sales/: quantifier does not follow a repeatable item at character 2 of the pattern" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
