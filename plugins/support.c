@@ -3,7 +3,6 @@
  * support.h.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,27 +66,6 @@ bundled_read_settings(const struct mh_init *init, const char *plugin,
 
 /* ---- replies ------------------------------------------------------------ */
 
-/* Write the reason into err; returns -1. */
-static int
-fail(char *err, size_t errlen, const char *fmt, ...) MH_PRINTF(3, 4);
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const char *
-skip_blanks(const char *p)
-{
-	return p + strspn(p, " \t");
-}
-
 /* "c.x.y": the class c, then two runs of 1 to 3 digits. */
 static bool
 good_xcode(const char *s, size_t len, char class)
@@ -118,28 +96,33 @@ int
 bundled_parse_reply(const char *value, const char *example,
 		    struct bundled_reply *reply, char *err, size_t errlen)
 {
-	const char *p;
+	const char *p = value + 3;
 	size_t n;
 
 	memcpy(reply->rcode, value, 3);
 	reply->rcode[3] = '\0';
 	reply->xcode[0] = '\0';
-	p = skip_blanks(value + 3);
+	p += strspn(p, " \t");
 	n = strcspn(p, " \t");
 	if (n > 0 && strspn(p, "0123456789.") >= n &&
 	    memchr(p, '.', n) != NULL) {
-		if (n >= sizeof reply->xcode || !good_xcode(p, n, value[0]))
-			return fail(err, errlen, "bad enhanced status code "
+		if (n >= sizeof reply->xcode || !good_xcode(p, n, value[0])) {
+			snprintf(err, errlen, "bad enhanced status code "
 			    "'%.*s': write %c.X.Y, X and Y of 1 to 3 digits, "
 			    "to go with %s", (int)n, p, value[0],
 			    reply->rcode);
+			return -1;
+		}
 		memcpy(reply->xcode, p, n);
 		reply->xcode[n] = '\0';
-		p = skip_blanks(p + n);
+		p += n;
+		p += strspn(p, " \t");
 	}
-	if (*p == '\0')
-		return fail(err, errlen, "the reply %s needs a text after its "
+	if (*p == '\0') {
+		snprintf(err, errlen, "the reply %s needs a text after its "
 		    "code, e.g. %s", reply->rcode, example);
+		return -1;
+	}
 	reply->text = p;
 	return bundled_check_reply_text(p, err, errlen);
 }
@@ -147,8 +130,9 @@ bundled_parse_reply(const char *value, const char *example,
 int
 bundled_check_reply_text(const char *text, char *err, size_t errlen)
 {
-	if (strlen(text) > BUNDLED_REPLY_TEXT_MAX)
-		return fail(err, errlen, "the reply's text is %zu bytes long, "
-		    "more than %d", strlen(text), BUNDLED_REPLY_TEXT_MAX);
-	return 0;
+	if (strlen(text) <= BUNDLED_REPLY_TEXT_MAX)
+		return 0;
+	snprintf(err, errlen, "the reply's text is %zu bytes long, more than "
+	    "%d", strlen(text), BUNDLED_REPLY_TEXT_MAX);
+	return -1;
 }
