@@ -16,15 +16,7 @@
 
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
-local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
-
-local NAMES = {
-	[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
-	[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
-	[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
-	[SMFIR_SKIP] = "skip",
-}
 
 -- The answer to the last command must be one of the wanted ones.
 local function answered(c, what, err, ...)
@@ -39,21 +31,14 @@ local function answered(c, what, err, ...)
 	end
 	local names = {}
 	for _, want in ipairs({ ... }) do
-		names[#names + 1] = NAMES[want]
+		names[#names + 1] = reply_name(want)
 	end
 	fail("%s: milterhost answered %s, expected %s", what, reply_name(r),
 	    table.concat(names, " or "))
 end
 
 local function open(host, addr, ...)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	local err = mt.negotiate(c, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local c = wire_connect()
 	local want = { ... }
 	if #want == 0 then
 		want = { SMFIR_CONTINUE }
