@@ -36,17 +36,6 @@ local function step(conn, what, nobit, fn, ...)
 	end
 end
 
-local function open_connection()
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	if mt.negotiate(conn, nil, nil, nil) ~= nil then
-		fail("negotiation failed")
-	end
-	return conn
-end
-
 local function read_file(name)
 	local f = io.open(DIR .. "/" .. name, "rb")
 	if f == nil then
@@ -71,7 +60,7 @@ end
 
 local function connect_only(host, addr)
 	return function()
-		local conn = open_connection()
+		local conn = wire_connect()
 		step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo, host, addr)
 		mt.disconnect(conn)
 	end
@@ -81,7 +70,7 @@ end
 -- several headers (folded, leading space, empty) and a body of three
 -- chunks, 70007 bytes in all.
 local function transaction()
-	local conn = open_connection()
+	local conn = wire_connect()
 	step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo,
 	    "client.example.test", "192.0.2.7")
 	step(conn, "helo", SMFIP_NOHELO, mt.helo, "helo.example.test")
@@ -124,7 +113,7 @@ end
 -- RSET (mt.abort) after its body, one cut by a new HELO after its
 -- recipient, and a last complete one.
 local function messages()
-	local conn = open_connection()
+	local conn = wire_connect()
 	step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo,
 	    "client.example.test", "192.0.2.8")
 	step(conn, "helo", SMFIP_NOHELO, mt.helo, "first.example.test")

@@ -65,14 +65,7 @@ local function message(c, qid)
 end
 
 local function connection(n)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	local err = mt.negotiate(c, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local c = wire_connect()
 	expect(c, "connect", mt.conninfo(c, TAG .. "-c" .. n, "192.0.2.1"),
 	    SMFIR_CONTINUE)
 	expect(c, "helo", mt.helo(c, "client.example.test"), SMFIR_CONTINUE)
