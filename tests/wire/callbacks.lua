@@ -25,15 +25,7 @@ local function step(conn, what, nobit, fn, ...)
 	if nobit ~= nil and mt.test_option(conn, nobit) then
 		fail("%s: milterhost asked not to get this stage", what)
 	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
+	wire_answer(conn, what, fn(conn, ...), SMFIR_CONTINUE)
 end
 
 local function read_file(name)
@@ -47,15 +39,7 @@ local function read_file(name)
 end
 
 local function eom(conn)
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("eom: milterhost answered %s, expected continue",
-		    reply_name(r))
-	end
+	wire_answer(conn, "eom", mt.eom(conn), SMFIR_CONTINUE)
 end
 
 local function connect_only(host, addr)

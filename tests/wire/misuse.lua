@@ -25,16 +25,8 @@ local SMFIC_DATA = string.byte("T")
 local SMFIC_EOH = string.byte("N")
 local SMFIC_BODYEOB = string.byte("E")
 
-local function expect(c, what, err, want)
-	if err ~= nil then
-		fail("%s: miltertest: %s", what, tostring(err))
-	end
-	local r = mt.getreply(c)
-	if r ~= want then
-		fail("%s: milterhost answered %s, expected %s", what,
-		    reply_name(r), reply_name(want))
-	end
-end
+-- expect(c, what, err, want): the answer to the command sent must be want.
+local expect = wire_answer
 
 local function message(c, qid)
 	mt.macro(c, SMFIC_MAIL, "i", qid)

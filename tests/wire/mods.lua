@@ -35,14 +35,7 @@ local function open(scen)
 end
 
 local function step(c, what, err)
-	if err ~= nil then
-		fail("%s: miltertest: %s", what, tostring(err))
-	end
-	local r = mt.getreply(c)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
+	wire_answer(c, what, err, SMFIR_CONTINUE)
 end
 
 -- A message up to its end of message, every event answered continue:

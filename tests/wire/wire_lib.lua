@@ -8,8 +8,8 @@
 -- miltertest swallows Lua errors, so a script's work runs under
 -- run_script(), which prints a failure with mt.echo and exits 1.
 --
--- wire_connect(), wire_step() and wire_eom() talk to the daemon as an MTA
--- does, failing (fail()) on any other answer than the one wanted.
+-- wire_connect(), wire_answer(), wire_step() and wire_eom() talk to the
+-- daemon as an MTA does, failing (fail()) on an answer not wanted.
 
 failures = 0
 
@@ -75,6 +75,27 @@ function wire_connect()
 	return conn
 end
 
+-- wire_answer(conn, what, err, want, ...): err is what the miltertest
+-- call that sent a command returned (nil: sent), and milterhost's answer
+-- to the command must be one of the wanted reply letters (SMFIR_*).
+-- Returns the answer.
+function wire_answer(conn, what, err, ...)
+	local names = {}
+
+	if err ~= nil then
+		fail("%s: miltertest error: %s", what, tostring(err))
+	end
+	local r = mt.getreply(conn)
+	for _, want in ipairs({ ... }) do
+		if r == want then
+			return r
+		end
+		names[#names + 1] = reply_name(want)
+	end
+	fail("%s: milterhost answered %s, expected %s", what, reply_name(r),
+	    table.concat(names, " or "))
+end
+
 -- wire_step(conn, what, nobit, want, fn, ...): one protocol step,
 -- fn(conn, ...) (mt.conninfo, mt.helo, mt.mailfrom, ...), whose answer
 -- must be want (SMFIR_CONTINUE, ...); printed as "  WHAT  ANSWER".  A
@@ -86,29 +107,14 @@ function wire_step(conn, what, nobit, want, fn, ...)
 		    .. "to get it", what))
 		return
 	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= want then
-		fail("%s: milterhost answered %s, expected %s", what,
-		    reply_name(r), reply_name(want))
-	end
+	local r = wire_answer(conn, what, fn(conn, ...), want)
 	mt.echo(string.format("  %-24s %s", what, reply_name(r)))
 end
 
 -- wire_eom(conn): the end of the message, which milterhost must let
 -- through (continue or accept).
 function wire_eom(conn)
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE and r ~= SMFIR_ACCEPT then
-		fail("eom: milterhost answered %s, expected continue or "
-		    .. "accept", reply_name(r))
-	end
+	local r = wire_answer(conn, "eom", mt.eom(conn), SMFIR_CONTINUE,
+	    SMFIR_ACCEPT)
 	mt.echo(string.format("  %-24s %s", "eom", reply_name(r)))
 end
