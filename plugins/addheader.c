@@ -41,6 +41,8 @@
 
 #include <milterhost/plugin.h>
 
+#include "support.h"
+
 #define APPEND (-1) /* position: after the last header */
 
 /* One piece of the value template. */
@@ -261,24 +263,15 @@ struct settings {
 static int
 collect_settings(const struct mh_init *init, struct settings *s)
 {
-	memset(s, 0, sizeof *s);
-	for (size_t i = 0; i < init->nsettings; i++) {
-		const char *key = init->settings[i].key;
-		const char **slot;
+	const struct bundled_key keys[] = {
+		{ "header", &s->header },
+		{ "value", &s->value },
+		{ "position", &s->position },
+		{ NULL, NULL },
+	};
 
-		if (strcmp(key, "header") == 0)
-			slot = &s->header;
-		else if (strcmp(key, "value") == 0)
-			slot = &s->value;
-		else if (strcmp(key, "position") == 0)
-			slot = &s->position;
-		else
-			return mh_init_error(init, key, "unknown key: "
-			    "addheader takes header, value and position");
-		if (*slot != NULL)
-			return mh_init_error(init, key, "given twice");
-		*slot = init->settings[i].value;
-	}
+	if (bundled_read_settings(init, "addheader", keys) < 0)
+		return -1;
 	if (s->header == NULL)
 		return mh_init_error(init, "header", "missing: name the "
 		    "header to add, e.g. header = X-Milterhost");

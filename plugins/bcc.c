@@ -32,8 +32,8 @@
  * start of a pattern turns that off), and match anywhere in the address
  * unless anchored (^, $).  They match bytes: an address in UTF-8 is a
  * string of bytes to them.  No JIT: the systemd unit forbids writable
- * executable memory.  A bad pattern fails init with the key and the
- * offset of the error.
+ * executable memory.  A bad pattern fails init with the key, PCRE2's
+ * reason and where in the pattern it is.
  *
  * Recipients are those this instance sees at envrcpt: not the ones the
  * MTA rejected (no MH_WANT_REJECTED_RCPTS), nor those an earlier instance
@@ -64,6 +64,9 @@
 #include <pcre2.h>
 
 #include <milterhost/plugin.h>
+
+#include "pattern.h"
+#include "support.h"
 
 struct bcc {
 	char *rcpt;    /* "<archive@example.com>", as sent to the MTA */
@@ -201,31 +204,21 @@ parse_args(const struct mh_init *init, const char *value, struct bcc *b)
 	return 0;
 }
 
-/*
- * Compile a pattern, case-insensitively.  A bad one is reported with
- * PCRE2's reason and offset, the pattern marked there as Perl does.
- */
+/* Compile a pattern, case-insensitively. */
 static int
 compile(const struct mh_init *init, const char *key, const char *pattern,
 	pcre2_code **out)
 {
-	PCRE2_UCHAR reason[256];
-	PCRE2_SIZE offset;
-	int err;
+	char err[1024];
 
 	if (*pattern == '\0')
 		return mh_init_error(init, key, "is empty: leave the key out "
 		    "to take every message");
-	*out = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-	    PCRE2_CASELESS, &err, &offset, NULL);
-	if (*out != NULL)
-		return 0;
-	if (pcre2_get_error_message(err, reason, sizeof reason) < 0)
-		strcpy((char *)reason, "unknown error");
-	return mh_init_error(init, key, "bad regular expression: %s at "
-	    "offset %zu, marked by <-- HERE in /%.*s <-- HERE %s/",
-	    (const char *)reason, (size_t)offset, (int)offset, pattern,
-	    pattern + offset);
+	*out = bundled_compile(pattern, strlen(pattern), PCRE2_CASELESS, err,
+	    sizeof err);
+	if (*out == NULL)
+		return mh_init_error(init, key, "%s", err);
+	return 0;
 }
 
 /* The settings of the section, checked one by one. */
@@ -240,28 +233,17 @@ struct settings {
 static int
 collect_settings(const struct mh_init *init, struct settings *s)
 {
-	memset(s, 0, sizeof *s);
-	for (size_t i = 0; i < init->nsettings; i++) {
-		const char *key = init->settings[i].key;
-		const char **slot;
+	const struct bundled_key keys[] = {
+		{ "rcpt", &s->rcpt },
+		{ "args", &s->args },
+		{ "sender", &s->sender },
+		{ "recipient", &s->recipient },
+		{ "match", &s->match },
+		{ NULL, NULL },
+	};
 
-		if (strcmp(key, "rcpt") == 0)
-			slot = &s->rcpt;
-		else if (strcmp(key, "args") == 0)
-			slot = &s->args;
-		else if (strcmp(key, "sender") == 0)
-			slot = &s->sender;
-		else if (strcmp(key, "recipient") == 0)
-			slot = &s->recipient;
-		else if (strcmp(key, "match") == 0)
-			slot = &s->match;
-		else
-			return mh_init_error(init, key, "unknown key: bcc "
-			    "takes rcpt, args, sender, recipient and match");
-		if (*slot != NULL)
-			return mh_init_error(init, key, "given twice");
-		*slot = init->settings[i].value;
-	}
+	if (bundled_read_settings(init, "bcc", keys) < 0)
+		return -1;
 	if (s->rcpt == NULL)
 		return mh_init_error(init, "rcpt", "missing: give the address "
 		    "to add, e.g. rcpt = archive@example.com");

@@ -32,20 +32,20 @@
  * read-only after init, so sessions share it without locks.
  */
 #include <ctype.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <milterhost/plugin.h>
 
+#include "support.h"
+
 #define MAX_LIMIT 100000
 #define DEFAULT_REPLY "452 4.5.3 Too many recipients"
-#define MAX_TEXT 980 /* what mh_set_reply takes */
 
 struct rcptlimit {
 	unsigned long max;
 	char rcode[4];  /* "452" */
-	char xcode[16]; /* "4.5.3", or "" for none */
+	char xcode[12]; /* "4.5.3", or "" for none */
 	char *text;
 };
 
@@ -92,79 +92,33 @@ bad:
 }
 
 /*
- * An enhanced status code as the host checks it: the class digit of the
- * reply code, then ".", 1 to 3 digits, ".", 1 to 3 digits.
- */
-static bool
-is_xcode(const char *s, size_t len, char class)
-{
-	size_t i = 1;
-
-	if (len < 5 || s[0] != class || s[1] != '.')
-		return false;
-	for (int part = 0; part < 2; part++) {
-		size_t start = ++i;
-
-		while (i < len && isdigit((unsigned char)s[i]))
-			i++;
-		if (i == start || i - start > 3)
-			return false;
-		if (part == 0 && (i >= len || s[i] != '.'))
-			return false;
-	}
-	return i == len;
-}
-
-/*
  * "CODE [X.Y.Z] text": a 4xx code, an optional enhanced status code of
- * class 4 (a second word starting with a digit and holding a dot is taken
- * for one) and a text, which must not be empty.
+ * class 4 and a text, which must not be empty.
  */
 static int
 parse_reply(const struct mh_init *init, const char *value,
 	    struct rcptlimit *rl)
 {
-	const char *p = value, *word;
-	size_t len;
+	struct bundled_reply reply;
+	char err[1024];
 
-	if (strlen(p) < 3 || !isdigit((unsigned char)p[0]) ||
-	    !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) ||
-	    (p[3] != '\0' && p[3] != ' ' && p[3] != '\t'))
+	if (!bundled_reply_has_code(value))
 		return mh_init_error(init, "reply", "bad reply '%s': expected "
 		    "'4xx [4.x.y] text', e.g. '%s'", value, DEFAULT_REPLY);
-	if (p[0] == '5')
+	if (value[0] == '5')
 		return mh_init_error(init, "reply", "reply code %.3s is "
 		    "permanent: a client gives such recipients up and the "
 		    "mail is lost; use a 4xx code, such as 452, so that it "
-		    "sends them again later", p);
-	if (p[0] != '4')
+		    "sends them again later", value);
+	if (value[0] != '4')
 		return mh_init_error(init, "reply", "reply code %.3s is not "
-		    "4xx: the recipients beyond max are tempfailed", p);
-	memcpy(rl->rcode, p, 3);
-	rl->rcode[3] = '\0';
-	p += 3;
-	p += strspn(p, " \t");
-	word = p;
-	len = strcspn(word, " \t");
-	if (len > 0 && isdigit((unsigned char)word[0]) &&
-	    memchr(word, '.', len) != NULL) {
-		if (len >= sizeof rl->xcode || !is_xcode(word, len, '4'))
-			return mh_init_error(init, "reply", "bad enhanced "
-			    "status code '%.*s': expected 4.x.y (one to "
-			    "three digits each for x and y), e.g. 4.5.3",
-			    (int)len, word);
-		memcpy(rl->xcode, word, len);
-		rl->xcode[len] = '\0';
-		p = word + len;
-		p += strspn(p, " \t");
-	}
-	if (*p == '\0')
-		return mh_init_error(init, "reply", "'%s' has no text: write "
-		    "one after the code, e.g. '%s'", value, DEFAULT_REPLY);
-	if (strlen(p) > MAX_TEXT)
-		return mh_init_error(init, "reply", "the text is longer than "
-		    "%d bytes", MAX_TEXT);
-	if ((rl->text = strdup(p)) == NULL)
+		    "4xx: the recipients beyond max are tempfailed", value);
+	if (bundled_parse_reply(value, DEFAULT_REPLY, &reply, err,
+	    sizeof err) < 0)
+		return mh_init_error(init, "reply", "%s", err);
+	memcpy(rl->rcode, reply.rcode, sizeof rl->rcode);
+	memcpy(rl->xcode, reply.xcode, sizeof rl->xcode);
+	if ((rl->text = strdup(reply.text)) == NULL)
 		return mh_init_error(init, NULL, "out of memory");
 	return 0;
 }
@@ -178,22 +132,14 @@ struct settings {
 static int
 collect_settings(const struct mh_init *init, struct settings *s)
 {
-	memset(s, 0, sizeof *s);
-	for (size_t i = 0; i < init->nsettings; i++) {
-		const char *key = init->settings[i].key;
-		const char **slot;
+	const struct bundled_key keys[] = {
+		{ "max", &s->max },
+		{ "reply", &s->reply },
+		{ NULL, NULL },
+	};
 
-		if (strcmp(key, "max") == 0)
-			slot = &s->max;
-		else if (strcmp(key, "reply") == 0)
-			slot = &s->reply;
-		else
-			return mh_init_error(init, key, "unknown key: "
-			    "rcptlimit takes max and reply");
-		if (*slot != NULL)
-			return mh_init_error(init, key, "given twice");
-		*slot = init->settings[i].value;
-	}
+	if (bundled_read_settings(init, "rcptlimit", keys) < 0)
+		return -1;
 	if (s->max == NULL)
 		return mh_init_error(init, "max", "missing: give the number "
 		    "of recipients a message may have, e.g. max = 100");

@@ -67,6 +67,7 @@
 #include <milterhost/plugin.h>
 
 #include "rules.h"
+#include "support.h"
 
 #define DEFAULT_BODY_LIMIT (1024 * 1024)
 /* Body lines longer than this are checked in pieces of this size. */
@@ -301,6 +302,20 @@ add_rule(const struct mh_init *init, struct rules *st, const char *key,
 	return 0;
 }
 
+/* The keys of the section; rule and rules_file are list keys. */
+enum key {
+	KEY_RULE,
+	KEY_RULES_FILE,
+	KEY_BODY_LIMIT
+};
+
+static const struct bundled_key rules_keys[] = {
+	[KEY_RULE] = { "rule", NULL },
+	[KEY_RULES_FILE] = { "rules_file", NULL },
+	[KEY_BODY_LIMIT] = { "body_limit", NULL },
+	{ NULL, NULL },
+};
+
 /* The section's keys, in order: rules and files of rules keep it. */
 static int
 read_settings(const struct mh_init *init, struct rules *st)
@@ -313,17 +328,20 @@ read_settings(const struct mh_init *init, struct rules *st)
 		const char *value = init->settings[i].value;
 		int rc;
 
-		if (strcmp(key, "rule") == 0) {
+		switch (bundled_find_key(init, "rules", rules_keys, key)) {
+		case KEY_RULE:
 			rc = add_rule(init, st, key, value, ++nrule);
 			have_rules = true;
-		} else if (strcmp(key, "rules_file") == 0) {
+			break;
+		case KEY_RULES_FILE:
 			rc = add_rules_file(init, st, key, value);
 			have_rules = true;
-		} else if (strcmp(key, "body_limit") == 0) {
+			break;
+		case KEY_BODY_LIMIT:
 			rc = parse_body_limit(init, value, &st->body_limit);
-		} else {
-			return mh_init_error(init, key, "unknown key: rules "
-			    "takes rule, rules_file and body_limit");
+			break;
+		default: /* an unknown key, reported */
+			return -1;
 		}
 		if (rc < 0)
 			return -1;

@@ -30,12 +30,13 @@
 
 #include <milterhost/plugin.h>
 
+#include "pattern.h"
 #include "rules.h"
+#include "support.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-/* What the host takes: a reply line, a score's points and reason. */
-#define REPLY_TEXT_MAX 980
+/* What the host takes: a score's points and reason. */
 #define POINTS_MAX 1000.0
 #define REASON_MAX 200
 
@@ -181,28 +182,6 @@ parse_where(struct rule *r, const char *w, size_t len, char *err,
 
 /* ---- [!]/PATTERN/FLAGS ------------------------------------------------------ */
 
-static int
-compile(struct rule *r, const char *pattern, size_t len, uint32_t options,
-	char *err, size_t errlen)
-{
-	PCRE2_UCHAR msg[256];
-	PCRE2_SIZE offset;
-	int code;
-
-	r->code = pcre2_compile((PCRE2_SPTR)pattern, len, options, &code,
-	    &offset, NULL);
-	if (r->code != NULL)
-		return 0;
-	if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
-		snprintf((char *)msg, sizeof msg, "error %d", code);
-	if (offset >= len)
-		return bad(err, errlen, "bad pattern /%.*s/: %s at its end",
-		    (int)len, pattern, (char *)msg);
-	return bad(err, errlen, "bad pattern /%.*s/: %s at character %zu "
-	    "of the pattern", (int)len, pattern, (char *)msg,
-	    (size_t)offset + 1);
-}
-
 /*
  * The pattern at *pp, with its '!' and its flags: compile it into r and
  * advance *pp past the flags.
@@ -240,29 +219,12 @@ parse_pattern(struct rule *r, const char **pp, char *err, size_t errlen)
 			    "pattern: the flags are i (ignore case) and x "
 			    "(extended)", **pp);
 	}
-	return compile(r, start, (size_t)(p - start), options, err, errlen);
+	r->code = bundled_compile(start, (size_t)(p - start), options, err,
+	    errlen);
+	return r->code != NULL ? 0 : -1;
 }
 
 /* ---- ACTION [ARGUMENTS] ------------------------------------------------------ */
-
-/* "c.x.y": the class c, then two runs of 1 to 3 digits. */
-static bool
-good_xcode(const char *s, size_t len, char class)
-{
-	size_t i = 2, run;
-
-	if (len < 5 || s[0] != class || s[1] != '.')
-		return false;
-	for (int part = 0; part < 2; part++) {
-		for (run = 0; i < len && isdigit((unsigned char)s[i]); i++)
-			run++;
-		if (run < 1 || run > 3)
-			return false;
-		if (part == 0 && (i >= len || s[i++] != '.'))
-			return false;
-	}
-	return i == len;
-}
 
 /*
  * The arguments of reject (class '5') and tempfail ('4'): nothing (the
@@ -273,41 +235,31 @@ parse_reply(struct rule *r, const char *args, char class, char *err,
 	    size_t errlen)
 {
 	const char *name = action_names[r->action], *text = args;
-	size_t n;
+	struct bundled_reply reply;
+	char example[64];
 
 	if (*args == '\0')
 		return 0;
-	n = strspn(args, "0123456789");
-	if (n != 3 || (args[3] != '\0' && args[3] != ' ' && args[3] != '\t')) {
+	if (!bundled_reply_has_code(args)) {
 		/* Only a text: the usual code for a policy refusal. */
 		snprintf(r->rcode, sizeof r->rcode, "%c%s", class,
 		    class == '5' ? "50" : "51");
 		snprintf(r->xcode, sizeof r->xcode, "%c.7.1", class);
+		if (bundled_check_reply_text(args, err, errlen) < 0)
+			return -1;
 	} else {
 		if (args[0] != class)
 			return bad(err, errlen, "%s takes a %cxx reply code, "
 			    "not %.3s", name, class, args);
-		memcpy(r->rcode, args, 3);
-		text = skip_blanks(args + 3);
-		n = word_length(text);
-		if (n > 0 && strspn(text, "0123456789.") >= n &&
-		    memchr(text, '.', n) != NULL) {
-			if (n >= sizeof r->xcode || !good_xcode(text, n, class))
-				return bad(err, errlen, "bad enhanced status "
-				    "code '%.*s': write %c.X.Y, X and Y of 1 "
-				    "to 3 digits, to go with %s", (int)n, text,
-				    class, r->rcode);
-			memcpy(r->xcode, text, n);
-			text = skip_blanks(text + n);
-		}
-		if (*text == '\0')
-			return bad(err, errlen, "the reply %s needs a text "
-			    "after its code, e.g. %s %s%s%s Go away", r->rcode,
-			    name, r->rcode, r->xcode[0] ? " " : "", r->xcode);
+		snprintf(example, sizeof example, "%s %.3s %c.7.1 Go away",
+		    name, args, class);
+		if (bundled_parse_reply(args, example, &reply, err,
+		    errlen) < 0)
+			return -1;
+		memcpy(r->rcode, reply.rcode, sizeof r->rcode);
+		memcpy(r->xcode, reply.xcode, sizeof r->xcode);
+		text = reply.text;
 	}
-	if (strlen(text) > REPLY_TEXT_MAX)
-		return bad(err, errlen, "the reply's text is %zu bytes long, "
-		    "more than %d", strlen(text), REPLY_TEXT_MAX);
 	if ((r->text = strdup(text)) == NULL)
 		return bad(err, errlen, "out of memory");
 	return 0;
@@ -404,7 +356,7 @@ parse_quarantine(struct rule *r, const char *args, char *err, size_t errlen)
 	if (*args == '\0')
 		return bad(err, errlen, "quarantine needs a reason, e.g. "
 		    "quarantine suspicious attachment");
-	if (check_reason(args, REPLY_TEXT_MAX, err, errlen) < 0)
+	if (check_reason(args, BUNDLED_REPLY_TEXT_MAX, err, errlen) < 0)
 		return -1;
 	if ((r->text = strdup(args)) == NULL)
 		return bad(err, errlen, "out of memory");

@@ -31,41 +31,13 @@ local FOO = "bar"                       -- macro {foo}, at eom only
 -- Not exported by miltertest: the command letter of end of message.
 local SMFIC_BODYEOB = string.byte("E")
 
---
--- One protocol step.  miltertest refuses to send a stage the milter
--- asked not to get (SMFIP_NO*): such a stage is skipped, and noted.
--- Otherwise the step must succeed and milterhost must answer continue.
---
+-- One protocol step, answered continue (wire_lib.lua's wire_step).
 local function step(conn, what, nobit, fn, ...)
-	if nobit ~= nil and mt.test_option(conn, nobit) then
-		mt.echo(string.format("  %-10s not sent: milterhost asked "
-		    .. "not to get it", what))
-		return
-	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
-	mt.echo(string.format("  %-10s continue", what))
+	wire_step(conn, what, nobit, SMFIR_CONTINUE, fn, ...)
 end
 
 local function open_connection()
-	if SOCKET == nil or SOCKET == "" then
-		fail("MH_WIRE_SOCKET is not set")
-	end
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	local err = mt.negotiate(conn, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local conn = wire_connect()
 	-- The union of the plugins' actions: addheader declares ADDHDRS.
 	if not mt.test_action(conn, SMFIF_ADDHDRS) then
 		fail("negotiation: milterhost did not ask for SMFIF_ADDHDRS "
@@ -100,16 +72,7 @@ local function transaction(conn)
 	step(conn, "body", SMFIP_NOBODY, mt.bodystring,
 	    "Hello from the wire test.\r\n")
 	mt.macro(conn, SMFIC_BODYEOB, "i", QUEUE_ID, "{foo}", FOO)
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE and r ~= SMFIR_ACCEPT then
-		fail("eom: milterhost answered %s, expected continue or "
-		    .. "accept", reply_name(r))
-	end
-	mt.echo("  eom        " .. reply_name(r))
+	wire_eom(conn)
 end
 
 -- Without SMFIP_HDR_LEADSPC the MTA adds the space after the colon; with

@@ -21,13 +21,7 @@ script=$here/addheader.lua
 
 # ---- 1. configuration checks -------------------------------------------
 
-# bundled_config: conf/milterhost.ini with the build's plugin directory.
-bundled=$WIRE_TMP/bundled.ini
-sed "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|" \
-    "$abs_top_srcdir/conf/milterhost.ini" >"$bundled" ||
-    wire_error "cannot copy conf/milterhost.ini"
-grep -q "^plugin_dir = $WIRE_PLUGIN_DIR\$" "$bundled" ||
-    wire_error "conf/milterhost.ini has no ';plugin_dir = ' line to set"
+bundled=$(wire_conf_ini bundled) || exit 99
 if wire_check_config "$bundled" && grep -q addheader "$WIRE_OUT"; then
 	echo "ok: milterhost -t accepts conf/milterhost.ini"
 else
@@ -35,61 +29,43 @@ else
 	wire_fail "milterhost -t refuses conf/milterhost.ini"
 fi
 
-# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
-# from stdin, with a message naming KEY and saying TEXT.
-expect_refused() {
-	local name=$1 key=$2 text=$3 ini
-
-	ini=$(wire_config "$name") || exit 99
-	if wire_check_config "$ini"; then
-		wire_fail "$name: milterhost -t accepted it"
-	elif ! grep -qF -- "$key" "$WIRE_OUT" ||
-	    ! grep -qF -- "$text" "$WIRE_OUT"; then
-		wire_fail "$name: the error does not name '$key' and" \
-		    "say '$text'"
-	else
-		echo "ok: $name refused: $(grep -v ": debug: " "$WIRE_OUT" | head -n 1)"
-		return 0
-	fi
-	sed 's/^/    /' "$WIRE_OUT"
-}
-
-expect_refused unknown-key colour "unknown key" <<'EOF'
+wire_expect_refused unknown-key colour \
+    "unknown key: addheader takes header, value and position" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test
 value = v
 colour = red
 EOF
-expect_refused lone-percent value "lone '%'" <<'EOF'
+wire_expect_refused lone-percent value "lone '%'" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test
 value = 100% sure
 EOF
-expect_refused unterminated value "unterminated '%{'" <<'EOF'
+wire_expect_refused unterminated value "unterminated '%{'" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test
 value = by %{j
 EOF
-expect_refused bad-header header "bad header name" <<'EOF'
+wire_expect_refused bad-header header "bad header name" <<'EOF'
 [plugin:t]
 module = addheader
 header = X:Test
 value = v
 EOF
-expect_refused no-header header "missing" <<'EOF'
+wire_expect_refused no-header header "missing" <<'EOF'
 [plugin:t]
 module = addheader
 value = v
 EOF
-expect_refused no-value value "missing" <<'EOF'
+wire_expect_refused no-value value "missing" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test
 EOF
-expect_refused bad-position position "bad position" <<'EOF'
+wire_expect_refused bad-position position "bad position" <<'EOF'
 [plugin:t]
 module = addheader
 header = X-Test

@@ -21,35 +21,13 @@ local SOCKET = os.getenv("MH_WIRE_SOCKET")
 
 local ADDED = { "all", "from", "to", "both", "either" }
 
--- One protocol step, answered continue; a stage negotiated away
--- (SMFIP_NO*) is skipped, as an MTA skips it.
+-- One protocol step, answered continue (wire_lib.lua's wire_step).
 local function step(conn, what, nobit, fn, ...)
-	if nobit ~= nil and mt.test_option(conn, nobit) then
-		return
-	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
+	wire_step(conn, what, nobit, SMFIR_CONTINUE, fn, ...)
 end
 
 local function open_connection()
-	if SOCKET == nil or SOCKET == "" then
-		fail("MH_WIRE_SOCKET is not set")
-	end
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	local err = mt.negotiate(conn, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local conn = wire_connect()
 	-- No instance has args: each declares SMFIF_ADDRCPT.
 	if not mt.test_action(conn, SMFIF_ADDRCPT) then
 		fail("negotiation: milterhost did not ask for SMFIF_ADDRCPT")
@@ -74,15 +52,7 @@ local function finish(conn)
 	step(conn, "header", SMFIP_NOHDRS, mt.header, "Subject", "bcc test")
 	step(conn, "eoh", SMFIP_NOEOH, mt.eoh)
 	step(conn, "body", SMFIP_NOBODY, mt.bodystring, "Hello.\r\n")
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE and r ~= SMFIR_ACCEPT then
-		fail("eom: milterhost answered %s, expected continue or "
-		    .. "accept", reply_name(r))
-	end
+	wire_eom(conn)
 end
 
 -- The recipients added at the end of the message must be exactly the

@@ -5,7 +5,7 @@
 #  1. milterhost -t refuses each bad bcc setting, naming the key: rcpt
 #     missing, empty (<>) or not one address; args empty or not ESMTP
 #     parameters; a bad sender or recipient pattern, with PCRE2's reason
-#     and the offset; match without both patterns or with a bad value; an
+#     and where in the pattern; match without both patterns or with a bad value; an
 #     unknown key.  It accepts a good one, declaring "add recipients"
 #     without args and "add recipients with arguments" with, and the
 #     commented-out examples of conf/milterhost.ini once uncommented.
@@ -29,83 +29,65 @@ client=$abs_top_srcdir/tests/wire/callbacks_client.pl
 
 # ---- 1. configuration checks -------------------------------------------
 
-# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
-# from stdin, with a message naming KEY and saying TEXT.
-expect_refused() {
-	local name=$1 key=$2 text=$3 ini
-
-	ini=$(wire_config "$name") || exit 99
-	if wire_check_config "$ini"; then
-		wire_fail "$name: milterhost -t accepted it"
-	elif ! grep -qF -- "] $key: " "$WIRE_OUT" ||
-	    ! grep -qF -- "$text" "$WIRE_OUT"; then
-		wire_fail "$name: the error does not name '$key' and" \
-		    "say '$text'"
-	else
-		echo "ok: $name refused: $(grep -v ": debug: " "$WIRE_OUT" | head -n 1)"
-		return 0
-	fi
-	sed 's/^/    /' "$WIRE_OUT"
-}
-
-expect_refused no-rcpt rcpt "missing" <<'EOF'
+wire_expect_refused no-rcpt rcpt "missing" <<'EOF'
 [plugin:t]
 module = bcc
 sender = x
 EOF
-expect_refused null-rcpt rcpt "needs an address" <<'EOF'
+wire_expect_refused null-rcpt rcpt "needs an address" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = <>
 EOF
-expect_refused two-rcpts rcpt "bad address 'a@example.test b@example.test'" <<'EOF'
+wire_expect_refused two-rcpts rcpt "bad address 'a@example.test b@example.test'" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test b@example.test
 EOF
-expect_refused open-bracket rcpt "bad address '<a@example.test'" <<'EOF'
+wire_expect_refused open-bracket rcpt "bad address '<a@example.test'" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = <a@example.test
 EOF
-expect_refused bad-args args "bad ESMTP argument 'NOTIFY='" <<'EOF'
+wire_expect_refused bad-args args "bad ESMTP argument 'NOTIFY='" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 args = ORCPT=rfc822;a@example.test NOTIFY=
 EOF
-expect_refused empty-args args "is empty" <<'EOF'
+wire_expect_refused empty-args args "is empty" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 args =
 EOF
-expect_refused bad-sender sender "bad regular expression: missing closing parenthesis at offset 13, marked by <-- HERE in /@(example.org <-- HERE /" <<'EOF'
+wire_expect_refused bad-sender sender \
+    "bad pattern /@(example.org/: missing closing parenthesis at its end" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 sender = @(example.org
 EOF
-expect_refused bad-recipient recipient "bad regular expression: quantifier does not follow a repeatable item at offset 1, marked by <-- HERE in /^ <-- HERE *sales/" <<'EOF'
+wire_expect_refused bad-recipient recipient "bad pattern /^*sales/: quantifier does not follow a repeatable item at character 2 of the pattern" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 recipient = ^*sales
 EOF
-expect_refused empty-sender sender "is empty" <<'EOF'
+wire_expect_refused empty-sender sender "is empty" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 sender =
 EOF
-expect_refused lone-match match "needs both sender and recipient" <<'EOF'
+wire_expect_refused lone-match match "needs both sender and recipient" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
 sender = @example\.org$
 match = any
 EOF
-expect_refused bad-match match "bad value 'either'" <<'EOF'
+wire_expect_refused bad-match match "bad value 'either'" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
@@ -113,7 +95,8 @@ sender = @example\.org$
 recipient = ^sales
 match = either
 EOF
-expect_refused unknown-key to "unknown key" <<'EOF'
+wire_expect_refused unknown-key to \
+    "unknown key: bcc takes rcpt, args, sender, recipient and match" <<'EOF'
 [plugin:t]
 module = bcc
 rcpt = a@example.test
@@ -151,11 +134,9 @@ EOF
 
 # The commented-out examples of conf/milterhost.ini, taken in: both
 # plugins' sections load.
-examples=$WIRE_TMP/examples.ini
-sed -e "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|" \
-    -e '/^; ---- plugin instances/,$ s/^;\(\[plugin:\|[a-z_]* = \)/\1/' \
-    "$abs_top_srcdir/conf/milterhost.ini" >"$examples" ||
-    wire_error "cannot copy conf/milterhost.ini"
+examples=$(wire_conf_ini examples \
+    '/^; ---- plugin instances/,$ s/^;\(\[plugin:\|[a-z_]* = \)/\1/') ||
+    exit 99
 if wire_check_config "$examples" &&
     grep -q '^  [0-9]*\. \[plugin:limit\] rcptlimit ' "$WIRE_OUT" &&
     grep -q '^  [0-9]*\. \[plugin:archive\] bcc ' "$WIRE_OUT"; then

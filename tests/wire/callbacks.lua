@@ -25,26 +25,7 @@ local function step(conn, what, nobit, fn, ...)
 	if nobit ~= nil and mt.test_option(conn, nobit) then
 		fail("%s: milterhost asked not to get this stage", what)
 	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
-end
-
-local function open_connection()
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	if mt.negotiate(conn, nil, nil, nil) ~= nil then
-		fail("negotiation failed")
-	end
-	return conn
+	wire_answer(conn, what, fn(conn, ...), SMFIR_CONTINUE)
 end
 
 local function read_file(name)
@@ -58,20 +39,12 @@ local function read_file(name)
 end
 
 local function eom(conn)
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("eom: milterhost answered %s, expected continue",
-		    reply_name(r))
-	end
+	wire_answer(conn, "eom", mt.eom(conn), SMFIR_CONTINUE)
 end
 
 local function connect_only(host, addr)
 	return function()
-		local conn = open_connection()
+		local conn = wire_connect()
 		step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo, host, addr)
 		mt.disconnect(conn)
 	end
@@ -81,7 +54,7 @@ end
 -- several headers (folded, leading space, empty) and a body of three
 -- chunks, 70007 bytes in all.
 local function transaction()
-	local conn = open_connection()
+	local conn = wire_connect()
 	step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo,
 	    "client.example.test", "192.0.2.7")
 	step(conn, "helo", SMFIP_NOHELO, mt.helo, "helo.example.test")
@@ -124,7 +97,7 @@ end
 -- RSET (mt.abort) after its body, one cut by a new HELO after its
 -- recipient, and a last complete one.
 local function messages()
-	local conn = open_connection()
+	local conn = wire_connect()
 	step(conn, "connect", SMFIP_NOCONNECT, mt.conninfo,
 	    "client.example.test", "192.0.2.8")
 	step(conn, "helo", SMFIP_NOHELO, mt.helo, "first.example.test")

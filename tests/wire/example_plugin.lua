@@ -7,8 +7,6 @@
 
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
-local SOCKET = os.getenv("MH_WIRE_SOCKET")
-
 local function expect(conn, what, want)
 	local r = mt.getreply(conn)
 	if r ~= want then
@@ -18,13 +16,7 @@ local function expect(conn, what, want)
 end
 
 local function session(sender)
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	if mt.negotiate(conn, nil, nil, nil) ~= nil then
-		fail("negotiation failed")
-	end
+	local conn = wire_connect()
 	-- The plugin implements envfrom only: milterhost asks for no other
 	-- stage, and miltertest refuses to send those.
 	for _, opt in ipairs({ SMFIP_NOCONNECT, SMFIP_NOHELO, SMFIP_NORCPT,

@@ -16,8 +16,19 @@
 #				section for the test socket and the build's
 #				plugin directory, then the lines of stdin;
 #				prints the file's path
+#	wire_conf_ini NAME [SED-EXPRESSION ...]
+#				write $WIRE_TMP/NAME.ini: the bundled
+#				conf/milterhost.ini with the build's plugin
+#				directory, edited by the sed expressions;
+#				prints the file's path
 #	wire_check_config INI	run "milterhost -t -c INI"; its output is
 #				in $WIRE_OUT, its exit status is returned
+#	wire_expect_refused NAME KEY TEXT
+#				"milterhost -t" must refuse the config
+#				"wire_config NAME" makes of stdin, with a
+#				message naming the setting KEY ("] KEY: ")
+#				and saying TEXT; prints "ok: NAME refused:"
+#				and the message, or fails the test
 #	wire_start INI		start the daemon in the foreground, logging
 #				to $WIRE_LOG, and wait until it listens
 #	wire_miltertest SCRIPT [NAME=VALUE ...]
@@ -154,9 +165,42 @@ wire_config() {
 	echo "$ini"
 }
 
+wire_conf_ini() {
+	local ini=$WIRE_TMP/$1.ini expr
+	local -a edits=(-e "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|")
+	shift
+
+	for expr in "$@"; do
+		edits+=(-e "$expr")
+	done
+	sed "${edits[@]}" "$abs_top_srcdir/conf/milterhost.ini" >"$ini" ||
+	    wire_error "cannot copy conf/milterhost.ini"
+	grep -q "^plugin_dir = $WIRE_PLUGIN_DIR\$" "$ini" ||
+	    wire_error "conf/milterhost.ini has no ';plugin_dir = ' line to set"
+	echo "$ini"
+}
+
 wire_check_config() {
 	WIRE_OUT=$WIRE_TMP/check.out
 	"$WIRE_DAEMON" -t -c "$1" >"$WIRE_OUT" 2>&1
+}
+
+wire_expect_refused() {
+	local name=$1 key=$2 text=$3 ini
+
+	ini=$(wire_config "$name") || exit 99
+	if wire_check_config "$ini"; then
+		wire_fail "$name: milterhost -t accepted it"
+	elif ! grep -qF -- "] $key: " "$WIRE_OUT" ||
+	    ! grep -qF -- "$text" "$WIRE_OUT"; then
+		wire_fail "$name: the error does not name '$key' and" \
+		    "say '$text'"
+	else
+		echo "ok: $name refused:" \
+		    "$(grep -v ": debug: " "$WIRE_OUT" | head -n 1)"
+		return 0
+	fi
+	sed 's/^/    /' "$WIRE_OUT"
 }
 
 # Is the daemon process still there?  bash reaps its children as they

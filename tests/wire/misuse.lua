@@ -25,16 +25,8 @@ local SMFIC_DATA = string.byte("T")
 local SMFIC_EOH = string.byte("N")
 local SMFIC_BODYEOB = string.byte("E")
 
-local function expect(c, what, err, want)
-	if err ~= nil then
-		fail("%s: miltertest: %s", what, tostring(err))
-	end
-	local r = mt.getreply(c)
-	if r ~= want then
-		fail("%s: milterhost answered %s, expected %s", what,
-		    reply_name(r), reply_name(want))
-	end
-end
+-- expect(c, what, err, want): the answer to the command sent must be want.
+local expect = wire_answer
 
 local function message(c, qid)
 	mt.macro(c, SMFIC_MAIL, "i", qid)
@@ -65,14 +57,7 @@ local function message(c, qid)
 end
 
 local function connection(n)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	local err = mt.negotiate(c, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local c = wire_connect()
 	expect(c, "connect", mt.conninfo(c, TAG .. "-c" .. n, "192.0.2.1"),
 	    SMFIR_CONTINUE)
 	expect(c, "helo", mt.helo(c, "client.example.test"), SMFIR_CONTINUE)

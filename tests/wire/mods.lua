@@ -23,13 +23,7 @@
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "scripted_lib.lua")
 
 local function open(scen)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	if mt.negotiate(c, nil, nil, nil) ~= nil then
-		fail("negotiation failed")
-	end
+	local c = wire_connect()
 	for _, act in ipairs({ SMFIF_ADDHDRS, SMFIF_CHGHDRS, SMFIF_CHGBODY,
 	    SMFIF_ADDRCPT, SMFIF_ADDRCPT_PAR, SMFIF_DELRCPT, SMFIF_CHGFROM,
 	    SMFIF_QUARANTINE }) do
@@ -41,14 +35,7 @@ local function open(scen)
 end
 
 local function step(c, what, err)
-	if err ~= nil then
-		fail("%s: miltertest: %s", what, tostring(err))
-	end
-	local r = mt.getreply(c)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered %s, expected continue", what,
-		    reply_name(r))
-	end
+	wire_answer(c, what, err, SMFIR_CONTINUE)
 end
 
 -- A message up to its end of message, every event answered continue:

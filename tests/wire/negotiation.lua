@@ -92,15 +92,7 @@ local function open_connection(steps, actions)
 end
 
 local function step(conn, what, fn, ...)
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE then
-		fail("%s: milterhost answered '%s', expected continue", what,
-		    r and string.char(r) or "nothing")
-	end
+	wire_answer(conn, what, fn(conn, ...), SMFIR_CONTINUE)
 end
 
 -- A small message; headers: a list of {name, value}.

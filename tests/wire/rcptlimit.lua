@@ -20,48 +20,17 @@ dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
 
---
--- One protocol step, answered want (a reply letter).  miltertest refuses
--- to send a stage the milter asked not to get (SMFIP_NO*): such a stage
--- is skipped.
---
-local function step(conn, what, nobit, want, fn, ...)
-	if nobit ~= nil and mt.test_option(conn, nobit) then
-		return
-	end
-	local err = fn(conn, ...)
-	if err ~= nil then
-		fail("%s: miltertest error: %s", what, tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= want then
-		fail("%s: milterhost answered %s, expected %s", what,
-		    reply_name(r), reply_name(want))
-	end
-	mt.echo(string.format("  %-24s %s", what, reply_name(r)))
-end
-
 local function open_connection()
-	if SOCKET == nil or SOCKET == "" then
-		fail("MH_WIRE_SOCKET is not set")
-	end
-	local conn = mt.connect(SOCKET, 50, 0.1)
-	if conn == nil then
-		fail("cannot connect to %s", SOCKET)
-	end
-	local err = mt.negotiate(conn, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
-	step(conn, "connect", SMFIP_NOCONNECT, SMFIR_CONTINUE, mt.conninfo,
-	    "client.example.test", "192.0.2.7")
-	step(conn, "helo", SMFIP_NOHELO, SMFIR_CONTINUE, mt.helo,
+	local conn = wire_connect()
+	wire_step(conn, "connect", SMFIP_NOCONNECT, SMFIR_CONTINUE,
+	    mt.conninfo, "client.example.test", "192.0.2.7")
+	wire_step(conn, "helo", SMFIP_NOHELO, SMFIR_CONTINUE, mt.helo,
 	    "client.example.test")
 	return conn
 end
 
 local function mail(conn, from)
-	step(conn, "mail " .. from, SMFIP_NOMAIL, SMFIR_CONTINUE,
+	wire_step(conn, "mail " .. from, SMFIP_NOMAIL, SMFIR_CONTINUE,
 	    mt.mailfrom, from)
 end
 
@@ -69,38 +38,29 @@ end
 -- the configured reply (SMFIR_REPLYCODE; its text is checked by
 -- rcptlimit.sh, which sees it on the wire).
 local function taken(conn, rcpt)
-	step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_CONTINUE, mt.rcptto,
-	    rcpt)
+	wire_step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_CONTINUE,
+	    mt.rcptto, rcpt)
 end
 
 local function over(conn, rcpt)
-	step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_REPLYCODE, mt.rcptto,
-	    rcpt)
+	wire_step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_REPLYCODE,
+	    mt.rcptto, rcpt)
 end
 
 local function refused(conn, rcpt)
-	step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_REJECT, mt.rcptto,
-	    rcpt)
+	wire_step(conn, "rcpt " .. rcpt, SMFIP_NORCPT, SMFIR_REJECT,
+	    mt.rcptto, rcpt)
 end
 
 -- The rest of the message, accepted.  mt.data is not used: miltertest
 -- 2.11.0~beta2 sends DATA twice in it.
 local function finish(conn)
-	step(conn, "header", SMFIP_NOHDRS, SMFIR_CONTINUE, mt.header,
+	wire_step(conn, "header", SMFIP_NOHDRS, SMFIR_CONTINUE, mt.header,
 	    "Subject", "wire test")
-	step(conn, "eoh", SMFIP_NOEOH, SMFIR_CONTINUE, mt.eoh)
-	step(conn, "body", SMFIP_NOBODY, SMFIR_CONTINUE, mt.bodystring,
+	wire_step(conn, "eoh", SMFIP_NOEOH, SMFIR_CONTINUE, mt.eoh)
+	wire_step(conn, "body", SMFIP_NOBODY, SMFIR_CONTINUE, mt.bodystring,
 	    "Hello.\r\n")
-	local err = mt.eom(conn)
-	if err ~= nil then
-		fail("eom: miltertest error: %s", tostring(err))
-	end
-	local r = mt.getreply(conn)
-	if r ~= SMFIR_CONTINUE and r ~= SMFIR_ACCEPT then
-		fail("eom: milterhost answered %s, expected continue or "
-		    .. "accept", reply_name(r))
-	end
-	mt.echo("  eom                      " .. reply_name(r))
+	wire_eom(conn)
 end
 
 local function scenario_limit()

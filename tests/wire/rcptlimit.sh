@@ -26,80 +26,63 @@ client=$abs_top_srcdir/tests/wire/callbacks_client.pl
 
 # ---- 1. configuration checks -------------------------------------------
 
-# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
-# from stdin, with a message naming KEY and saying TEXT.
-expect_refused() {
-	local name=$1 key=$2 text=$3 ini
-
-	ini=$(wire_config "$name") || exit 99
-	if wire_check_config "$ini"; then
-		wire_fail "$name: milterhost -t accepted it"
-	elif ! grep -qF -- "] $key: " "$WIRE_OUT" ||
-	    ! grep -qF -- "$text" "$WIRE_OUT"; then
-		wire_fail "$name: the error does not name '$key' and" \
-		    "say '$text'"
-	else
-		echo "ok: $name refused: $(grep -v ": debug: " "$WIRE_OUT" | head -n 1)"
-		return 0
-	fi
-	sed 's/^/    /' "$WIRE_OUT"
-}
-
-expect_refused no-max max "missing" <<'EOF'
+wire_expect_refused no-max max "missing" <<'EOF'
 [plugin:t]
 module = rcptlimit
 EOF
-expect_refused max-zero max "bad number of recipients '0'" <<'EOF'
+wire_expect_refused max-zero max "bad number of recipients '0'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 0
 EOF
-expect_refused max-word max "bad number of recipients 'ten'" <<'EOF'
+wire_expect_refused max-word max "bad number of recipients 'ten'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = ten
 EOF
-expect_refused max-sign max "bad number of recipients '-1'" <<'EOF'
+wire_expect_refused max-sign max "bad number of recipients '-1'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = -1
 EOF
-expect_refused max-big max "bad number of recipients '100001'" <<'EOF'
+wire_expect_refused max-big max "bad number of recipients '100001'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 100001
 EOF
-expect_refused reply-5xx reply "reply code 550 is permanent" <<'EOF'
+wire_expect_refused reply-5xx reply "reply code 550 is permanent" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = 550 5.5.3 Too many recipients
 EOF
-expect_refused reply-2xx reply "reply code 250 is not 4xx" <<'EOF'
+wire_expect_refused reply-2xx reply "reply code 250 is not 4xx" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = 250 fine
 EOF
-expect_refused reply-class reply "bad enhanced status code '5.5.3'" <<'EOF'
+wire_expect_refused reply-class reply \
+    "bad enhanced status code '5.5.3': write 4.X.Y, X and Y of 1 to 3 digits, to go with 452" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = 452 5.5.3 Too many recipients
 EOF
-expect_refused reply-notext reply "has no text" <<'EOF'
+wire_expect_refused reply-notext reply "the reply 452 needs a text after its code" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = 452 4.5.3
 EOF
-expect_refused reply-garbage reply "bad reply 'too many'" <<'EOF'
+wire_expect_refused reply-garbage reply "bad reply 'too many'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10
 reply = too many
 EOF
-expect_refused unknown-key limit "unknown key" <<'EOF'
+wire_expect_refused unknown-key limit "unknown key: rcptlimit takes max and reply" \
+    <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 10

@@ -16,66 +16,32 @@
 
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
-local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
 
-local NAMES = {
-	[SMFIR_CONTINUE] = "continue", [SMFIR_ACCEPT] = "accept",
-	[SMFIR_REJECT] = "reject", [SMFIR_TEMPFAIL] = "tempfail",
-	[SMFIR_DISCARD] = "discard", [SMFIR_REPLYCODE] = "replycode",
-	[SMFIR_SKIP] = "skip",
-}
-
--- The answer to the last command must be one of the wanted ones.
-local function answered(c, what, err, ...)
-	if err ~= nil then
-		fail("%s: miltertest: %s", what, tostring(err))
-	end
-	local r = mt.getreply(c)
-	for _, want in ipairs({ ... }) do
-		if r == want then
-			return r
-		end
-	end
-	local names = {}
-	for _, want in ipairs({ ... }) do
-		names[#names + 1] = NAMES[want]
-	end
-	fail("%s: milterhost answered %s, expected %s", what, reply_name(r),
-	    table.concat(names, " or "))
-end
-
 local function open(host, addr, ...)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	local err = mt.negotiate(c, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
+	local c = wire_connect()
 	local want = { ... }
 	if #want == 0 then
 		want = { SMFIR_CONTINUE }
 	end
-	answered(c, "connect " .. host, mt.conninfo(c, host, addr),
+	wire_answer(c, "connect " .. host, mt.conninfo(c, host, addr),
 	    table.unpack(want))
 	return c
 end
 
 local function helo(c, name)
-	answered(c, "helo " .. name, mt.helo(c, name), SMFIR_CONTINUE)
+	wire_answer(c, "helo " .. name, mt.helo(c, name), SMFIR_CONTINUE)
 end
 
 local function mail(c, from, ...)
 	local want = { ... }
-	return answered(c, "mail " .. from, mt.mailfrom(c, from),
+	return wire_answer(c, "mail " .. from, mt.mailfrom(c, from),
 	    table.unpack(#want > 0 and want or { SMFIR_CONTINUE }))
 end
 
 local function rcpt(c, to, ...)
 	local want = { ... }
-	return answered(c, "rcpt " .. to, mt.rcptto(c, to),
+	return wire_answer(c, "rcpt " .. to, mt.rcptto(c, to),
 	    table.unpack(#want > 0 and want or { SMFIR_CONTINUE }))
 end
 
@@ -90,7 +56,7 @@ end
 
 local function body(c, text, ...)
 	local want = { ... }
-	return answered(c, "body chunk", mt.bodystring(c, text),
+	return wire_answer(c, "body chunk", mt.bodystring(c, text),
 	    table.unpack(#want > 0 and want or { SMFIR_CONTINUE }))
 end
 
@@ -100,7 +66,7 @@ local function eom(c, ...)
 	if #want == 0 then
 		want = { SMFIR_CONTINUE, SMFIR_ACCEPT }
 	end
-	return answered(c, "eom", mt.eom(c), table.unpack(want))
+	return wire_answer(c, "eom", mt.eom(c), table.unpack(want))
 end
 
 -- A message up to its body from a connected client.

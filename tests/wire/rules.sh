@@ -23,10 +23,7 @@ script=$here/rules.lua
 
 # ---- 1. configuration checks -------------------------------------------
 
-bundled=$WIRE_TMP/bundled.ini
-sed "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|" \
-    "$abs_top_srcdir/conf/milterhost.ini" >"$bundled" ||
-    wire_error "cannot copy conf/milterhost.ini"
+bundled=$(wire_conf_ini bundled) || exit 99
 if wire_check_config "$bundled"; then
 	echo "ok: milterhost -t accepts conf/milterhost.ini"
 else
@@ -34,10 +31,8 @@ else
 	wire_fail "milterhost -t refuses conf/milterhost.ini"
 fi
 # The commented [plugin:privacy] example, uncommented.
-example=$WIRE_TMP/example.ini
-sed -e "s|^;plugin_dir = .*|plugin_dir = $WIRE_PLUGIN_DIR|" \
-    -e '/^;\[plugin:privacy\]$/,/^$/s/^;//' \
-    "$abs_top_srcdir/conf/milterhost.ini" >"$example"
+example=$(wire_conf_ini example '/^;\[plugin:privacy\]$/,/^$/s/^;//') ||
+    exit 99
 if ! grep -q '^\[plugin:privacy\]$' "$example"; then
 	wire_fail "conf/milterhost.ini has no ';[plugin:privacy]' example"
 elif wire_check_config "$example" && grep -q 'rules 1\.0' "$WIRE_OUT"; then
@@ -49,30 +44,11 @@ else
 	    "conf/milterhost.ini"
 fi
 
-# expect_refused NAME KEY TEXT: milterhost -t must fail on the config read
-# from stdin, with a message naming KEY and saying TEXT.
-expect_refused() {
-	local name=$1 key=$2 text=$3 ini
-
-	ini=$(wire_config "$name") || exit 99
-	if wire_check_config "$ini"; then
-		wire_fail "$name: milterhost -t accepted it"
-	elif ! grep -qF -- "] $key: " "$WIRE_OUT" ||
-	    ! grep -qF -- "$text" "$WIRE_OUT"; then
-		wire_fail "$name: the error does not name '$key' and" \
-		    "say '$text'"
-	else
-		echo "ok: $name refused: $(grep -v ": debug: " "$WIRE_OUT" | head -n 1)"
-		return 0
-	fi
-	sed 's/^/    /' "$WIRE_OUT"
-}
-
 # bad_rule NAME TEXT RULE: the section's second rule, RULE, is refused
 # with TEXT, and the message names it and its line (10: the wire config's
 # [milterhost] lines come first).
 bad_rule() {
-	expect_refused "$1" rule ":10: [plugin:t] rule: rule 2, '$3': $2" <<EOF
+	wire_expect_refused "$1" rule ":10: [plugin:t] rule: rule 2, '$3': $2" <<EOF
 [plugin:t]
 module = rules
 rule = sender /^ok@/ accept
@@ -119,24 +95,25 @@ bad_rule bad-header-where "bad header name 'X:Y' in 'header:X:Y'" \
     'header:X:Y /x/ delete'
 bad_rule accept-arguments "accept takes no arguments, but 'now' follows it" \
     'sender /x/ accept now'
-expect_refused unknown-key colour "unknown key: rules takes rule," <<'EOF'
+wire_expect_refused unknown-key colour \
+    "unknown key: rules takes rule, rules_file and body_limit" <<'EOF'
 [plugin:t]
 module = rules
 rule = sender /x/ reject
 colour = red
 EOF
-expect_refused no-rules rule "no rules" <<'EOF'
+wire_expect_refused no-rules rule "no rules" <<'EOF'
 [plugin:t]
 module = rules
 body_limit = 10k
 EOF
-expect_refused bad-body-limit body_limit "bad size '2g'" <<'EOF'
+wire_expect_refused bad-body-limit body_limit "bad size '2g'" <<'EOF'
 [plugin:t]
 module = rules
 rule = body /x/ reject
 body_limit = 2g
 EOF
-expect_refused empty-rule rule "rule 1, '': empty rule" <<'EOF'
+wire_expect_refused empty-rule rule "rule 1, '': empty rule" <<'EOF'
 [plugin:t]
 module = rules
 rule =
@@ -164,38 +141,38 @@ else
 	wire_fail "good-file: milterhost -t refused it"
 	sed 's/^/    /' "$WIRE_OUT"
 fi
-expect_refused file-bad-rule rules_file \
+wire_expect_refused file-bad-rule rules_file \
     "$WIRE_TMP/bad.rules:3: bad points 'x'" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = bad.rules
 EOF
-expect_refused file-bad-pattern rules_file \
+wire_expect_refused file-bad-pattern rules_file \
     "$WIRE_TMP/badpat.rules:3: bad pattern /(/: missing closing parenthesis" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = badpat.rules
 EOF
-expect_refused file-nul rules_file \
+wire_expect_refused file-nul rules_file \
     "$WIRE_TMP/nul.rules:2: the line holds a NUL byte" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = nul.rules
 EOF
-expect_refused file-missing rules_file \
+wire_expect_refused file-missing rules_file \
     "$WIRE_TMP/none.rules: cannot open it: No such file or directory" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = none.rules
 EOF
-expect_refused file-directory rules_file \
+wire_expect_refused file-directory rules_file \
     "$WIRE_TMP/dir.rules: not a regular file" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = dir.rules
 EOF
 # The second of two rules files is read too, after the rule between.
-expect_refused file-second rules_file "$WIRE_TMP/bad.rules:3:" <<'EOF'
+wire_expect_refused file-second rules_file "$WIRE_TMP/bad.rules:3:" <<'EOF'
 [plugin:t]
 module = rules
 rules_file = good.rules

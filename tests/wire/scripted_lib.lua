@@ -50,15 +50,7 @@ NOBIT = {
 }
 
 function open(scen)
-	local c = mt.connect(SOCKET, 50, 0.1)
-	if c == nil then
-		fail("cannot connect to %s", tostring(SOCKET))
-	end
-	local err = mt.negotiate(c, nil, nil, nil)
-	if err ~= nil then
-		fail("negotiation: %s", tostring(err))
-	end
-	return c
+	return wire_connect()
 end
 
 -- Send one event; return milterhost's reply.

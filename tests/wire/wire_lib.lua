@@ -7,6 +7,9 @@
 --
 -- miltertest swallows Lua errors, so a script's work runs under
 -- run_script(), which prints a failure with mt.echo and exits 1.
+--
+-- wire_connect(), wire_answer(), wire_step() and wire_eom() talk to the
+-- daemon as an MTA does, failing (fail()) on an answer not wanted.
 
 failures = 0
 
@@ -51,4 +54,67 @@ function run_script(fn)
 	if failures > 0 then
 		os.exit(1)
 	end
+end
+
+-- wire_connect(): a connection to the daemon at MH_WIRE_SOCKET (set by
+-- lib.sh's wire_miltertest), negotiated with miltertest's defaults: every
+-- action and protocol step offered.
+function wire_connect()
+	local socket = os.getenv("MH_WIRE_SOCKET")
+	if socket == nil or socket == "" then
+		fail("MH_WIRE_SOCKET is not set")
+	end
+	local conn = mt.connect(socket, 50, 0.1)
+	if conn == nil then
+		fail("cannot connect to %s", socket)
+	end
+	local err = mt.negotiate(conn, nil, nil, nil)
+	if err ~= nil then
+		fail("negotiation: %s", tostring(err))
+	end
+	return conn
+end
+
+-- wire_answer(conn, what, err, want, ...): err is what the miltertest
+-- call that sent a command returned (nil: sent), and milterhost's answer
+-- to the command must be one of the wanted reply letters (SMFIR_*).
+-- Returns the answer.
+function wire_answer(conn, what, err, ...)
+	local names = {}
+
+	if err ~= nil then
+		fail("%s: miltertest error: %s", what, tostring(err))
+	end
+	local r = mt.getreply(conn)
+	for _, want in ipairs({ ... }) do
+		if r == want then
+			return r
+		end
+		names[#names + 1] = reply_name(want)
+	end
+	fail("%s: milterhost answered %s, expected %s", what, reply_name(r),
+	    table.concat(names, " or "))
+end
+
+-- wire_step(conn, what, nobit, want, fn, ...): one protocol step,
+-- fn(conn, ...) (mt.conninfo, mt.helo, mt.mailfrom, ...), whose answer
+-- must be want (SMFIR_CONTINUE, ...); printed as "  WHAT  ANSWER".  A
+-- stage the milter asked not to get (nobit, its SMFIP_NO* bit; nil for
+-- none) is skipped, as an MTA skips it: miltertest refuses to send it.
+function wire_step(conn, what, nobit, want, fn, ...)
+	if nobit ~= nil and mt.test_option(conn, nobit) then
+		mt.echo(string.format("  %-24s not sent: milterhost asked not "
+		    .. "to get it", what))
+		return
+	end
+	local r = wire_answer(conn, what, fn(conn, ...), want)
+	mt.echo(string.format("  %-24s %s", what, reply_name(r)))
+end
+
+-- wire_eom(conn): the end of the message, which milterhost must let
+-- through (continue or accept).
+function wire_eom(conn)
+	local r = wire_answer(conn, "eom", mt.eom(conn), SMFIR_CONTINUE,
+	    SMFIR_ACCEPT)
+	mt.echo(string.format("  %-24s %s", "eom", reply_name(r)))
 end

@@ -1,0 +1,89 @@
+/*
+ * support - what the init functions of the bundled plugins share:
+ * reading the keys of the plugin's section, and SMTP replies written in
+ * a setting.
+ *
+ * Built as a convenience library linked into each bundled plugin, so
+ * every plugin file has its own copy; the plugins export nothing but
+ * their descriptor (plugins/plugin.sym), so these functions never meet
+ * another plugin's or the host's.  They use only <milterhost/plugin.h>,
+ * like any plugin.  The names start with bundled_, for the reader.
+ */
+#ifndef PLUGINS_SUPPORT_H
+#define PLUGINS_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <milterhost/plugin.h>
+
+/* ---- the keys of the section ------------------------------------------ */
+
+/*
+ * One key a plugin takes.  value is where bundled_read_settings() stores
+ * the key's value; NULL in a table the plugin reads itself with
+ * bundled_find_key() (its list keys come several times).  A table ends
+ * with a NULL name.
+ */
+struct bundled_key {
+	const char *name;
+	const char **value;
+};
+
+/*
+ * The index of key in keys.  An unknown key is reported with
+ * mh_init_error, naming the setting and every key the plugin takes
+ * ("unknown key: rcptlimit takes max and reply"), and gives -1.  Pass
+ * the setting's own key string (init->settings[i].key), so that the
+ * error names its line.
+ */
+int bundled_find_key(const struct mh_init *init, const char *plugin,
+		     const struct bundled_key *keys, const char *key);
+
+/*
+ * Store the value of each setting of init in its key's value (borrowed
+ * from init: valid during init only), and NULL in those of the keys not
+ * given.  Every key of the table needs a value, and none may be in the
+ * descriptor's list_keys: the host refuses any other key given twice, so
+ * there is one value at most.  Returns 0, or -1 with an unknown key
+ * reported.
+ */
+int bundled_read_settings(const struct mh_init *init, const char *plugin,
+			  const struct bundled_key *keys);
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* The longest reply text mh_set_reply takes on one line. */
+#define BUNDLED_REPLY_TEXT_MAX 980
+
+/* A reply as written in a setting, "CODE [X.Y.Z] TEXT", split. */
+struct bundled_reply {
+	char rcode[4];    /* "452" */
+	char xcode[12];   /* "4.5.3", or "" for none */
+	const char *text; /* within the value parsed */
+};
+
+/* Does value start with a reply code: three digits, then a blank or the
+ * end? */
+bool bundled_reply_has_code(const char *value);
+
+/*
+ * Split value, which starts with a reply code (the caller has checked it
+ * and its class), into reply: the code; an enhanced status code, if the
+ * next word is digits and dots with a dot (as the host reads one), which
+ * must be of the code's class with 1 to 3 digits in each of its last two
+ * parts; and the text after the blanks, which must not be empty (the
+ * message then shows example, a whole reply) and is checked by
+ * bundled_check_reply_text().  Returns 0, or -1 with the reason in err.
+ */
+int bundled_parse_reply(const char *value, const char *example,
+			struct bundled_reply *reply, char *err,
+			size_t errlen);
+
+/*
+ * A reply's text: at most BUNDLED_REPLY_TEXT_MAX bytes.  Returns 0, or -1
+ * with the reason in err.
+ */
+int bundled_check_reply_text(const char *text, char *err, size_t errlen);
+
+#endif /* PLUGINS_SUPPORT_H */
