@@ -6,7 +6,9 @@
 #
 # It starts, in a temporary directory, on unix sockets: the floor (a bare
 # libmilter milter that continues everywhere), milterhost with 1, 5 and 10
-# no-op plugins, and 10 more bare milters for the chains of 5 and 10 that
+# no-op plugins, milterhost with 10 no-op plugins and /metrics on
+# (metrics_listen: every callback counted and timed), and 10 more bare
+# milters for the chains of 5 and 10 that
 # the load generator runs as Postfix runs smtpd_milters = a, b, c; and on
 # loopback TCP: the bare milter adding a header at the end of the message
 # (libmilter without TCP_NODELAY; like the header plugin it takes only the
@@ -105,11 +107,12 @@ start_bare() {
 	wait_ready "$sb_spec"
 }
 
-# start_mh NAME SPEC MODULE COUNT: sets pid_NAME.
+# start_mh NAME SPEC MODULE COUNT [HOST-LINE]: sets pid_NAME; HOST-LINE
+# goes into [milterhost].
 start_mh() {
 	{
-		printf '[milterhost]\nsocket = %s\nplugin_dir = %s\n' "$2" \
-		    "$b/bench/.libs"
+		printf '[milterhost]\nsocket = %s\nplugin_dir = %s\n%s\n' \
+		    "$2" "$b/bench/.libs" "${5:-}"
 		k=1
 		while [ $k -le "$4" ]; do
 			printf '[plugin:%s%d]\nmodule = %s\n' "$3" $k "$3"
@@ -126,6 +129,9 @@ start_bare floor "unix:$tmp/floor.sock"
 start_mh mh1 "unix:$tmp/mh1.sock" noop 1
 start_mh mh5 "unix:$tmp/mh5.sock" noop 5
 start_mh mh10 "unix:$tmp/mh10.sock" noop 10
+# The same with /metrics on (issue 16: at least 0.97 of mh10's msgs/s).
+start_mh mh10m "unix:$tmp/mh10m.sock" noop 10 \
+    "metrics_listen = 127.0.0.1:$((port2 + 1))"
 chain5= chain10= chain5_pids= chain10_pids=
 for i in 1 2 3 4 5 6 7 8 9 10; do
 	start_bare "c$i" "unix:$tmp/c$i.sock"
@@ -145,12 +151,12 @@ start_bare nrhdr "unix:$tmp/nrhdr.sock" -N
 # headers per message: h30_bare to the floor, h30_nr to the bare milter
 # with NR_HDR, h30_mh5 to milterhost with 5 no-op plugins.  (A case named
 # *hdr* must get a header change per message.)
-cases="floor mh1 mh5 mh10 chain5 chain10 barehdr_tcp mhhdr_tcp"
+cases="floor mh1 mh5 mh10 mh10m chain5 chain10 barehdr_tcp mhhdr_tcp"
 cases="$cases h30_bare h30_nr h30_mh5"
 case_pids() {
 	case $1 in
 	floor | h30_bare) echo "$pid_floor" ;;
-	mh1 | mh5 | mh10) eval "echo \$pid_$1" ;;
+	mh1 | mh5 | mh10 | mh10m) eval "echo \$pid_$1" ;;
 	chain5) echo "$chain5_pids" ;;
 	chain10) echo "$chain10_pids" ;;
 	barehdr_tcp) echo "$pid_barehdr" ;;
@@ -161,7 +167,7 @@ case_pids() {
 }
 case_targets() {
 	case $1 in
-	floor | mh1 | mh5 | mh10) echo "--target unix:$tmp/$1.sock" ;;
+	floor | mh1 | mh5 | mh10 | mh10m) echo "--target unix:$tmp/$1.sock" ;;
 	chain5) echo "$chain5" ;;
 	chain10) echo "$chain10" ;;
 	barehdr_tcp) echo "--target inet:$port1@127.0.0.1" ;;
@@ -340,6 +346,12 @@ for n in 1 4; do
 	m10=$(get mh10 $n 3)
 	verdict "milterhost+10 noop >= 0.9 x floor msgs/s at $n conn.: $m10 vs $fl (x$(awk "BEGIN { printf \"%.2f\", $m10 / $fl }"))" \
 	    "$m10 >= 0.9 * $fl"
+done
+for n in 1 4; do
+	m10=$(get mh10 $n 3)
+	mm=$(get mh10m $n 3)
+	verdict "milterhost+10 noop with metrics >= 0.97 x without at $n conn.: $mm vs $m10 (x$(awk "BEGIN { printf \"%.3f\", $mm / $m10 }"); issue 16)" \
+	    "$mm >= 0.97 * $m10"
 done
 for n in 1 4; do
 	m5=$(get mh5 $n 3)
