@@ -57,10 +57,16 @@ static const char *const change_names[MOD_TYPE_COUNT] = {
 	[MOD_QUARANTINE] = "quarantine",
 };
 
-/* One instance's counters, kept for as long as the process runs. */
-struct block {
-	char *name;
-	struct block *next;
+/*
+ * One instance's counters, kept for as long as the process runs, in
+ * shards: each thread adds to the shard it was given, so that sessions on
+ * different threads do not bounce cache lines between CPUs (with atomics
+ * all on one copy, 10 instances cost a fifth of the throughput at 4
+ * connections); rendering sums the shards.
+ */
+#define SHARDS 8
+
+struct counters {
 	uint64_t calls[MH_STAGE_COUNT];
 	uint64_t decisions[DECISIONS];
 	uint64_t failures[CALL_FAILURES];
@@ -69,7 +75,40 @@ struct block {
 	uint64_t buckets[MH_STAGE_COUNT][TIME_BUCKETS]; /* not cumulative */
 	uint64_t sum_ns[MH_STAGE_COUNT];
 	uint64_t decided[RESULTS];  /* messages it decided */
+} __attribute__((aligned(64)));
+
+struct block {
+	char *name;
+	struct block *next;
+	struct counters shard[SHARDS];
 };
+
+/* This thread's shard, given out in turn at its first count. */
+static _Thread_local unsigned my_shard = SHARDS;
+static unsigned next_shard;
+
+static unsigned
+shard(void)
+{
+	if (my_shard == SHARDS)
+		my_shard = __atomic_fetch_add(&next_shard, 1,
+		    __ATOMIC_RELAXED) % SHARDS;
+	return my_shard;
+}
+
+/* The sum of one counter over the shards of its block, given its copy
+ * in the first shard (the others follow a struct counters apart). */
+static uint64_t
+sum(const uint64_t *first)
+{
+	uint64_t s = 0;
+
+	for (int k = 0; k < SHARDS; k++)
+		s += GET(*(const uint64_t *)(const void *)
+		    ((const char *)first + k * sizeof(struct counters)));
+	return s;
+}
+#define SUM(b, field) sum(&(b)->shard[0].field)
 
 static bool enabled;
 static char libmilter[32];
@@ -108,8 +147,9 @@ block_of(const char *name)
 			return b;
 		tail = &b->next;
 	}
-	if ((b = calloc(1, sizeof *b)) == NULL)
+	if (posix_memalign((void **)&b, 64, sizeof *b) != 0)
 		return NULL;
+	memset(b, 0, sizeof *b);
 	if ((b->name = strdup(name)) == NULL) {
 		free(b);
 		return NULL;
@@ -132,12 +172,19 @@ metrics_attach(struct plugin_set *set)
 	return rc;
 }
 
+/* The bucket bounds in nanoseconds, for the hot path. */
+static const uint64_t ns_le[] = {
+	10000, 50000, 100000, 500000, 1000000, 5000000, 10000000, 50000000,
+	100000000, 500000000, 1000000000, 5000000000
+};
+_Static_assert(NELEM(ns_le) == NELEM(seconds_le), "bucket bounds");
+
 static size_t
 time_bucket(uint64_t ns)
 {
 	size_t i = 0;
 
-	while (i < NELEM(seconds_le) && (double)ns > seconds_le[i] * 1e9)
+	while (i < NELEM(ns_le) && ns > ns_le[i])
 		i++;
 	return i;
 }
@@ -146,24 +193,26 @@ void
 metrics_call(void *arg, const struct call_report *r)
 {
 	struct block *b = r->inst->host_data;
+	struct counters *c;
 	mh_stage st = r->stage;
 
 	(void)arg;
 	if (b == NULL || (unsigned)st >= MH_STAGE_COUNT)
 		return;
-	ADD(b->calls[st], 1);
-	ADD(b->buckets[st][time_bucket(r->ns)], 1);
-	ADD(b->sum_ns[st], r->ns);
+	c = &b->shard[shard()];
+	ADD(c->calls[st], 1);
+	ADD(c->buckets[st][time_bucket(r->ns)], 1);
+	ADD(c->sum_ns[st], r->ns);
 	if (r->slow)
-		ADD(b->slow[st], 1);
+		ADD(c->slow[st], 1);
 	/* abort and close decide nothing. */
 	if (st != MH_STAGE_ABORT && st != MH_STAGE_CLOSE &&
 	    (unsigned)r->status < DECISIONS)
-		ADD(b->decisions[r->status], 1);
+		ADD(c->decisions[r->status], 1);
 	if (r->failure != CALL_OK)
-		ADD(b->failures[r->failure], 1);
+		ADD(c->failures[r->failure], 1);
 	for (size_t i = 0; i < r->changes; i++)
-		ADD(b->changes[r->new_changes[i].type], 1);
+		ADD(c->changes[r->new_changes[i].type], 1);
 }
 
 static enum result
@@ -194,7 +243,7 @@ metrics_message(void *arg, const struct msg_summary *m)
 	ADD(messages[res], 1);
 	if (m->decider_inst != NULL &&
 	    (b = m->decider_inst->host_data) != NULL)
-		ADD(b->decided[res], 1);
+		ADD(b->shard[shard()].decided[res], 1);
 	else if (m->score[0] != '\0')
 		ADD(score_decided[res], 1);
 	if (!m->scored)
@@ -323,7 +372,7 @@ render_messages(struct out *o)
 		for (int r = R_REJECTED; r <= R_DISCARDED; r++)
 			put(o, "milterhost_messages_decided_total{decider=\"%s\","
 			    "result=\"%s\"} %llu\n", b->name, result_names[r],
-			    (unsigned long long)GET(b->decided[r]));
+			    (unsigned long long)SUM(b, decided[r]));
 	for (int r = R_REJECTED; r <= R_DISCARDED; r++)
 		put(o, "milterhost_messages_decided_total{decider=\"(score)\","
 		    "result=\"%s\"} %llu\n", result_names[r],
@@ -355,11 +404,11 @@ render_instances(struct out *o)
 	    "Callbacks of each plugin instance, by stage.");
 	for (b = blocks; b != NULL; b = b->next)
 		for (int st = 0; st < MH_STAGE_COUNT; st++)
-			if (GET(b->calls[st]) > 0)
+			if (SUM(b, calls[st]) > 0)
 				put(o, "milterhost_instance_callbacks_total{"
 				    "instance=\"%s\",stage=\"%s\"} %llu\n",
 				    b->name, stage_name((mh_stage)st),
-				    (unsigned long long)GET(b->calls[st]));
+				    (unsigned long long)SUM(b, calls[st]));
 	family(o, "milterhost_instance_decisions_total", "counter", "What "
 	    "each instance's callbacks decided (after on_error; a dry-run "
 	    "instance's decisions as made), by kind.");
@@ -368,7 +417,7 @@ render_instances(struct out *o)
 			put(o, "milterhost_instance_decisions_total{instance="
 			    "\"%s\",decision=\"%s\"} %llu\n", b->name,
 			    decision_names[d],
-			    (unsigned long long)GET(b->decisions[d]));
+			    (unsigned long long)SUM(b, decisions[d]));
 	family(o, "milterhost_instance_failures_total", "counter", "Failures "
 	    "of each instance's callbacks (answered by its on_error), by "
 	    "kind.");
@@ -377,7 +426,7 @@ render_instances(struct out *o)
 			put(o, "milterhost_instance_failures_total{instance="
 			    "\"%s\",kind=\"%s\"} %llu\n", b->name,
 			    failure_names[f],
-			    (unsigned long long)GET(b->failures[f]));
+			    (unsigned long long)SUM(b, failures[f]));
 	family(o, "milterhost_instance_changes_total", "counter", "Message "
 	    "changes each instance queued, by kind.");
 	for (b = blocks; b != NULL; b = b->next)
@@ -385,17 +434,17 @@ render_instances(struct out *o)
 			put(o, "milterhost_instance_changes_total{instance="
 			    "\"%s\",kind=\"%s\"} %llu\n", b->name,
 			    change_names[k],
-			    (unsigned long long)GET(b->changes[k]));
+			    (unsigned long long)SUM(b, changes[k]));
 	family(o, "milterhost_instance_slow_callbacks_total", "counter",
 	    "Callbacks that took longer than the instance's slow_ms, by "
 	    "stage.");
 	for (b = blocks; b != NULL; b = b->next)
 		for (int st = 0; st < MH_STAGE_COUNT; st++)
-			if (GET(b->calls[st]) > 0)
+			if (SUM(b, calls[st]) > 0)
 				put(o, "milterhost_instance_slow_callbacks_total{"
 				    "instance=\"%s\",stage=\"%s\"} %llu\n",
 				    b->name, stage_name((mh_stage)st),
-				    (unsigned long long)GET(b->slow[st]));
+				    (unsigned long long)SUM(b, slow[st]));
 	family(o, "milterhost_instance_callback_seconds", "histogram",
 	    "Time in each instance's callbacks, by stage.");
 	for (b = blocks; b != NULL; b = b->next)
@@ -403,10 +452,10 @@ render_instances(struct out *o)
 			const char *sn = stage_name((mh_stage)st);
 			uint64_t cum = 0;
 
-			if (GET(b->calls[st]) == 0)
+			if (SUM(b, calls[st]) == 0)
 				continue;
 			for (size_t i = 0; i < TIME_BUCKETS; i++) {
-				cum += GET(b->buckets[st][i]);
+				cum += SUM(b, buckets[st][i]);
 				if (i < NELEM(seconds_le))
 					put(o, "milterhost_instance_callback_"
 					    "seconds_bucket{instance=\"%s\","
@@ -422,7 +471,7 @@ render_instances(struct out *o)
 			}
 			put(o, "milterhost_instance_callback_seconds_sum{"
 			    "instance=\"%s\",stage=\"%s\"} %.9f\n", b->name, sn,
-			    (double)GET(b->sum_ns[st]) / 1e9);
+			    (double)SUM(b, sum_ns[st]) / 1e9);
 			/* The buckets' total, so that the two always agree. */
 			put(o, "milterhost_instance_callback_seconds_count{"
 			    "instance=\"%s\",stage=\"%s\"} %llu\n", b->name, sn,
