@@ -130,7 +130,7 @@ read_headers(struct message *m, char *err, size_t errlen)
 
 	while ((rc = read_line(m->file, &l, MESSAGE_HEADER_MAX)) > 0) {
 		size_t namelen = field_name_len(&l);
-		off_t next = at + (off_t)l.len + (l.crlf ? 2 : 0) +
+		off_t next = at + (off_t)l.len + (l.crlf ? 1 : 0) +
 		    (l.ended ? 1 : 0);
 		bool folded = m->nheaders > 0 && l.len > 0 &&
 		    (l.text[0] == ' ' || l.text[0] == '\t');
