@@ -865,7 +865,7 @@ static void
 print_change(char r, const char *data, size_t n, const char *body,
     size_t body_len)
 {
-	const char *a = data, *b;
+	const char *a = data, *b = NULL;
 	uint32_t idx = 0;
 
 	if (r == 'i' || r == 'm') {
@@ -873,7 +873,8 @@ print_change(char r, const char *data, size_t n, const char *body,
 		idx = ntohl(idx);
 		a = data + 4;
 	}
-	b = a + strlen(a) + 1;
+	if (a != NULL)
+		b = a + strlen(a) + 1;
 	switch (r) {
 	case 'h':
 		printf("change add_header %s ", a);
