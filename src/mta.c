@@ -584,7 +584,7 @@ header_events(struct mta *m, struct message *msg, mh_stage last,
 	}
 	if (last == MH_STAGE_HEADER)
 		return 1;
-	a.stage = MH_STAGE_EOH;
+	a = (struct send_args){ .stage = MH_STAGE_EOH };
 	v = send_event(m, &a, reply, sizeof reply);
 	return ends_message(m, &v, MH_STAGE_EOH, reply, out) ||
 	    last == MH_STAGE_EOH;
