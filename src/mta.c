@@ -194,7 +194,13 @@ trace_sent(struct mta *m, const struct send_args *a)
 
 	switch (a->stage) {
 	case MH_STAGE_CONNECT:
-		trace_event(m->t, a->stage, a->str, NULL);
+		if (!trace_begin(m->t, "event"))
+			return;
+		trace_word(m->t, stage_name(a->stage));
+		trace_word(m->t, a->str);
+		trace_word(m->t, m->addr_known ? m->opt.client_addr :
+		    "unknown");
+		trace_end(m->t);
 		return;
 	case MH_STAGE_ENVFROM:
 	case MH_STAGE_ENVRCPT:

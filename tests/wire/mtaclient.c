@@ -861,11 +861,23 @@ argv_data(const char *line, char *buf, size_t size)
 	return off;
 }
 
+/* The replacement body, as milterhost-replay's trace shows it. */
 static void
-print_change(char r, const char *data, size_t n, const char *body,
-    size_t body_len)
+print_body_change(const char *body, size_t len)
 {
-	const char *a = data, *b = NULL;
+	printf("change replace_body %zu bytes ", len);
+	put_esc(body, len < 64 ? len : 64, true);
+	if (len > 64)
+		fputs("...", stdout);
+	putchar('\n');
+}
+
+/* Any other change: its NUL-separated fields (a header index first for
+ * insert and change). */
+static void
+print_change(char r, const char *data, size_t n)
+{
+	const char *a = data, *b;
 	uint32_t idx = 0;
 
 	if (r == 'i' || r == 'm') {
@@ -873,8 +885,7 @@ print_change(char r, const char *data, size_t n, const char *body,
 		idx = ntohl(idx);
 		a = data + 4;
 	}
-	if (a != NULL)
-		b = a + strlen(a) + 1;
+	b = a + strlen(a) + 1;
 	switch (r) {
 	case 'h':
 		printf("change add_header %s ", a);
@@ -891,12 +902,6 @@ print_change(char r, const char *data, size_t n, const char *body,
 		}
 		printf("change change_header %s %u ", a, (unsigned)idx);
 		put_esc(b, strlen(b), true);
-		break;
-	case 'b':
-		printf("change replace_body %zu bytes ", body_len);
-		put_esc(body, body_len < 64 ? body_len : 64, true);
-		if (body_len > 64)
-			fputs("...", stdout);
 		break;
 	case 'q':
 		fputs("change quarantine ", stdout);
@@ -931,7 +936,7 @@ eml_eom(void)
 		if (r == 'p')
 			continue;
 		if (r != 'b' && in_body) {
-			print_change('b', NULL, 0, body, body_len);
+			print_body_change(body, body_len);
 			in_body = false;
 		}
 		if (r == 'b') {
@@ -944,10 +949,10 @@ eml_eom(void)
 			in_body = true;
 			continue;
 		}
-		print_change(r, buf, n, NULL, 0);
+		print_change(r, buf, n);
 	}
 	if (in_body)
-		print_change('b', NULL, 0, body, body_len);
+		print_body_change(body, body_len);
 	return print_answer("eom", r, buf, n);
 }
 
