@@ -118,6 +118,7 @@ store(struct mtamacros *mm, const char *name, const char *value, bool fix)
 			return -1;
 		}
 		v->value = NULL;
+		v->fixed = false;
 		mm->nvalues++;
 	}
 	free(v->value);

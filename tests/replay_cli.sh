@@ -31,10 +31,17 @@ for f in "$replay" "$plugins/scripted.so" "$plugins/recorder.so"; do
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/milterhost-replay-cli.XXXXXX") || exit 99
 trap '[ "${KEEP:-}" = yes ] || rm -rf "$tmp"' EXIT
-status=0
+status=0 failures=0
 fail() {
 	echo "FAIL: $*"
 	status=1
+	failures=$((failures + 1))
+}
+# ok TEXT: print "ok: TEXT" if no check failed since the last call.
+section_failures=0
+ok() {
+	[ "$failures" -eq "$section_failures" ] && echo "ok: $*"
+	section_failures=$failures
 }
 
 # config NAME: $tmp/NAME.ini from stdin, after a [milterhost] section.
@@ -130,7 +137,7 @@ EOF
 run config_bad 78 -c "$tmp/badkey.ini" "$tmp/plain.eml" &&
     grep -q "badkey.ini:[0-9]*: \[plugin:limit\] max" "$tmp/config_bad.err" ||
     fail "config_bad: the error does not name the file, line and key"
-echo "ok: exit statuses 0, 1, 2, 4, their sum, 8, 9, 64 and 78"
+ok "exit statuses 0, 1, 2, 4, their sum, 8, 9, 64 and 78"
 
 # ---- -o: every header change and the body ----------------------------------------
 
@@ -211,6 +218,8 @@ run args 0 -c "$tmp/pass.ini" -f 's@example.test SIZE=10' \
     has args 'event 1 envfrom <s@example.test> SIZE=10' &&
     has args 'event 1 envrcpt <r@example.test> NOTIFY=NEVER'
 
+ok "-o's files and the envelope from the headers"
+
 # ---- connections, aborts, inputs ---------------------------------------------------
 
 config limit <<EOF
@@ -259,6 +268,8 @@ run out_dir 0 -c "$tmp/changes.ini" -q -o "$tmp/delivered" "$tmp/dir" &&
     [ "$(ls "$tmp/delivered" | wc -l)" = 2 ] ||
     fail "-o DIR: not one delivered file per message"
 
+ok "-k, -A, Maildir and directory arguments, -q, -o DIR"
+
 # ---- what the MTA offers and sends --------------------------------------------------
 
 config offer <<EOF
@@ -304,7 +315,7 @@ run no_action 0 -c "$tmp/offer.ini" -x add_headers "$tmp/plain.eml" &&
     grep -q 'needs actions 0x1 that the MTA does not offer' \
     "$tmp/no_action.err" ||
     fail "-x add_headers: the instance was not switched off"
-echo "ok: -x, -D, -u and the macros of each stage"
+ok "-x, -D, -u and the macros of each stage"
 
 [ $status -eq 0 ] && echo "PASS: replay_cli"
 exit $status
