@@ -34,11 +34,15 @@ struct mta {
 	const char *conn_decider;
 	unsigned long transactions; /* for the queue ids */
 	bool lent;                 /* chain_eom lent its list */
-	const char *decider;       /* the last instance that decided */
-	char score[256];           /* the last message's score decision */
+	const char *decider;       /* the last instance that refused */
+	/* The engine's account of the message, once it ended: who decided
+	 * it (NULL: no instance), or the score's decision. */
+	bool ended;
+	const char *ended_decider;
+	char score[256];
 };
 
-/* An event as send() takes it. */
+/* An event as send_event() takes it. */
 struct send_args {
 	mh_stage stage;
 	const char *str;           /* hostname, HELO name, header name */
@@ -67,7 +71,9 @@ io_progress(void *arg)
 }
 
 /* A callback's report: traced if the plugin has that callback (the
- * engine walks the instances without one too). */
+ * engine walks the instances without one too).  The last refusal is
+ * kept for decisions the engine's summary does not cover: at connect and
+ * HELO, and a message whose every recipient was refused. */
 static void
 io_report(void *arg, const struct call_report *r)
 {
@@ -85,6 +91,8 @@ io_message_end(void *arg, const struct msg_summary *sum)
 {
 	struct mta *m = arg;
 
+	m->ended = true;
+	m->ended_decider = sum->decider;
 	snprintf(m->score, sizeof m->score, "%s", sum->score);
 }
 
@@ -291,8 +299,10 @@ ends_message(struct mta *m, const struct verdict *v, mh_stage st,
 	out->status = v->status;
 	out->stage = st;
 	snprintf(out->reply, sizeof out->reply, "%s", reply);
-	out->decider = v->status == MH_ACCEPT ? NULL : m->decider;
-	snprintf(out->score, sizeof out->score, "%s", m->score);
+	out->decider = v->status == MH_ACCEPT ? NULL : m->ended ?
+	    m->ended_decider : m->decider;
+	if (m->ended)
+		snprintf(out->score, sizeof out->score, "%s", m->score);
 	out->mods = &no_changes;
 	return true;
 }
@@ -676,7 +686,7 @@ transaction(struct mta *m, struct message *msg, struct envelope *env,
 
 	memset(out, 0, sizeof *out);
 	out->status = MH_CONTINUE;
-	m->decider = NULL;
+	m->ended = false;
 	m->score[0] = '\0';
 	for (size_t i = 0; i < env->nrcpts; i++)
 		env->refused[i] = false;

@@ -137,7 +137,28 @@ EOF
 run config_bad 78 -c "$tmp/badkey.ini" "$tmp/plain.eml" &&
     grep -q "badkey.ini:[0-9]*: \[plugin:limit\] max" "$tmp/config_bad.err" ||
     fail "config_bad: the error does not name the file, line and key"
-ok "exit statuses 0, 1, 2, 4, their sum, 8, 9, 64 and 78"
+# A recipient refused by an instance, the message by the score: the
+# result names the score, not the instance.
+cat >"$tmp/score.ini" <<EOF
+[milterhost]
+plugin_dir = $abs_top_builddir/plugins/.libs
+strict_modes = no
+log_level = err
+score_reject = 5
+score_reject_reply = 550 5.7.1 Too spammy
+
+[plugin:rules]
+module = rules
+rule = recipient /^carol@/ reject Nope
+rule = header:Subject /hi/ score 6 greeting
+EOF
+run score 1 -q -c "$tmp/score.ini" -r carol@example.test -r r@example.test \
+    "$tmp/plain.eml" &&
+    has score 'result 1 rejected at eom by score "6 >= 5: [rules] 6" "550 5.7.1 Too spammy" rcpts=1/2'
+run score_rcpt 1 -q -c "$tmp/score.ini" -r carol@example.test \
+    "$tmp/plain.eml" &&
+    has score_rcpt 'result 1 rejected at envrcpt (no recipient taken) by [rules] "550 5.7.1 Nope" rcpts=0/1'
+ok "exit statuses 0, 1, 2, 4, their sum, 8, 9, 64 and 78; who decided"
 
 # ---- -o: every header change and the body ----------------------------------------
 
