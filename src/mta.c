@@ -309,8 +309,8 @@ ends_message(struct mta *m, const struct verdict *v, mh_stage st,
 
 /* ---- the connection ---------------------------------------------------- */
 
-/* Names of the bits of m->n.steps (mask) or m->n.actions, with ","; or
- * "none". */
+/* " key=a,b,c": the negotiated actions, events, events not answered or
+ * options (skip, rcpt_rej, leadspc) that key names; "none" for none. */
 static void
 trace_names(struct mta *m, const char *key, bool actions)
 {
