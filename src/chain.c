@@ -34,6 +34,14 @@ static const char *const default_macros[MACRO_STAGES] = {
 	[MACRO_EOH] = "i",
 };
 
+const char *
+chain_default_macros(enum macro_stage m)
+{
+	if ((int)m < 0 || m >= MACRO_STAGES || default_macros[m] == NULL)
+		return "";
+	return default_macros[m];
+}
+
 static bool
 stage_is_connection(mh_stage stage)
 {

@@ -108,6 +108,12 @@ void session_free(struct session *s);
 /* Decide actions, steps and macros; switch off plugins the MTA cannot
  * serve.  Never fails. */
 void chain_negotiate(struct session *s, struct negotiation *n);
+/*
+ * Postfix's own macro list for macro stage m (what it sends when the
+ * negotiation set none there), as negotiation extends it; "" for a stage
+ * without defaults.  Static.
+ */
+const char *chain_default_macros(enum macro_stage m);
 
 struct verdict chain_connect(struct session *s, const char *hostname,
 			     const struct sockaddr *addr);

@@ -22,7 +22,8 @@ if [ -z "${abs_top_srcdir:-}" ] || [ -z "${abs_top_builddir:-}" ]; then
 fi
 src=$abs_top_srcdir
 man=$abs_top_builddir/man
-pages="$man/milterhost.8 $man/milterhost.ini.5 $man/milterhost-plugin.3"
+pages="$man/milterhost.8 $man/milterhost.ini.5 $man/milterhost-plugin.3
+    $man/milterhost-replay.1"
 status=0
 
 fail() {

@@ -65,6 +65,25 @@
  *	events went unanswered, the verdict at end of message (c, a, t, r
  *	or y) and how many header changes came with it.
  *
+ * mtaclient eml SOCKETPATH [-a ADDR] [-n NAME] [-H HELO] [-f SENDER]
+ *     [-r RCPT]... [-D NAME=VALUE]... FILE...
+ *	Sends each message file on one connection as Postfix would (the
+ *	comparison for milterhost-replay, tests/wire/replay.sh): headers
+ *	as libmilter hands them over (folds joined by LF, one leading
+ *	space dropped unless HDR_LEADSPC was negotiated), the body with
+ *	CR LF line ends in chunks of 65535 bytes; the client ADDR (IPv4,
+ *	default 192.0.2.1, port 54321) named NAME (default "[ADDR]"),
+ *	HELO (default NAME, else client.example); the macros of -D at
+ *	each stage whose list (negotiated, else Postfix's default) names
+ *	them; an abort after each message.  It acts on the answers as
+ *	Postfix: a refused recipient is dropped, a message without
+ *	recipients ends, accept, reject, tempfail and discard end the
+ *	message (the connection at connect and HELO), skip ends the body.
+ *	Prints, in milterhost-replay's trace format without the message
+ *	number and the instance, "answer STAGE STATUS ["REPLY"]" (or
+ *	"answer STAGE noreply") for each event sent and "change KIND ..."
+ *	for each change at end of message.  Exits 0.
+ *
  * Every reply is waited for at most 10 s.
  */
 #include <arpa/inet.h>
@@ -81,6 +100,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #define V6_ACTIONS 0x1FFUL
@@ -636,6 +656,549 @@ run_observe(const char *path)
 	return 0;
 }
 
+/* ---- eml: message files sent as Postfix sends them -------------------- */
+
+#define EML_MAX 64
+#define NOUNKNOWN 0x100UL
+#define HDR_LEADSPC 0x100000UL
+
+struct eml_opts {
+	const char *addr, *name, *helo, *from;
+	const char *rcpts[EML_MAX];
+	int nrcpts;
+	const char *mnames[EML_MAX], *mvalues[EML_MAX];
+	int nmacros;
+};
+
+struct eml_header {
+	char *name;
+	char *value;            /* after the colon, folds joined by LF */
+};
+
+struct eml_msg {
+	struct eml_header headers[8192];
+	int nheaders;
+	char *body;             /* with CR LF line ends */
+	size_t body_len;
+};
+
+/* Postfix's default macro lists, per macro stage (mail_params.h). */
+static const char *const postfix_lists[7] = {
+	"j {daemon_name} {daemon_addr} v _",
+	"{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
+	"i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} "
+	    "{mail_mailer}",
+	"i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+	"i", "i", "i",
+};
+static const char macro_cmds[7] = { 'C', 'H', 'M', 'R', 'T', 'E', 'N' };
+static char *symlists[7];       /* negotiated, or NULL */
+static unsigned long eml_steps;
+
+static unsigned long
+negotiate_lists(void)
+{
+	uint32_t out[3] = { htonl(6), htonl(V6_ACTIONS), htonl(V6_STEPS) };
+	static char buf[70000];
+	uint32_t in[3];
+	size_t n, off = 12;
+
+	send_cmd('O', out, sizeof out);
+	if (read_reply(buf, sizeof buf, &n) != 'O' || n < 12) {
+		errno = 0;
+		die("negotiation");
+	}
+	memcpy(in, buf, sizeof in);
+	while (off + 4 < n) {
+		uint32_t st;
+		size_t len;
+
+		memcpy(&st, buf + off, 4);
+		st = ntohl(st);
+		off += 4;
+		len = strnlen(buf + off, n - off);
+		if (st < 7 && (symlists[st] = strndup(buf + off, len)) == NULL)
+			die("strndup");
+		off += len + 1;
+	}
+	unanswered = ntohl(in[2]) & (NR_HDR | 0xFF000UL);
+	return ntohl(in[2]);
+}
+
+/* s, escaped as milterhost-replay's trace escapes it. */
+static void
+put_esc(const char *s, size_t len, bool quoted)
+{
+	if (quoted)
+		putchar('"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\r')
+			fputs("\\r", stdout);
+		else if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c == '\t')
+			fputs("\\t", stdout);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\x%02X", c);
+		else if (quoted && (c == '"' || c == '\\'))
+			printf("\\%c", c);
+		else
+			putchar(c);
+	}
+	if (quoted)
+		putchar('"');
+}
+
+static bool
+same_macro(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+
+	if (alen >= 2 && a[0] == '{' && a[alen - 1] == '}') {
+		a++;
+		alen -= 2;
+	}
+	if (blen >= 2 && b[0] == '{' && b[blen - 1] == '}') {
+		b++;
+		blen -= 2;
+	}
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The macros of stage st that -D gave a value, if any. */
+static void
+send_macros(const struct eml_opts *o, int st)
+{
+	const char *p = symlists[st] ? symlists[st] : postfix_lists[st];
+	char buf[8192];
+	size_t off = 1;
+
+	buf[0] = macro_cmds[st];
+	while (*(p += strspn(p, " ")) != '\0') {
+		size_t n = strcspn(p, " ");
+
+		for (int i = 0; i < o->nmacros; i++)
+			if (same_macro(p, n, o->mnames[i]) && off + n +
+			    strlen(o->mvalues[i]) + 2 < sizeof buf) {
+				memcpy(buf + off, p, n);
+				buf[off + n] = '\0';
+				off += n + 1;
+				strcpy(buf + off, o->mvalues[i]);
+				off += strlen(o->mvalues[i]) + 1;
+				break;
+			}
+		p += n;
+	}
+	if (off > 1)
+		send_cmd('D', buf, off);
+}
+
+/* "answer STAGE ..." for what r was, with the reply's text. */
+static char
+print_answer(const char *stage, char r, const char *text, size_t len)
+{
+	static const char *const names[] = { ['c'] = "continue",
+	    ['a'] = "accept", ['r'] = "reject", ['t'] = "tempfail",
+	    ['d'] = "discard", ['s'] = "skip", ['n'] = "noreply" };
+	char plain[70000] = "";
+	size_t k = 0;
+
+	if (r == 'y') {
+		/* Postfix makes every "%%" a "%" again. */
+		for (size_t i = 0; i < len && text[i] != '\0'; i++) {
+			if (text[i] == '%' && i + 1 < len && text[i + 1] == '%')
+				i++;
+			plain[k++] = text[i];
+		}
+		r = plain[0] == '4' ? 't' : 'r';
+	}
+	if ((unsigned char)r >= sizeof names / sizeof names[0] ||
+	    names[(unsigned char)r] == NULL) {
+		fprintf(stderr, "mtaclient: %s answered %c\n", stage, r);
+		exit(1);
+	}
+	printf("answer %s %s", stage, names[(unsigned char)r]);
+	if (k > 0) {
+		putchar(' ');
+		put_esc(plain, k, true);
+	}
+	putchar('\n');
+	return r;
+}
+
+/* Send an event; its answer (c a r t d s, or n when none is sent). */
+static char
+eml_event(const char *stage, char cmd, const void *data, size_t len)
+{
+	char buf[70000], r;
+	size_t n;
+
+	send_cmd(cmd, data, len);
+	if (unanswered & nr_bit(cmd))
+		return print_answer(stage, 'n', NULL, 0);
+	r = read_reply(buf, sizeof buf, &n);
+	return print_answer(stage, r, buf, n);
+}
+
+/* NUL-separated strings: "<a@b> ARG ..." split at blanks. */
+static size_t
+argv_data(const char *line, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	while (*(line += strspn(line, " ")) != '\0' && off < size - 1) {
+		size_t n = strcspn(line, " ");
+
+		if (off + n + 1 >= size)
+			break;
+		memcpy(buf + off, line, n);
+		buf[off + n] = '\0';
+		off += n + 1;
+		line += n;
+	}
+	return off;
+}
+
+/* The replacement body, as milterhost-replay's trace shows it. */
+static void
+print_body_change(const char *body, size_t len)
+{
+	printf("change replace_body %zu bytes ", len);
+	put_esc(body, len < 64 ? len : 64, true);
+	if (len > 64)
+		fputs("...", stdout);
+	putchar('\n');
+}
+
+/* Any other change: its NUL-separated fields (a header index first for
+ * insert and change). */
+static void
+print_change(char r, const char *data, size_t n)
+{
+	const char *a = data, *b;
+	uint32_t idx = 0;
+
+	if (r == 'i' || r == 'm') {
+		memcpy(&idx, data, 4);
+		idx = ntohl(idx);
+		a = data + 4;
+	}
+	b = a + strlen(a) + 1;
+	switch (r) {
+	case 'h':
+		printf("change add_header %s ", a);
+		put_esc(b, strlen(b), true);
+		break;
+	case 'i':
+		printf("change insert_header %u %s ", (unsigned)idx, a);
+		put_esc(b, strlen(b), true);
+		break;
+	case 'm':
+		if (*b == '\0') {
+			printf("change delete_header %s %u", a, (unsigned)idx);
+			break;
+		}
+		printf("change change_header %s %u ", a, (unsigned)idx);
+		put_esc(b, strlen(b), true);
+		break;
+	case 'q':
+		fputs("change quarantine ", stdout);
+		put_esc(a, strlen(a), true);
+		break;
+	default:
+		printf("change %s ", r == '-' ? "delete_rcpt" : r == 'e' ?
+		    "change_from" : "add_rcpt");
+		put_esc(a, strlen(a), false);
+		if ((r == '2' || r == 'e') && (size_t)(b - data) < n &&
+		    *b != '\0') {
+			putchar(' ');
+			put_esc(b, strlen(b), false);
+		}
+		break;
+	}
+	putchar('\n');
+}
+
+/* End of message: every change, then the verdict. */
+static char
+eml_eom(void)
+{
+	static char buf[70000], body[1 << 20];
+	size_t n, body_len = 0;
+	bool in_body = false;
+	char r;
+
+	send_cmd('E', NULL, 0);
+	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a' &&
+	    r != 't' && r != 'r' && r != 'y' && r != 'd') {
+		if (r == 'p')
+			continue;
+		if (r != 'b' && in_body) {
+			print_body_change(body, body_len);
+			in_body = false;
+		}
+		if (r == 'b') {
+			if (body_len + n > sizeof body) {
+				errno = 0;
+				die("replacement body over 1 MB");
+			}
+			memcpy(body + body_len, buf, n);
+			body_len += n;
+			in_body = true;
+			continue;
+		}
+		print_change(r, buf, n);
+	}
+	if (in_body)
+		print_body_change(body, body_len);
+	return print_answer("eom", r, buf, n);
+}
+
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t cap = 0, n;
+
+	*len = 0;
+	if (f == NULL)
+		die(path);
+	do {
+		if (*len + 65536 > cap &&
+		    (data = realloc(data, cap = *len + 65536 * 4)) == NULL)
+			die("realloc");
+		n = fread(data + *len, 1, cap - *len, f);
+		*len += n;
+	} while (n > 0);
+	fclose(f);
+	return data;
+}
+
+/* The body from data on, every line ended by CR LF. */
+static void
+eml_body(struct eml_msg *m, const char *data, size_t len)
+{
+	size_t o = 0;
+
+	if ((m->body = malloc(2 * len + 2)) == NULL)
+		die("malloc");
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			m->body[o++] = '\r';
+			m->body[o++] = '\n';
+		} else if (data[i] == '\r' && i + 1 < len &&
+		    data[i + 1] == '\n') {
+			continue;
+		} else {
+			m->body[o++] = data[i];
+		}
+	}
+	if (len > 0 && data[len - 1] != '\n') {
+		if (data[len - 1] == '\r')
+			o--;
+		m->body[o++] = '\r';
+		m->body[o++] = '\n';
+	}
+	m->body_len = o;
+}
+
+static void
+eml_parse(const char *path, struct eml_msg *m)
+{
+	size_t len, pos = 0;
+	char *data = read_file(path, &len);
+
+	m->nheaders = 0;
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - data) : len, n = end - pos;
+		size_t next = nl ? end + 1 : len, name = 0;
+		const char *line = data + pos;
+
+		if (nl && n > 0 && line[n - 1] == '\r')
+			n--;
+		if (pos == 0 && n >= 5 && memcmp(line, "From ", 5) == 0) {
+			pos = next;
+			continue;
+		}
+		if (n == 0) {
+			pos = next;
+			break;
+		}
+		if ((line[0] == ' ' || line[0] == '\t') && m->nheaders > 0) {
+			struct eml_header *h = &m->headers[m->nheaders - 1];
+			size_t old = strlen(h->value);
+
+			if ((h->value = realloc(h->value, old + n + 2)) == NULL)
+				die("realloc");
+			h->value[old] = '\n';
+			memcpy(h->value + old + 1, line, n);
+			h->value[old + 1 + n] = '\0';
+			pos = next;
+			continue;
+		}
+		while (name < n && line[name] > ' ' && line[name] < 127 &&
+		    line[name] != ':')
+			name++;
+		if (name == 0 || name == n || line[name] != ':' ||
+		    m->nheaders == 8192)
+			break;
+		m->headers[m->nheaders].name = strndup(line, name);
+		m->headers[m->nheaders].value = strndup(line + name + 1,
+		    n - name - 1);
+		m->nheaders++;
+		pos = next;
+	}
+	eml_body(m, data + pos, len - pos);
+	free(data);
+}
+
+static void
+eml_free(struct eml_msg *m)
+{
+	for (int i = 0; i < m->nheaders; i++) {
+		free(m->headers[i].name);
+		free(m->headers[i].value);
+	}
+	free(m->body);
+}
+
+static bool
+ends(char r)
+{
+	return r == 'a' || r == 'r' || r == 't' || r == 'd';
+}
+
+/* One message from MAIL to its end. */
+static void
+eml_message(const struct eml_opts *o, const char *path)
+{
+	static struct eml_msg m;
+	char buf[70000];
+	bool leadspc = (eml_steps & HDR_LEADSPC) != 0;
+	int taken = 0;
+	char r;
+
+	eml_parse(path, &m);
+	send_macros(o, 2);
+	if (!(eml_steps & NOMAIL) && ends(eml_event("envfrom", 'M', buf,
+	    argv_data(o->from, buf, sizeof buf))))
+		goto done;
+	for (int i = 0; i < o->nrcpts; i++) {
+		send_macros(o, 3);
+		if (eml_steps & NORCPT) {
+			taken++;
+			continue;
+		}
+		r = eml_event("envrcpt", 'R', buf, argv_data(o->rcpts[i], buf,
+		    sizeof buf));
+		if (r == 'r' || r == 't')
+			continue;
+		if (ends(r))
+			goto done;
+		taken++;
+	}
+	if (taken == 0)
+		goto done;
+	send_macros(o, 4);
+	if (!(eml_steps & NODATA) && ends(eml_event("data", 'T', NULL, 0)))
+		goto done;
+	for (int i = 0; i < m.nheaders && !(eml_steps & NOHDRS); i++) {
+		const char *v = m.headers[i].value;
+		size_t n = strlen(m.headers[i].name);
+
+		if (!leadspc && v[0] == ' ')
+			v++;
+		memcpy(buf, m.headers[i].name, n + 1);
+		memcpy(buf + n + 1, v, strlen(v) + 1);
+		if (ends(eml_event("header", 'L', buf, n + strlen(v) + 2)))
+			goto done;
+	}
+	send_macros(o, 6);
+	if (!(eml_steps & NOEOH) && ends(eml_event("eoh", 'N', NULL, 0)))
+		goto done;
+	for (size_t off = 0; !(eml_steps & NOBODY) && off < m.body_len;
+	    off += CHUNK) {
+		r = eml_event("body", 'B', m.body + off, m.body_len - off <
+		    CHUNK ? m.body_len - off : CHUNK);
+		if (r == 's')
+			break;
+		if (ends(r))
+			goto done;
+	}
+	send_macros(o, 5);
+	eml_eom();
+done:
+	send_cmd('A', NULL, 0);
+	eml_free(&m);
+}
+
+/* Connect and HELO; false if the connection was decided there. */
+static bool
+eml_connect(const struct eml_opts *o)
+{
+	char conn[512], host[256];
+	size_t len;
+
+	snprintf(host, sizeof host, o->name ? "%s" : "[%s]",
+	    o->name ? o->name : o->addr);
+	len = (size_t)snprintf(conn, sizeof conn, "%s%c4%c%c%s", host, 0,
+	    0xd4, 0x31, o->addr) + 1;
+	send_macros(o, 0);
+	if (!(eml_steps & NOCONNECT) && ends(eml_event("connect", 'C', conn,
+	    len)))
+		return false;
+	send_macros(o, 1);
+	return (eml_steps & NOHELO) || !ends(eml_event("helo", 'H', o->helo,
+	    strlen(o->helo) + 1));
+}
+
+static int
+run_eml(int argc, char **argv)
+{
+	struct eml_opts o = { .addr = "192.0.2.1" };
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "a:n:H:f:r:D:")) != -1) {
+		char *eq;
+
+		switch (ch) {
+		case 'a': o.addr = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'H': o.helo = optarg; break;
+		case 'f': o.from = optarg; break;
+		case 'r':
+			if (o.nrcpts < EML_MAX)
+				o.rcpts[o.nrcpts++] = optarg;
+			break;
+		case 'D':
+			if ((eq = strchr(optarg, '=')) == NULL ||
+			    o.nmacros == EML_MAX)
+				return 2;
+			*eq = '\0';
+			o.mnames[o.nmacros] = optarg;
+			o.mvalues[o.nmacros++] = eq + 1;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (o.from == NULL || o.nrcpts == 0 || optind >= argc)
+		return 2;
+	if (o.helo == NULL)
+		o.helo = o.name ? o.name : "client.example";
+	eml_steps = negotiate_lists();
+	if (eml_connect(&o))
+		for (int i = optind; i < argc; i++)
+			eml_message(&o, argv[i]);
+	send_cmd('Q', NULL, 0);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -658,6 +1221,10 @@ main(int argc, char **argv)
 		return run_hold(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "stop") == 0)
 		return run_stop(argv[2], (pid_t)atol(argv[3]));
+	if (argc >= 4 && strcmp(argv[1], "eml") == 0) {
+		connect_unix(argv[2]);
+		return run_eml(argc - 2, argv + 2);
+	}
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
 	    "       mtaclient mods SOCKETPATH\n"
 	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n"
@@ -666,6 +1233,9 @@ main(int argc, char **argv)
 	    "       mtaclient stop SOCKETPATH PID\n"
 	    "       mtaclient hold SOCKETPATH SECONDS\n"
 	    "       mtaclient observe SOCKETPATH\n"
-	    "       mtaclient pause SOCKETPATH\n");
+	    "       mtaclient pause SOCKETPATH\n"
+	    "       mtaclient eml SOCKETPATH [-a ADDR] [-n NAME] [-H HELO] "
+	    "-f SENDER\n"
+	    "             -r RCPT... [-D NAME=VALUE]... FILE...\n");
 	return 2;
 }
