@@ -396,6 +396,10 @@ report_call(struct session *s, const struct mh_ctx *ctx, mh_stage stage,
 	};
 	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
 
+	/* The chain walks every instance still in; a stage without a
+	 * callback is no call. */
+	if (!stage_implemented(ctx->inst->desc, stage))
+		return;
 	if (want != 0 && reply_class(&ctx->reply) == want)
 		r.reply = &ctx->reply;
 	if (changes > 0)

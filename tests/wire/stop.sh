@@ -83,6 +83,11 @@ fi
 # 2. Idle stops, by each stop signal.
 for sig in TERM HUP INT; do
 	wire_start "$ini" || break
+	# The socket comes first, the pidfile a moment later.
+	for i in $(seq 50); do
+		[ -f "$WIRE_TMP/mh.pid" ] && break
+		sleep 0.02
+	done
 	[ -f "$WIRE_TMP/mh.pid" ] || wire_fail "no pidfile"
 	start=$(now_ms)
 	kill -"$sig" "$WIRE_PID"
