@@ -77,7 +77,9 @@ trap stop_servers EXIT
 trap 'exit 1' INT TERM HUP
 
 # Two loopback ports, probably free.
-port1=$((20000 + $$ % 20000))
+# Below Linux's ephemeral ports (32768 on), which a client's connection
+# (ours, to the port before) may hold.
+port1=$((20000 + $$ % 12000))
 port2=$((port1 + 1))
 
 # ---- servers ----------------------------------------------------------------

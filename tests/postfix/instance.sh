@@ -183,7 +183,8 @@ pf_wait_listening() {
 }
 
 pf_free_ports() {
-	pf_base=$((30000 + $$ % 20000))
+	# Below the ephemeral ports (32768 on) that connections take.
+	pf_base=$((20000 + $$ % 12000))
 	pf_k=0
 	while [ $pf_k -lt "$1" ]; do
 		if pf_listening $((pf_base + pf_k)); then

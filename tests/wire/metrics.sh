@@ -17,8 +17,9 @@ wire_need_miltertest
 plugin=$abs_top_builddir/tests/plugins/.libs/scripted.so
 [ -f "$plugin" ] || wire_error "$plugin is missing: run make check"
 
-# A free loopback port.
-port=$((20000 + $$ % 20000))
+# A free loopback port, below the ephemeral ones (32768 on) that
+# connections take.
+port=$((20000 + $$ % 12000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 	port=$((port + 1))
 done
