@@ -349,11 +349,30 @@ for n in 1 4; do
 	verdict "milterhost+10 noop >= 0.9 x floor msgs/s at $n conn.: $m10 vs $fl (x$(awk "BEGIN { printf \"%.2f\", $m10 / $fl }"))" \
 	    "$m10 >= 0.9 * $fl"
 done
+# Metrics on against off: a ratio of 0.97 is smaller than the drift
+# between runs on a small machine, so it is measured in pairs, one run of
+# each right after the other (in turn which first), and the median of
+# the pairs' ratios is the result.
+pairs=${BENCH_PAIRS:-9}
 for n in 1 4; do
-	m10=$(get mh10 $n 3)
-	mm=$(get mh10m $n 3)
-	verdict "milterhost+10 noop with metrics >= 0.97 x without at $n conn.: $mm vs $m10 (x$(awk "BEGIN { printf \"%.3f\", $mm / $m10 }"); issue 16)" \
-	    "$mm >= 0.97 * $m10"
+	common="--connections $n --per-conn $per_conn --size $size --headers 6"
+	k=1
+	: >"$tmp/ratios"
+	while [ $k -le "$pairs" ]; do
+		if [ $((k % 2)) = 1 ]; then order="mh10 mh10m"; else
+			order="mh10m mh10"; fi
+		for c in $order; do
+			# shellcheck disable=SC2086
+			loadgen_run "$tmp/pair_$c" $common --messages "$((msgs * 2))" \
+			    --target "unix:$tmp/$c.sock"
+		done
+		echo "$(field rate "$tmp/pair_mh10m") $(field rate "$tmp/pair_mh10")" |
+		    awk '{ printf "%.4f\n", $1 / $2 }' >>"$tmp/ratios"
+		k=$((k + 1))
+	done
+	r=$(median <"$tmp/ratios")
+	verdict "milterhost+10 noop with metrics >= 0.97 x without at $n conn., median of $pairs paired runs: x$r (pairs: $(sort -g "$tmp/ratios" | tr '\n' ' '); issue 16)" \
+	    "$r >= 0.97"
 done
 for n in 1 4; do
 	m5=$(get mh5 $n 3)
