@@ -283,3 +283,24 @@ wire_miltertest() {
 	fi
 	return 0
 }
+
+# wire_postfix_init NAME: wire_init for a test through a private Postfix
+# (tests/postfix/instance.sh, sourced here): skip (77, saying why) without
+# Postfix, root or swaks; then $pf is the instance's directory (under a
+# $WIRE_TMP Postfix's daemons can reach) and the exit stops it.
+wire_postfix_init() {
+	. "$abs_top_srcdir/tests/postfix/instance.sh" || exit 99
+	if ! pf_available; then
+		echo "SKIP: $1: the end-to-end test needs Postfix: $PF_WHY"
+		exit 77
+	fi
+	if ! command -v swaks >/dev/null 2>&1; then
+		echo "SKIP: $1: the end-to-end test needs swaks (Debian:" \
+		    "apt-get install swaks)"
+		exit 77
+	fi
+	wire_init "$1"
+	chmod 755 "$WIRE_TMP"
+	pf=$WIRE_TMP/pf
+	trap 'st=$?; pf_stop "$pf"; (exit $st); wire_cleanup' EXIT
+}

@@ -33,22 +33,8 @@
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
-. "${abs_top_srcdir:?run the test with make check}/tests/postfix/instance.sh" || exit 99
 
-if ! pf_available; then
-	echo "SKIP: postfix: the end-to-end test needs Postfix: $PF_WHY"
-	exit 77
-fi
-if ! command -v swaks >/dev/null 2>&1; then
-	echo "SKIP: postfix: the end-to-end test needs swaks" \
-	    "(Debian: apt-get install swaks)"
-	exit 77
-fi
-
-wire_init postfix
-# Postfix's daemons run as postfix and must reach the queue and the socket.
-chmod 755 "$WIRE_TMP"
-pf=$WIRE_TMP/pf
+wire_postfix_init postfix
 
 # Four loopback ports nothing listens on: the sink, the smtpd using the
 # unix socket, the smtpd using TCP, and milterhost's TCP socket.
@@ -56,11 +42,6 @@ base=$(pf_free_ports 4)
 port_unix=$((base + 1))
 port_tcp=$((base + 2))
 milter_tcp=$((base + 3))
-
-stop_postfix() {
-	pf_stop "$pf"
-}
-trap 'st=$?; stop_postfix; (exit $st); wire_cleanup' EXIT
 
 pf_create "$pf" "$base" dump || wire_error "cannot make the Postfix instance"
 pf_smtpd "$pf" "$port_unix" "smtpd_milters=unix:$WIRE_SOCKET"

@@ -25,28 +25,12 @@
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
-. "${abs_top_srcdir:?run the test with make check}/tests/postfix/instance.sh" || exit 99
 
-if ! pf_available; then
-	echo "SKIP: postfix_plugins: the end-to-end test needs Postfix: $PF_WHY"
-	exit 77
-fi
-if ! command -v swaks >/dev/null 2>&1; then
-	echo "SKIP: postfix_plugins: the end-to-end test needs swaks" \
-	    "(Debian: apt-get install swaks)"
-	exit 77
-fi
-
-wire_init postfix_plugins
-# Postfix's daemons run as postfix and must reach the queue and the socket.
-chmod 755 "$WIRE_TMP"
-pf=$WIRE_TMP/pf
+wire_postfix_init postfix_plugins
 
 # Two loopback ports nothing listens on: the sink and the smtpd.
 base=$(pf_free_ports 2)
 port=$((base + 1))
-
-trap 'st=$?; pf_stop "$pf"; (exit $st); wire_cleanup' EXIT
 
 pf_create "$pf" "$base" dump || wire_error "cannot make the Postfix instance"
 pf_smtpd "$pf" "$port" "smtpd_milters=unix:$WIRE_SOCKET"

@@ -25,28 +25,15 @@
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
-. "${abs_top_srcdir:?run the test with make check}/tests/postfix/instance.sh" || exit 99
 
-if ! pf_available; then
-	echo "SKIP: unix_socket: the test needs Postfix: $PF_WHY"
-	exit 77
-fi
-if ! command -v swaks >/dev/null 2>&1; then
-	echo "SKIP: unix_socket: the test needs swaks (Debian: apt-get" \
-	    "install swaks)"
-	exit 77
-fi
 if ! id nobody >/dev/null 2>&1; then
 	echo "SKIP: unix_socket: the test needs the user nobody"
 	exit 77
 fi
 
-wire_init unix_socket
-chmod 755 "$WIRE_TMP"
-pf=$WIRE_TMP/pf
+wire_postfix_init unix_socket
 base=$(pf_free_ports 2)
 port=$((base + 1))
-trap 'st=$?; pf_stop "$pf"; (exit $st); wire_cleanup' EXIT
 
 pf_create "$pf" "$base" dump || wire_error "cannot make the Postfix instance"
 pf_smtpd "$pf" "$port" "smtpd_milters=unix:milterhost/milterhost.sock"
