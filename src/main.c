@@ -109,6 +109,21 @@ print_actions(unsigned long actions)
 	printf("%s\n", n ? "" : " none");
 }
 
+/* The stages where the instance only observes (ABI 1.1). */
+static void
+print_observes(const struct instance *in)
+{
+	int n = 0;
+
+	if (in->observes == 0)
+		return;
+	printf("    observes:");
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++)
+		if (in->observes & (1U << st))
+			printf("%s%s", n++ ? ", " : " ", stage_name(st));
+	printf("\n");
+}
+
 /* The macros the instance asks for, per stage. */
 static void
 print_macros(const struct instance *in)
@@ -157,6 +172,7 @@ check_config(const struct config *cfg)
 		    in->module->path, d->description ? d->description : "");
 		print_stages(d);
 		print_actions(in->actions);
+		print_observes(in);
 		print_macros(in);
 		print_conditions(cfg, in->name);
 		printf("    on_error = %s%s\n", config_on_error_name(in->on_error),

@@ -115,8 +115,11 @@ expect_actions() {
 	elif ! grep -qx "    actions: $2" "$WIRE_OUT"; then
 		wire_fail "$1: the actions are not '$2'"
 		sed 's/^/    /' "$WIRE_OUT"
+	elif ! grep -qx "    observes: envfrom, envrcpt" "$WIRE_OUT"; then
+		wire_fail "$1: -t does not say it observes at MAIL and RCPT"
+		sed 's/^/    /' "$WIRE_OUT"
 	else
-		echo "ok: $1: accepted, actions: $2"
+		echo "ok: $1: accepted, actions: $2; observes: envfrom, envrcpt"
 	fi
 }
 
