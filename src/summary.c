@@ -68,11 +68,39 @@ changes_text(const struct msg_summary *m, char *buf, size_t len)
 		snprintf(buf + off, len - off, ")");
 }
 
+/* The client as connect gave it, else as the MTA's macro says, else ?. */
+static const char *
+client_of(struct session *s)
+{
+	const char *v;
+
+	if (s->client_addr[0] != '\0')
+		return s->client_addr;
+	v = session_macro(s, "{client_addr}");
+	return v != NULL && *v != '\0' ? v : "?";
+}
+
+/* The sender as MAIL FROM gave it, else from the MTA's macro (in angle
+ * brackets, as MAIL FROM gives it), else ?. */
+static const char *
+sender_of(struct session *s, const struct msg_summary *m, char *buf,
+    size_t len)
+{
+	const char *v;
+
+	if (m->sender[0] != '\0')
+		return m->sender;
+	if ((v = session_macro(s, "{mail_addr}")) == NULL)
+		return "?";
+	snprintf(buf, len, "<%s>", v);
+	return buf;
+}
+
 void
 summary_log(struct session *s)
 {
 	const struct msg_summary *m = &s->summary;
-	char result[512], changes[256], times[1024], rcpts[16];
+	char result[512], changes[256], times[1024], rcpts[16], from[260];
 	size_t off = 0;
 
 	if (log_enabled(LOG_INFO)) {
@@ -92,10 +120,9 @@ summary_log(struct session *s)
 		else
 			snprintf(rcpts, sizeof rcpts, "?");
 		log_msg(LOG_INFO, "%s: message: client=%s from=%s rcpts=%s "
-		    "%s%s; time%s", session_qid(s),
-		    s->client_addr[0] ? s->client_addr : "?",
-		    m->sender[0] ? m->sender : "?", rcpts, result, changes,
-		    times[0] ? times : " none");
+		    "%s%s; time%s", session_qid(s), client_of(s),
+		    sender_of(s, m, from, sizeof from), rcpts, result,
+		    changes, times[0] ? times : " none");
 	}
 	summary_reset(&s->summary);
 	for (size_t i = 0; i < s->nctx; i++)

@@ -1933,6 +1933,29 @@ test_one_summary_line_per_message(void)
 	finish();
 }
 
+/* Without connect and MAIL FROM, the line takes the client and the sender
+ * from the MTA's macros when it sent them. */
+static void
+test_summary_line_from_macros(void)
+{
+	const struct mod_list *mods;
+	const char *log;
+
+	fixture();
+	add("p1", &header_plugin, ON_ERROR_TEMPFAIL, false);
+	start();
+	set_macro("{client_addr}", "198.51.100.7");
+	set_macro("{mail_addr}", "s@example.com");
+	unit_capture_start();
+	ev_data();
+	ev_header("Subject", "hi");
+	ev_eom(&mods);
+	log = unit_capture_end(true);
+	EXPECT_LOGGED(log, ": message: client=198.51.100.7 from=<s@example.com> "
+	    "rcpts=? accepted;");
+	finish();
+}
+
 static void
 test_tempfail_at_rcpt_is_per_recipient(void)
 {
@@ -6005,6 +6028,7 @@ static const struct unit_test tests[] = {
 	TEST(test_unknown_verdict_concerns_only_command),
 	TEST(test_header_decision_given_at_next_answered_event),
 	TEST(test_one_summary_line_per_message),
+	TEST(test_summary_line_from_macros),
 	TEST(test_score_reject_threshold),
 	TEST(test_score_tempfail_threshold),
 	TEST(test_score_header_records_contributions),
