@@ -15,6 +15,8 @@
 
 #include <pcre2.h>
 
+#include <milterhost/plugin.h>
+
 #include "array.h"
 #include "cond.h"
 #include "config.h"
@@ -309,18 +311,12 @@ cond_is_key(const char *key)
 static int
 parse_auth(struct compiler *cc, struct cond *c, const char *value)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	int yes;
 
-	for (size_t i = 0; i < NELEM(yes); i++) {
-		if (strcasecmp(value, yes[i]) == 0)
-			c->auth = 1;
-		else if (strcasecmp(value, no[i]) == 0)
-			c->auth = 0;
-	}
-	if (c->auth < 0)
+	if (mh_parse_bool(value, &yes) < 0)
 		return refuse(cc, "bad value '%s': expected yes (the client "
 		    "authenticated) or no", value);
+	c->auth = yes != 0;
 	return 0;
 }
 

@@ -38,9 +38,12 @@
 
 #include <ini.h>
 
+#include <milterhost/plugin.h>
+
 #include "array.h"
 #include "config.h"
 #include "log.h"
+#include "mods.h"
 #include "paths.h"
 #include "reply.h"
 
@@ -74,23 +77,16 @@ struct host_key {
 
 /* ---- values ----------------------------------------------------------- */
 
+/* The words mh_parse_bool() takes, the one list of them. */
 static bool
 parse_bool(const char *value, bool *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	int b;
 
-	for (size_t i = 0; i < NELEM(yes); i++) {
-		if (strcasecmp(value, yes[i]) == 0) {
-			*out = true;
-			return true;
-		}
-		if (strcasecmp(value, no[i]) == 0) {
-			*out = false;
-			return true;
-		}
-	}
-	return false;
+	if (mh_parse_bool(value, &b) < 0)
+		return false;
+	*out = b != 0;
+	return true;
 }
 
 /*
@@ -392,9 +388,8 @@ static enum set_result
 set_score_header(struct config *cfg, struct config_instance *inst,
 		 const char *value)
 {
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if (*p <= ' ' || *p >= 127 || *p == ':')
-			return SET_BAD;
+	if (!mod_header_name_ok(value))
+		return SET_BAD;
 	return set_string(&cfg->score.header, value);
 }
 

@@ -350,11 +350,9 @@ check_header_name(mh_ctx *ctx, const char *name)
 		return refuse(ctx, MH_E_INVALID, "NULL header name");
 	if (*name == '\0')
 		return refuse(ctx, MH_E_INVALID, "empty header name");
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p <= ' ' || *p >= 127 || *p == ':')
-			return refuse(ctx, MH_E_INVALID, "bad header name "
-			    "'%.80s': printable ASCII without ':' or space",
-			    name);
+	if (!mod_header_name_ok(name))
+		return refuse(ctx, MH_E_INVALID, "bad header name '%.80s': "
+		    "printable ASCII without ':' or space", name);
 	return MH_OK;
 }
 

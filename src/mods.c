@@ -258,6 +258,15 @@ mod_list_free(struct mod_list *l)
 	memset(l, 0, sizeof *l);
 }
 
+bool
+mod_header_name_ok(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p <= ' ' || *p >= 127 || *p == ':')
+			return false;
+	return true;
+}
+
 const char *
 mod_type_name(enum mod_type t)
 {

@@ -13,6 +13,7 @@
 #ifndef MILTERHOST_MODS_H
 #define MILTERHOST_MODS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum mod_type {
@@ -78,5 +79,9 @@ int mods_merge(struct mod_list *out, struct mod_queue *const *queues,
 void mod_list_free(struct mod_list *l);
 
 const char *mod_type_name(enum mod_type t);
+
+/* Is name a header name the MTA takes: printable ASCII without ':' or
+ * space (the empty name passes: callers that care refuse it first)? */
+bool mod_header_name_ok(const char *name);
 
 #endif /* MILTERHOST_MODS_H */
