@@ -22,6 +22,7 @@
  * a plugin section, in file order, for the plugin's init.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -435,8 +436,9 @@ static enum set_result
 set_metrics_listen(struct config *cfg, struct config_instance *inst,
 		   const char *value)
 {
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&cfg->metrics_addr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->metrics_addr;
 	const char *colon = strrchr(value, ':');
-	unsigned char addr[16];
 	char host[64];
 	long port;
 	size_t n;
@@ -445,18 +447,23 @@ set_metrics_listen(struct config *cfg, struct config_instance *inst,
 	    65535, &port) || port == 0)
 		return SET_BAD;
 	n = (size_t)(colon - value);
+	memset(&cfg->metrics_addr, 0, sizeof cfg->metrics_addr);
 	if (n >= 2 && value[0] == '[' && value[n - 1] == ']') {
 		if (n - 2 >= sizeof host)
 			return SET_BAD;
 		snprintf(host, sizeof host, "%.*s", (int)(n - 2), value + 1);
-		if (inet_pton(AF_INET6, host, addr) != 1)
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
 			return SET_BAD;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
 	} else {
 		if (n >= sizeof host)
 			return SET_BAD;
 		snprintf(host, sizeof host, "%.*s", (int)n, value);
-		if (inet_pton(AF_INET, host, addr) != 1)
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
 			return SET_BAD;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
 	}
 	return set_string(&cfg->metrics_listen, value);
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "cond.h"
 #include "score.h"
@@ -81,6 +82,7 @@ struct config {
 	struct score_policy score; /* score_* keys */
 	int slow_ms;       /* log callbacks slower than this; 0: never */
 	char *metrics_listen; /* "HOST:PORT" of /metrics, or NULL: none */
+	struct sockaddr_storage metrics_addr; /* the same, parsed */
 	struct config_instance *instances;
 	size_t ninstances;
 };

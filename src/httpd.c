@@ -67,53 +67,30 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 int
-httpd_start(const char *listen, char *err, size_t errlen)
+httpd_start(const struct sockaddr *addr, const char *label, char *err,
+    size_t errlen)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	const char *colon = strrchr(listen, ':');
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
-	const struct sockaddr *sa;
-	char host[64];
-	int port;
+	uint16_t port;
 
-	if (colon == NULL) {
-		snprintf(err, errlen, "metrics_listen %s: no port", listen);
-		return -1;
-	}
-	port = atoi(colon + 1);
-	if (listen[0] == '[') {
-		snprintf(host, sizeof host, "%.*s", (int)(colon - listen - 2),
-		    listen + 1);
-		if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1) {
-			snprintf(err, errlen, "metrics_listen %s: bad address",
-			    listen);
-			return -1;
-		}
-		sin6.sin6_port = htons((uint16_t)port);
-		sa = (const struct sockaddr *)&sin6;
+	if (addr->sa_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
+		port = ntohs(((const struct sockaddr_in6 *)(const void *)
+		    addr)->sin6_port);
 	} else {
-		snprintf(host, sizeof host, "%.*s", (int)(colon - listen),
-		    listen);
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-			snprintf(err, errlen, "metrics_listen %s: bad address",
-			    listen);
-			return -1;
-		}
-		sin.sin_port = htons((uint16_t)port);
-		sa = (const struct sockaddr *)&sin;
+		port = ntohs(((const struct sockaddr_in *)(const void *)
+		    addr)->sin_port);
 	}
 	errno = 0;
-	daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
-	    handle, NULL, MHD_OPTION_SOCK_ADDR, sa,
+	daemon_handle = MHD_start_daemon(flags, port, NULL, NULL,
+	    handle, NULL, MHD_OPTION_SOCK_ADDR, addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	if (daemon_handle == NULL) {
 		snprintf(err, errlen, "metrics_listen %s: cannot listen%s%s",
-		    listen, errno ? ": " : "", errno ? strerror(errno) : "");
+		    label, errno ? ": " : "", errno ? strerror(errno) : "");
 		return -1;
 	}
-	log_msg(LOG_INFO, "metrics on http://%s/metrics", listen);
+	log_msg(LOG_INFO, "metrics on http://%s/metrics", label);
 	return 0;
 }

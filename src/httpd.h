@@ -10,11 +10,14 @@
 #define MILTERHOST_HTTPD_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 /*
- * Listen on "ADDRESS:PORT" or "[IPv6]:PORT" (checked by config.c) and
- * serve.  Returns 0, or -1 with the reason in err.
+ * Listen on addr (an AF_INET or AF_INET6 address with its port, parsed by
+ * config.c from metrics_listen, whose text is label) and serve.  Returns
+ * 0, or -1 with the reason in err.
  */
-int httpd_start(const char *listen, char *err, size_t errlen);
+int httpd_start(const struct sockaddr *addr, const char *label, char *err,
+		size_t errlen);
 
 #endif /* MILTERHOST_HTTPD_H */

@@ -289,7 +289,8 @@ serve(const struct config *cfg, bool foreground)
 		fail("%s", err);
 	if (cfg->metrics_listen != NULL) {
 		metrics_enable(milter_library_version());
-		if (httpd_start(cfg->metrics_listen, err, sizeof err) < 0)
+		if (httpd_start((const struct sockaddr *)&cfg->metrics_addr,
+		    cfg->metrics_listen, err, sizeof err) < 0)
 			fail("%s: %s", cfg->file, err);
 	}
 	milter_set_plugins(set);
