@@ -688,7 +688,7 @@ rcpt_match(struct session *s, const struct event *ev)
 
 /* The chain took the recipient: count it for those it matched. */
 static void
-rcpt_taken(struct session *s)
+count_taken_rcpt(struct session *s)
 {
 	for (size_t i = 0; i < s->nctx; i++) {
 		struct mh_ctx *ctx = &s->ctx[i];
@@ -912,7 +912,7 @@ message_event(struct session *s, const struct event *ev)
 		if (!is_terminal(v.status)) {
 			s->summary.rcpts++;
 			if (!is_rejected_rcpt(s))
-				rcpt_taken(s);
+				count_taken_rcpt(s);
 		}
 	}
 	if (is_terminal(v.status)) {
