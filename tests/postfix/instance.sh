@@ -35,6 +35,12 @@
 #				after the fact); 1 on timeout
 #	pf_count DIR PATTERN	how many lines of the maillog match the
 #				extended regular expression PATTERN
+#	pf_trouble DIR		how many lines of the maillog tell of a
+#				deferral, bounce, fatal error, panic or
+#				warning, leaving out the warnings about the
+#				machine's clock (a file system clock ahead
+#				of the local one, time stamps reset), which
+#				say something of the host, not of the mail
 #	pf_listening PORT	0 if something listens on 127.0.0.1:PORT
 #	pf_wait_listening PORT WHAT
 #				wait up to 10 s for it; 1, saying so, if not
@@ -272,4 +278,11 @@ pf_wait_count() {
 
 pf_count() {
 	grep -Ec "$2" "$1/maillog" 2>/dev/null || :
+}
+
+pf_trouble() {
+	grep -E ' status=(deferred|bounced)|fatal:|panic:|warning:' \
+	    "$1/maillog" 2>/dev/null |
+	    grep -Evc 'warning: (file system clock is|resetting file time)' ||
+	    :
 }

@@ -255,7 +255,7 @@ wire_stop
 # 7 recipients above, spam-sub's and its archive copy, meh-mx's.
 pf_wait_count "$pf" ' status=sent ' 10 10
 sent=$(pf_count "$pf" ' status=sent ')
-bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:|warning:')
+bad=$(pf_trouble "$pf")
 if [ "$sent" -eq 10 ] && [ "$bad" -eq 0 ]; then
 	echo "ok: Postfix's log: 10 recipients sent, no deferral, bounce or" \
 	    "warning"

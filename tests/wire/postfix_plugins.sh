@@ -138,7 +138,7 @@ wire_stop
 
 pf_wait_count "$pf" ' status=sent ' 5 10
 sent=$(pf_count "$pf" ' status=sent ')
-bad=$(pf_count "$pf" ' status=(deferred|bounced)|fatal:|panic:|warning:')
+bad=$(pf_trouble "$pf")
 if [ "$sent" -eq 5 ] && [ "$bad" -eq 0 ]; then
 	echo "ok: Postfix's log: 5 recipients sent, no deferral, bounce or" \
 	    "warning"
