@@ -339,6 +339,15 @@ resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
 	return 0;
 }
 
+int
+mc_check_spec(const char *spec, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return resolve(spec, &ss, &len, err, errlen);
+}
+
 struct mc_conn *
 mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 {

@@ -219,6 +219,10 @@ struct mc_conn;
 struct mc_conn *mc_open(const char *spec, int timeout_ms, char *err,
 			size_t errlen);
 
+/* Check spec as mc_open would, without connecting (the host is looked
+ * up).  0, or -1 with the reason in err. */
+int mc_check_spec(const char *spec, char *err, size_t errlen);
+
 /* A connection over a socket the caller opened (a socketpair in the unit
  * tests); it is made non-blocking and closed by mc_close.  NULL if out
  * of memory (fd is then left open). */

@@ -544,6 +544,12 @@ test_open(void)
 	    NULL);
 	CU_ASSERT(strstr(err, "out of range") != NULL);
 	CU_ASSERT(mc_open("unix:", 100, err, sizeof err) == NULL);
+	CU_ASSERT(mc_check_spec("unix:/nonexistent/x.sock", err,
+	    sizeof err) == 0);
+	CU_ASSERT(mc_check_spec("inet:8891@127.0.0.1", err, sizeof err) == 0);
+	CU_ASSERT(mc_check_spec("inet6:8891@::1", err, sizeof err) == 0);
+	CU_ASSERT(mc_check_spec("inet:8891", err, sizeof err) < 0);
+	CU_ASSERT(strstr(err, "want inet:PORT@HOST") != NULL);
 	CU_ASSERT(mc_open("unix:/nonexistent/x.sock", 100, err, sizeof err) ==
 	    NULL);
 	CU_ASSERT(strstr(err, "cannot connect") != NULL);
