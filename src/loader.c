@@ -449,6 +449,14 @@ mh_declare_macros(const struct mh_init *init, mh_stage stage,
 	return MH_OK;
 }
 
+/* ---- what an instance takes ------------------------------------------ */
+
+bool
+instance_takes(const struct instance *inst, mh_stage stage)
+{
+	return stage_implemented(inst->desc, stage);
+}
+
 /* ---- sets ---------------------------------------------------------------- */
 
 struct plugin_set *

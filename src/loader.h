@@ -105,4 +105,11 @@ int plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out
  */
 const char *loader_running_instance(void);
 
+/*
+ * Does the instance take stage's events: is its callback there called?
+ * Whatever asks which stages to run, negotiate, show or trace for an
+ * instance asks this, not its descriptor.
+ */
+bool instance_takes(const struct instance *inst, mh_stage stage);
+
 #endif /* MILTERHOST_LOADER_H */
