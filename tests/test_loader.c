@@ -1435,6 +1435,39 @@ test_init_and_fini_log_tagged_with_the_instance(void)
 	    "milterhost: notice: after\n");
 }
 
+/*
+ * A plugin's init declares stages unused (ABI 1.3): the loaded instance
+ * does not take them, though its descriptor has every callback; eom
+ * cannot be unused, and the load is refused at the section's line.
+ */
+static void
+test_unused_stages_declared_by_a_loaded_plugin(void)
+{
+	struct plugin_set *set = load("[plugin:r]\nmodule = recorder\n"
+	    "unused = envrcpt\nunused = body\n");
+	const struct instance *in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	in = &set->instances[0];
+	CU_ASSERT_PTR_NOT_NULL(in->desc->envrcpt);
+	CU_ASSERT_PTR_NOT_NULL(in->desc->body);
+	CU_ASSERT_EQUAL(in->unused,
+	    (1U << MH_STAGE_ENVRCPT) | (1U << MH_STAGE_BODY));
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
+		bool want = st != MH_STAGE_ENVRCPT && st != MH_STAGE_BODY;
+
+		if (instance_takes(in, st) != want)
+			fprintf(stderr, "\n  stage %d: takes %d", (int)st,
+			    !want);
+		CU_ASSERT_EQUAL(instance_takes(in, st), want);
+	}
+	unload(set);
+	refused("[plugin:r]\nmodule = recorder\nunused = eom\n", L(1),
+	    "[plugin:r] mh_declare_unused: stage eom: only connect, helo, "
+	    "envfrom, envrcpt, data, unknown, header, eoh and body can be "
+	    "unused");
+}
+
 /* ---- suite: host functions exported to plugins ------------------------ */
 
 static const char *
@@ -1957,6 +1990,7 @@ static const struct unit_test init_api_tests[] = {
 	TEST(test_parse_bool_takes_the_usual_words),
 	TEST(test_init_error_keeps_the_first_report),
 	TEST(test_init_and_fini_log_tagged_with_the_instance),
+	TEST(test_unused_stages_declared_by_a_loaded_plugin),
 	TEST_END,
 };
 
