@@ -104,15 +104,15 @@ macro_list_add_all(char *list, size_t size, const char *names)
 }
 
 /*
- * Does the instance make the MTA send stage's events?  When it implements
- * the stage, and RCPT for its if_rcpt condition (cond.h).
+ * Does the instance make the MTA send stage's events?  When it takes the
+ * stage, and RCPT for its if_rcpt condition (cond.h).
  */
 static bool
 uses_stage(const struct mh_ctx *ctx, mh_stage stage)
 {
 	if (ctx->disabled)
 		return false;
-	return stage_implemented(ctx->inst->desc, stage) ||
+	return instance_takes(ctx->inst, stage) ||
 	    (stage == MH_STAGE_ENVRCPT && cond_has_rcpt(ctx->inst->cond));
 }
 
@@ -208,11 +208,10 @@ only_observed(struct session *s, mh_stage stage)
 		 * recipient, whose answer may then be its decision. */
 		if (stage == MH_STAGE_ENVRCPT && !ctx->disabled &&
 		    cond_has_rcpt(ctx->inst->cond) &&
-		    stage_implemented(ctx->inst->desc, MH_STAGE_ENVFROM) &&
+		    instance_takes(ctx->inst, MH_STAGE_ENVFROM) &&
 		    !observes(ctx, MH_STAGE_ENVFROM))
 			return false;
-		if (ctx->disabled ||
-		    !stage_implemented(ctx->inst->desc, stage))
+		if (ctx->disabled || !instance_takes(ctx->inst, stage))
 			continue;
 		if (!observes(ctx, stage))
 			return false;
@@ -319,13 +318,18 @@ header_value_for(struct session *s, const struct mh_ctx *ctx,
 	return s->scratch;
 }
 
-/* Call ctx's callback for ev; its host calls are allowed meanwhile. */
+/*
+ * Call ctx's callback for ev; its host calls are allowed meanwhile.  A
+ * stage the instance does not take is no call: MH_CONTINUE.
+ */
 static int
 call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 {
 	struct event header;
 	int raw;
 
+	if (!instance_takes(ctx->inst, ev->stage))
+		return MH_CONTINUE;
 	if (ev->stage == MH_STAGE_HEADER && ctx->leadspc_fix) {
 		header = *ev;
 		header.value = header_value_for(s, ctx, ev->value);
@@ -396,9 +400,9 @@ report_call(struct session *s, const struct mh_ctx *ctx, mh_stage stage,
 	};
 	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
 
-	/* The chain walks every instance still in; a stage without a
-	 * callback is no call. */
-	if (!stage_implemented(ctx->inst->desc, stage))
+	/* The chain walks every instance still in; a stage the instance
+	 * does not take is no call. */
+	if (!instance_takes(ctx->inst, stage))
 		return;
 	if (want != 0 && reply_class(&ctx->reply) == want)
 		r.reply = &ctx->reply;
@@ -843,7 +847,7 @@ body_wanted(struct session *s)
 		const struct mh_ctx *ctx = &s->ctx[i];
 
 		if (is_active(ctx, MH_STAGE_BODY, false) &&
-		    stage_implemented(ctx->inst->desc, MH_STAGE_BODY))
+		    instance_takes(ctx->inst, MH_STAGE_BODY))
 			return true;
 	}
 	return false;
