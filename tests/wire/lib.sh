@@ -252,7 +252,7 @@ wire_start_relayed() {
 	fi
 	front=$(wire_config front <<EOF
 [plugin:relay]
-module = milter
+module = $abs_top_builddir/plugins/.libs/milter.so
 socket = unix:$backend
 EOF
 	) || exit 99
