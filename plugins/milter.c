@@ -9,6 +9,7 @@
  *	connect_timeout_ms = 5000
  *	command_timeout_ms = 10000
  *	eom_timeout_ms = 60000
+ *	see_earlier_changes = yes
  *	;macros_connect = j {daemon_name} _
  *
  * socket		where the milter listens: inet:PORT@HOST,
@@ -22,6 +23,16 @@
  *			Keep them below Postfix's milter_command_timeout and
  *			milter_content_timeout (30 s and 300 s), so that the
  *			instance's on_error decides, not Postfix.
+ * see_earlier_changes	yes (default): the milter sees the message as the
+ *			instances before it in the chain left it, headers
+ *			added, changed and deleted and the body replaced, as
+ *			a milter listed after another in Postfix's
+ *			smtpd_milters does (ABI 1.3, MH_WANT_EARLIER_CHANGES):
+ *			a signing milter then signs what the MTA delivers.
+ *			Its headers and body go to it at the end of the
+ *			message, which milterhost keeps meanwhile, when an
+ *			earlier instance may change them.  no: it sees the
+ *			message as received, as it arrives.
  * macros_connect, macros_helo, macros_envfrom, macros_envrcpt,
  * macros_data, macros_eoh, macros_eom
  *			the macros to send the milter at that stage, space-
@@ -87,6 +98,7 @@ struct milter {
 	char *macros[MC_M_STAGES]; /* what to send; NULL: as negotiated */
 	bool probed;               /* the probe reached the milter */
 	uint32_t actions, steps;   /* what it negotiated then */
+	bool earlier;              /* see_earlier_changes */
 	bool leadspc;              /* declared MH_WANT_HDR_LEADSPC */
 	bool rcpt_rej;             /* declared MH_WANT_REJECTED_RCPTS */
 };
@@ -216,6 +228,8 @@ declare(const struct mh_init *init, struct milter *m)
 		wishes |= MH_WANT_HDR_LEADSPC;
 	if (m->rcpt_rej)
 		wishes |= MH_WANT_REJECTED_RCPTS;
+	if (m->earlier)
+		wishes |= MH_WANT_EARLIER_CHANGES;
 	if (wishes != 0 && mh_declare_wishes(init, wishes) != MH_OK)
 		return -1;
 	for (int s = 0; s < MC_M_STAGES; s++)
@@ -229,13 +243,14 @@ declare(const struct mh_init *init, struct milter *m)
 static int
 mi_init(const struct mh_init *init, void **state)
 {
-	const char *socket, *connect_ms, *command_ms, *eom_ms;
+	const char *socket, *connect_ms, *command_ms, *eom_ms, *earlier;
 	const char *macros[MC_M_STAGES];
 	const struct bundled_key keys[] = {
 		{ "socket", &socket },
 		{ "connect_timeout_ms", &connect_ms },
 		{ "command_timeout_ms", &command_ms },
 		{ "eom_timeout_ms", &eom_ms },
+		{ "see_earlier_changes", &earlier },
 		{ "macros_connect", &macros[MC_M_CONNECT] },
 		{ "macros_helo", &macros[MC_M_HELO] },
 		{ "macros_envfrom", &macros[MC_M_MAIL] },
@@ -247,6 +262,7 @@ mi_init(const struct mh_init *init, void **state)
 	};
 	struct milter *m;
 	char err[512];
+	int yes;
 
 	if (bundled_read_settings(init, "milter", keys) < 0)
 		return -1;
@@ -266,6 +282,14 @@ mi_init(const struct mh_init *init, void **state)
 	    &m->command_ms) < 0 ||
 	    parse_ms(init, "eom_timeout_ms", eom_ms, &m->eom_ms) < 0)
 		goto fail;
+	m->earlier = true;
+	if (earlier != NULL && mh_parse_bool(earlier, &yes) < 0) {
+		mh_init_error(init, "see_earlier_changes", "'%s' is not yes "
+		    "or no", earlier);
+		goto fail;
+	}
+	if (earlier != NULL)
+		m->earlier = yes;
 	for (int s = 0; s < MC_M_STAGES; s++)
 		if (macros[s] != NULL &&
 		    (m->macros[s] = strdup(macros[s])) == NULL)

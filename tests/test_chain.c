@@ -6173,6 +6173,161 @@ test_init_functions_with_null_arguments(void)
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* ---- tests: seeing earlier changes (ABI 1.3) ----------------------- */
+
+static int
+declare_sees_earlier(const struct mh_init *init)
+{
+	return mh_declare_wishes(init, MH_WANT_EARLIER_CHANGES) == MH_OK ?
+	    0 : -1;
+}
+
+/* p1's eom: add X-A, insert X-Top at 0, change Subject #1, delete X-Old
+ * #1, replace the body. */
+static mh_status
+hook_edit_message(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-A", "1"));
+	keep(p, mh_header_insert(ctx, 0, "X-Top", "t"));
+	keep(p, mh_header_change(ctx, "Subject", 1, "new"));
+	keep(p, mh_header_delete(ctx, "X-Old", 1));
+	keep(p, mh_body_replace(ctx, "new body\r\n", 10));
+	return MH_CONTINUE;
+}
+
+/* p2's eom: change X-A #1 (which only its view has) and X-Old #2 (the
+ * "c" of its view, where p1 deleted the "a"). */
+static mh_status
+hook_edit_seen(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_change(ctx, "X-A", 1, "2"));
+	keep(p, mh_header_change(ctx, "X-Old", 2, "z"));
+	return MH_CONTINUE;
+}
+
+/*
+ * An instance with MH_WANT_EARLIER_CHANGES after one that changes the
+ * message sees, at the end, the headers and body as that one left them
+ * (its content calls come after the other's eom, just before its own),
+ * and its changes go out after the other's, counting the headers it saw.
+ */
+static void
+test_earlier_changes_are_seen_at_the_end(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->hook[MH_STAGE_EOM] = hook_edit_seen;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	ev_header("X-Old", "a");
+	ev_header("Subject", "old");
+	ev_header("X-Old", "b");
+	ev_header("X-Old", "c");
+	ev_eoh();
+	ev_body("old body\r\n");
+	EXPECT_CALLS("p1:header p1:header p1:header p1:header p1:eoh "
+	    "p1:body");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:header p2:header p2:header p2:header "
+	    "p2:header p2:eoh p2:body p2:eom");
+	EXPECT_STR(P[1]->seen, "<s@example.com>;<r@example.org>;"
+	    "[X-Top=t][Subject=new][X-Old=b][X-Old=c][X-A=1]"
+	    "[body:10:new body\\r\\n]");
+	EXPECT_STR(P[1]->rcs, "OK OK");
+	/* p2's change of X-Old #2 counts the headers after p1's deletion
+	 * of #1: it goes out after it, not before as a higher index of
+	 * the same view would. */
+	EXPECT_MODS(mods, "add:X-A=1(p1) | ins:0:X-Top=t(p1) | "
+	    "chg:Subject:1=new(p1) | del:X-Old:1(p1) | body=new body\\r\\n(p1)"
+	    " | chg:X-A:1=2(p2) | chg:X-Old:2=z(p2)");
+	finish();
+
+	/* First in the chain, nothing before it can change anything: its
+	 * calls come as the events arrive. */
+	fixture();
+	declare = declare_sees_earlier;
+	add_plain("p1");
+	declare = NULL;
+	add_plain("p2");
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	take_calls();
+	ev_header("Subject", "old");
+	EXPECT_CALLS("p1:header p2:header");
+	finish();
+}
+
+/*
+ * A decision at one of the late content calls ends the message there
+ * (its eom is not called); ACCEPT leaves the message; SKIP ends only the
+ * body.
+ */
+static void
+test_earlier_changes_decisions_on_the_way(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->status[MH_STAGE_HEADER] = MH_REJECT;
+	P[1]->reply[MH_STAGE_HEADER] = (struct treply){ "550", "5.7.1",
+	    "seen and refused" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	ev_header("Subject", "old");
+	ev_eoh();
+	take_calls();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 seen and refused");
+	/* p2's eom did not come: its abort does. */
+	EXPECT_CALLS("p1:eom p2:header p2:abort");
+	finish();
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->status[MH_STAGE_BODY] = MH_SKIP;
+	P[1]->status[MH_STAGE_EOH] = MH_CONTINUE;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	ev_header("Subject", "old");
+	ev_eoh();
+	ev_body("x\r\n");
+	take_calls();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:header p2:header p2:header p2:eoh p2:body "
+	    "p2:eom");
+	finish();
+}
+
 static const struct unit_test tests[] = {
 	TEST(test_reject_at_rcpt_is_per_recipient),
 	TEST(test_tempfail_at_rcpt_is_per_recipient),
@@ -6255,6 +6410,8 @@ static const struct unit_test tests[] = {
 	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_observed_stages_are_not_answered),
 	TEST(test_unused_stages_are_negotiated_away_and_not_called),
+	TEST(test_earlier_changes_are_seen_at_the_end),
+	TEST(test_earlier_changes_decisions_on_the_way),
 	TEST(test_unused_stage_leaves_observers_alone),
 	TEST(test_unused_refused_at_stages_that_always_come),
 	TEST(test_negotiate_everything_implemented),

@@ -1043,8 +1043,8 @@ test_descriptor_unknown_bits_are_refused(void)
 	descriptor_refused(&d, "plugin 'counted'", "unknown actions 0x100",
 	    NULL);
 	d = counted;
-	d.flags = 0x4;
-	descriptor_refused(&d, "plugin 'counted'", "unknown flags 0x4", NULL);
+	d.flags = 0x8;
+	descriptor_refused(&d, "plugin 'counted'", "unknown flags 0x8", NULL);
 }
 
 static void
