@@ -32,6 +32,7 @@
 struct mc_conn {
 	int fd;
 	int timeout_ms;
+	int timeout_set;            /* what the socket has, -1: not set */
 	uint32_t version, actions, steps;
 	char *macros[MC_M_STAGES];  /* what the milter asked for */
 	unsigned char *out;         /* queued commands */
@@ -236,6 +237,27 @@ deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 }
 
+/*
+ * The socket blocks, each send and recv bounded by SO_SNDTIMEO and
+ * SO_RCVTIMEO: an event costs one send and one recv, with no poll.  The
+ * options are set again only when the timeout changed.
+ */
+static void
+apply_timeout(struct mc_conn *c)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (c->timeout_set == c->timeout_ms)
+		return;
+	if (c->timeout_ms > 0) {
+		tv.tv_sec = c->timeout_ms / 1000;
+		tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	c->timeout_set = c->timeout_ms;
+}
+
 struct mc_conn *
 mc_wrap(int fd, int timeout_ms)
 {
@@ -244,10 +266,11 @@ mc_wrap(int fd, int timeout_ms)
 
 	if (c == NULL)
 		return NULL;
-	if (flags >= 0)
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (flags >= 0 && (flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
+	c->timeout_set = -1;
 	return c;
 }
 
@@ -584,9 +607,9 @@ mc_put_unknown(struct mc_conn *c, const char *command)
 int
 mc_flush(struct mc_conn *c)
 {
-	double deadline = deadline_of(c->timeout_ms);
 	size_t done = 0;
 
+	apply_timeout(c);
 	while (done < c->outlen) {
 		ssize_t n = send(c->fd, c->out + done, c->outlen - done,
 		    MSG_NOSIGNAL);
@@ -597,12 +620,9 @@ mc_flush(struct mc_conn *c)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(c->fd, POLLOUT, deadline) == 0)
-			continue;
 		c->outlen = 0;
-		return fail(c, "write: %s", errno == ETIMEDOUT ?
-		    "timed out" : strerror(errno));
+		return fail(c, "write: %s", errno == EAGAIN ||
+		    errno == EWOULDBLOCK ? "timed out" : strerror(errno));
 	}
 	c->outlen = 0;
 	return 0;
@@ -612,7 +632,7 @@ mc_flush(struct mc_conn *c)
 
 /* Have at least want bytes unread in c->in; 0, or -1. */
 static int
-fill(struct mc_conn *c, size_t want, double deadline)
+fill(struct mc_conn *c, size_t want)
 {
 	if (c->inlen - c->inpos >= want)
 		return 0;
@@ -645,11 +665,8 @@ fill(struct mc_conn *c, size_t want, double deadline)
 			    "connection");
 		if (errno == EINTR)
 			continue;
-		if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(c->fd, POLLIN, deadline) == 0)
-			continue;
-		return fail(c, "read: %s", errno == ETIMEDOUT ?
-		    "timed out" : strerror(errno));
+		return fail(c, "read: %s", errno == EAGAIN ||
+		    errno == EWOULDBLOCK ? "timed out" : strerror(errno));
 	}
 	return 0;
 }
@@ -749,18 +766,18 @@ known_reply(char code)
 int
 mc_read(struct mc_conn *c, struct mc_reply *r)
 {
-	double deadline = deadline_of(c->timeout_ms);
 	uint32_t n;
 	uint32_t action;
 
 	memset(r, 0, sizeof *r);
-	if (fill(c, 4, deadline) < 0)
+	apply_timeout(c);
+	if (fill(c, 4) < 0)
 		return -1;
 	memcpy(&n, c->in + c->inpos, 4);
 	n = ntohl(n);
 	if (n < 1 || n > PACKET_MAX)
 		return fail(c, "a packet of %u bytes", (unsigned)n);
-	if (fill(c, 4 + (size_t)n, deadline) < 0)
+	if (fill(c, 4 + (size_t)n) < 0)
 		return -1;
 	r->code = (char)c->in[c->inpos + 4];
 	r->data = c->in + c->inpos + 5;

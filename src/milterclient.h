@@ -8,8 +8,9 @@
  * generator and the wire tests' client.  It has no libmilter in it: the
  * protocol's numbers are the wire's, defined below.
  *
- * I/O is blocking for the caller and bounded: every read and write waits
- * at most the connection's timeout (the socket itself is non-blocking).
+ * I/O is blocking and bounded: each read and write of the socket waits at
+ * most the connection's timeout (SO_RCVTIMEO and SO_SNDTIMEO), so an
+ * event costs one write and, if answered, one read.
  * Commands are queued (mc_put*) and written by mc_flush, so that the
  * macros of an event and the event go out in one write.  Every function
  * returning int returns 0 (or a count) on success and -1 on an error,
