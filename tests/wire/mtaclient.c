@@ -4,10 +4,10 @@
  * (negotiation, commands, replies checked and parsed); this file holds
  * only what each test sends and prints.
  *
- * Every subcommand speaks as Postfix does: it negotiates version 6 with
- * every action and step offered, then sends messages on one connection,
- * skipping the events the milter asked not to get and reading no answer
- * to those it asked to leave unanswered.  SOCKETPATH
+ * Every subcommand but "script" speaks as Postfix does: it negotiates
+ * version 6 with every action and step offered, then sends messages on
+ * one connection, skipping the events the milter asked not to get and
+ * reading no answer to those it asked to leave unanswered.  SOCKETPATH
  * is the milter's unix socket.  Every reply is waited for at most 10 s;
  * an error (a protocol error, a timeout, an unexpected answer) is
  * printed to stderr and exits 1.
@@ -91,6 +91,38 @@
  *	without the message number and the instance, "answer STAGE STATUS
  *	["REPLY"]" (or "answer STAGE noreply") for each event sent and
  *	"change KIND ..." for each change at end of message.  Exits 0.
+ *
+ * mtaclient script SOCKETPATH <commands
+ *	A client driven by the test: one command a line on stdin, fields
+ *	separated by tabs; "\n", "\t", "\r" and "\\" in a field stand for
+ *	those characters; empty lines and lines starting with "#" are
+ *	skipped, and so are empty fields at the end of a line.
+ *
+ *	negotiate VERSION ACTIONS STEPS	(numbers, 0x... allowed)
+ *	macro CMD NAME VALUE ...	CMD: the command letter (C H M R T N
+ *					E); the names as they go on the wire
+ *	connect HOST FAMILY PORT ADDR	FAMILY: 4, 6, L or U (U: no port
+ *					and address)
+ *	helo NAME | mail ARG... | rcpt ARG... | data | unknown TEXT
+ *	header NAME VALUE | eoh | body TEXT | eom | abort | quit
+ *
+ *	Each command goes out as written, whatever was negotiated (no
+ *	event is left out), and each but negotiate, macro, abort and quit
+ *	waits for its answer: a script that negotiates a "no reply" bit
+ *	must not send that event.  Prints:
+ *
+ *	optneg version=V actions=0xA steps=0xS
+ *	symlist STAGE NAMES		one line per macro list asked for,
+ *					by stage
+ *	reply COMMAND LETTER [TEXT]	the answer to each command that has
+ *					one (TEXT: a reply code's)
+ *	mod LETTER DATA			each message change sent before the
+ *					end-of-message answer: its fields,
+ *					each followed by '|' (a header index
+ *					first, in decimal, where the command
+ *					has one; a body chunk as it is)
+ *
+ *	Ends after quit or at the end of the commands; exits 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -190,26 +222,39 @@ now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* "mod LETTER FIELD|FIELD..." for change r (not a body chunk): its
- * fields, a header index first where it has one. */
+/*
+ * "mod LETTER ..." for change r: its fields (a header index first where
+ * it has one) separated by '|' or, with terminated, each followed by
+ * one; a body chunk as it is, a NUL shown as '|'.
+ */
 static void
-print_mod(const struct mc_reply *r)
+print_mod(const struct mc_reply *r, bool terminated)
 {
+	const char *f[2];
+	int n = 0;
+
 	printf("mod %c ", r->code);
 	switch (r->code) {
+	case MC_R_REPLBODY:
+		for (size_t i = 0; i < r->len; i++)
+			putchar(r->data[i] == '\0' ? '|' : r->data[i]);
+		break;
 	case MC_R_INSHEADER:
 	case MC_R_CHGHEADER:
 		printf("%u|", (unsigned)r->index);
 		/* FALLTHROUGH */
 	case MC_R_ADDHEADER:
-		printf("%s|%s", r->name, r->value);
+		f[n++] = r->name;
+		f[n++] = r->value;
 		break;
 	default:
-		printf("%s", r->text);
+		f[n++] = r->text;
 		if (r->args != NULL)
-			printf("|%s", r->args);
+			f[n++] = r->args;
 		break;
 	}
+	for (int i = 0; i < n; i++)
+		printf("%s%s", f[i], terminated || i + 1 < n ? "|" : "");
 	putchar('\n');
 }
 
@@ -347,7 +392,7 @@ message(struct mc_conn *c, uint32_t skip, const char *body, size_t len,
 			break;
 		if (res->print && mc_is_change(r.code, NULL) &&
 		    r.code != MC_R_REPLBODY)
-			print_mod(&r);
+			print_mod(&r, false);
 		switch (r.code) {
 		case MC_R_ADDHEADER:
 		case MC_R_INSHEADER:
@@ -1149,6 +1194,250 @@ run_eml(int argc, char **argv)
 	return 0;
 }
 
+/* ---- script: the MTA side as the test's commands say ------------------ */
+
+/* s with "\n", "\t", "\r" and "\\" made the characters, in place. */
+static void
+unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] != '\0' && strchr("ntr\\", s[1])) {
+			s++;
+			*o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' :
+			    *s == 'r' ? '\r' : '\\';
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* A number of the script: decimal, or hexadecimal after 0x. */
+static uint32_t
+number(const char *s)
+{
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		return (uint32_t)strtoul(s + 2, NULL, 16);
+	return (uint32_t)strtoul(s, NULL, 10);
+}
+
+/*
+ * connect HOST FAMILY PORT ADDR: through mc_put_connect where that
+ * encodes exactly what the script says (U; 4 and 6 with an address as
+ * inet_ntop writes it; L with port 0), else the fields as written.
+ */
+static void
+script_connect(struct mc_conn *c, const char *host, const char *family,
+	       const char *port, const char *addr)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+		struct sockaddr_un sun;
+	} u;
+	uint16_t nport = htons((uint16_t)strtoul(port, NULL, 10));
+	char text[INET6_ADDRSTRLEN] = "", *data;
+	size_t hlen = strlen(host) + 1, flen = strlen(family);
+	size_t alen = strlen(addr) + 1, len;
+	bool ok = false;
+
+	memset(&u, 0, sizeof u);
+	if (strcmp(family, "U") == 0) {
+		check(c, mc_put_connect(c, host, NULL));
+		return;
+	}
+	if (strcmp(family, "4") == 0 &&
+	    inet_pton(AF_INET, addr, &u.sin.sin_addr) == 1) {
+		u.sin.sin_family = AF_INET;
+		u.sin.sin_port = nport;
+		inet_ntop(AF_INET, &u.sin.sin_addr, text, sizeof text);
+		ok = strcmp(text, addr) == 0;
+	} else if (strcmp(family, "6") == 0 &&
+	    inet_pton(AF_INET6, addr, &u.sin6.sin6_addr) == 1) {
+		u.sin6.sin6_family = AF_INET6;
+		u.sin6.sin6_port = nport;
+		inet_ntop(AF_INET6, &u.sin6.sin6_addr, text, sizeof text);
+		ok = strcmp(text, addr) == 0;
+	} else if (strcmp(family, "L") == 0 && nport == 0 &&
+	    alen <= sizeof u.sun.sun_path) {
+		u.sun.sun_family = AF_UNIX;
+		memcpy(u.sun.sun_path, addr, alen);
+		ok = true;
+	}
+	if (ok) {
+		check(c, mc_put_connect(c, host, &u.sa));
+		return;
+	}
+	len = hlen + flen + 2 + alen;
+	if ((data = malloc(len)) == NULL)
+		die("out of memory");
+	memcpy(data, host, hlen);
+	memcpy(data + hlen, family, flen);
+	memcpy(data + hlen + flen, &nport, 2);
+	memcpy(data + hlen + flen + 2, addr, alen);
+	check(c, mc_put(c, MC_CMD_CONNECT, data, len));
+	free(data);
+}
+
+/* macro CMD NAME VALUE ...: CMD as written, then each field with its
+ * NUL. */
+static void
+script_macro(struct mc_conn *c, char **f, int n)
+{
+	size_t len = n > 0 ? strlen(f[0]) : 0, off;
+	char *data;
+
+	for (int i = 1; i < n; i++)
+		len += strlen(f[i]) + 1;
+	if ((data = malloc(len + 1)) == NULL)
+		die("out of memory");
+	off = n > 0 ? strlen(f[0]) : 0;
+	if (n > 0)
+		memcpy(data, f[0], off);
+	for (int i = 1; i < n; i++) {
+		memcpy(data + off, f[i], strlen(f[i]) + 1);
+		off += strlen(f[i]) + 1;
+	}
+	check(c, mc_put(c, MC_CMD_MACRO, data, len));
+	free(data);
+}
+
+/* Read the answer to command what: "reply WHAT LETTER [TEXT]", after
+ * "mod ..." for each change at end of message. */
+static void
+script_answer(struct mc_conn *c, const char *what)
+{
+	bool eom = strcmp(what, "eom") == 0;
+	struct mc_reply r;
+
+	for (;;) {
+		check(c, mc_read(c, &r));
+		if (eom && mc_is_change(r.code, NULL)) {
+			print_mod(&r, true);
+			continue;
+		}
+		if (r.code == MC_R_PROGRESS)
+			continue;
+		printf("reply %s %c", what, r.code);
+		if (r.code == MC_R_REPLYCODE)
+			printf(" %s", r.text);
+		putchar('\n');
+		return;
+	}
+}
+
+/* One command: f[0] the command, then n - 1 fields; false after quit. */
+static bool
+script_command(struct mc_conn *c, char **f, int n)
+{
+	static const struct {
+		const char *op;
+		char cmd;
+		bool strings;  /* its fields, each with its NUL */
+	} events[] = {
+		{ "helo", MC_CMD_HELO, true },
+		{ "mail", MC_CMD_MAIL, true },
+		{ "rcpt", MC_CMD_RCPT, true },
+		{ "unknown", MC_CMD_UNKNOWN, true },
+		{ "header", MC_CMD_HEADER, true },
+		{ "data", MC_CMD_DATA, false },
+		{ "eoh", MC_CMD_EOH, false },
+		{ "eom", MC_CMD_EOM, false },
+	};
+	const char *op = f[0];
+#define FIELD(i) ((i) < n ? f[i] : "")
+
+	if (strcmp(op, "negotiate") == 0) {
+		check(c, mc_negotiate(c, number(FIELD(1)), number(FIELD(2)),
+		    number(FIELD(3))));
+		printf("optneg version=%u actions=0x%x steps=0x%x\n",
+		    (unsigned)mc_version(c), (unsigned)mc_actions(c),
+		    (unsigned)mc_steps(c));
+		for (int m = 0; m < MC_M_STAGES; m++)
+			if (mc_macro_list(c, m) != NULL)
+				printf("symlist %d %s\n", m,
+				    mc_macro_list(c, m));
+		return true;
+	}
+	if (strcmp(op, "macro") == 0) {
+		script_macro(c, f + 1, n - 1);
+		check(c, mc_flush(c));
+		return true;
+	}
+	if (strcmp(op, "abort") == 0 || strcmp(op, "quit") == 0) {
+		command(c, op[0] == 'a' ? MC_CMD_ABORT : MC_CMD_QUIT);
+		return op[0] == 'a';
+	}
+	if (strcmp(op, "connect") == 0)
+		script_connect(c, FIELD(1), FIELD(2), FIELD(3), FIELD(4));
+	else if (strcmp(op, "body") == 0)
+		check(c, mc_put_body(c, FIELD(1), strlen(FIELD(1))));
+	else {
+		size_t i = 0;
+
+		while (i < sizeof events / sizeof events[0] &&
+		    strcmp(op, events[i].op) != 0)
+			i++;
+		if (i == sizeof events / sizeof events[0])
+			die("unknown command '%s'", op);
+		if (events[i].strings)
+			check(c, mc_put_argv(c, events[i].cmd,
+			    (const char *const *)f + 1));
+		else
+			check(c, mc_put(c, events[i].cmd, NULL, 0));
+	}
+#undef FIELD
+	check(c, mc_flush(c));
+	script_answer(c, op);
+	return true;
+}
+
+static int
+run_script(const char *path)
+{
+	struct mc_conn *c = open_unix(path);
+	char *line = NULL, **f = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	bool more = true;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (more && (len = getline(&line, &cap, stdin)) > 0) {
+		size_t max = 2;
+		int n = 0;
+		char first;
+
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		first = line[strspn(line, " \t\r\n\f\v")];
+		if (first == '#' || first == '\0')
+			continue;
+		for (char *p = line; *p != '\0'; p++)
+			max += *p == '\t';
+		if ((f = realloc(f, max * sizeof *f)) == NULL)
+			die("out of memory");
+		for (char *p = line;; p++) {
+			f[n++] = p;
+			if ((p = strchr(p, '\t')) == NULL)
+				break;
+			*p = '\0';
+		}
+		while (n > 1 && f[n - 1][0] == '\0')
+			n--;
+		f[n] = NULL;
+		for (int i = 0; i < n; i++)
+			unescape(f[i]);
+		more = script_command(c, f, n);
+	}
+	free(f);
+	free(line);
+	mc_close(c);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1173,6 +1462,8 @@ main(int argc, char **argv)
 		return run_stop(argv[2], (pid_t)atol(argv[3]));
 	if (argc >= 4 && strcmp(argv[1], "eml") == 0)
 		return run_eml(argc - 2, argv + 2);
+	if (argc == 3 && strcmp(argv[1], "script") == 0)
+		return run_script(argv[2]);
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
 	    "       mtaclient mods SOCKETPATH\n"
 	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n"
@@ -1184,6 +1475,7 @@ main(int argc, char **argv)
 	    "       mtaclient pause SOCKETPATH\n"
 	    "       mtaclient eml SOCKETPATH [-a ADDR] [-n NAME] [-H HELO] "
 	    "-f SENDER\n"
-	    "             -r RCPT... [-D NAME=VALUE]... FILE...\n");
+	    "             -r RCPT... [-D NAME=VALUE]... FILE...\n"
+	    "       mtaclient script SOCKETPATH <commands\n");
 	return 2;
 }
