@@ -121,7 +121,7 @@ EOF
 ) || exit 99
 if wire_start "$declared"; then
 	printf 'negotiate\t6\t0x1ff\t0x1fffff\nquit\n' |
-	    perl "$abs_top_srcdir/tests/wire/callbacks_client.pl" \
+	    "$abs_top_builddir/tests/wire/mtaclient" script \
 	    "$WIRE_SOCKET" >"$WIRE_TMP/declared.out" 2>&1
 	eom_list=$(sed -n 's/^symlist 5 //p' "$WIRE_TMP/declared.out")
 	words=$(printf '%s\n' $eom_list | LC_ALL=C sort | tr '\n' ' ')

@@ -14,7 +14,7 @@
 #     connection, exactly where sender and recipients call for it
 #     (case-insensitively; match = all and any), not when the address is
 #     already a recipient, and nothing is left of an aborted message.
-#  3. "args" (callbacks_client.pl, which shows the ESMTP arguments
+#  3. "args" ("mtaclient script", which shows the ESMTP arguments
 #     miltertest cannot): the recipient is added once, with its arguments
 #     (SMFIR_ADDRCPT_PAR), though two recipients match; the instance asks
 #     only for SMFIF_ADDRCPT_PAR; a message without a matching recipient
@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 
 wire_init bcc
 wire_need_miltertest
-client=$abs_top_srcdir/tests/wire/callbacks_client.pl
+client=$abs_top_builddir/tests/wire/mtaclient
+[ -x "$client" ] || wire_error "$client is missing: build it first"
 
 # ---- 1. configuration checks -------------------------------------------
 
@@ -203,8 +204,8 @@ if wire_start "$args"; then
 	    'helo	client.example.test' 'mail	<s@example.test>' \
 	    'rcpt	<a@example.net>' 'rcpt	<b@EXAMPLE.NET>' 'eom' \
 	    'mail	<s@example.test>' 'rcpt	<c@example.com>' 'eom' 'quit' |
-	    perl "$client" "$WIRE_SOCKET" >"$WIRE_TMP/args.out" 2>&1 ||
-	    wire_fail "args: callbacks_client.pl failed"
+	    "$client" script "$WIRE_SOCKET" >"$WIRE_TMP/args.out" 2>&1 ||
+	    wire_fail "args: mtaclient script failed"
 	want='mod 2 <journal@archive.test>|NOTIFY=NEVER ORCPT=rfc822;journal@archive.test|
 reply eom c
 reply eom c'

@@ -3,7 +3,7 @@
 # arguments the MTA sent, in the right order.  The real daemon runs the
 # recorder test plugin (tests/plugins/recorder.c), which logs each call as
 # one "rec ..." line; miltertest (callbacks.lua) and, for the unix address
-# family that miltertest cannot send, callbacks_client.pl play the MTA.
+# family that miltertest cannot send, "mtaclient script" play the MTA.
 # Each scenario's lines of the log are compared with the expected ones,
 # exactly and in order.
 

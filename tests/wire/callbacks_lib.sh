@@ -12,7 +12,7 @@
 #				wait for N (default 1) closes of INST, then
 #				compare its lines with stdin: prints
 #				"ok: NAME" or fails with a diff
-#	rec_client <commands	run callbacks_client.pl on the daemon's
+#	rec_client <commands	run "mtaclient script" on the daemon's
 #				socket; its output is in $WIRE_TMP/client.out
 
 REC_PLUGINS=$abs_top_builddir/tests/plugins/.libs
@@ -60,10 +60,10 @@ rec_expect() {
 }
 
 rec_client() {
-	if ! perl "$abs_top_srcdir/tests/wire/callbacks_client.pl" \
-	    "$WIRE_SOCKET" >"$WIRE_TMP/client.out" 2>&1; then
+	if ! "$abs_top_builddir/tests/wire/mtaclient" script "$WIRE_SOCKET" \
+	    >"$WIRE_TMP/client.out" 2>&1; then
 		sed 's/^/    /' "$WIRE_TMP/client.out"
-		wire_fail "callbacks_client.pl failed"
+		wire_fail "mtaclient script failed"
 		return 1
 	fi
 	return 0

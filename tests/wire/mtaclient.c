@@ -1,10 +1,16 @@
 /*
- * mtaclient - a minimal MTA side of the milter protocol, for the checks
- * miltertest cannot make.
+ * mtaclient - the MTA side of the milter protocol for the wire tests, for
+ * the checks miltertest cannot make.  The protocol is src/milterclient's
+ * (negotiation, commands, replies checked and parsed); this file holds
+ * only what each test sends and prints.
  *
- * It speaks as Postfix does: negotiates version 6 with every action and
- * step offered, then sends messages on one connection, skipping the events
- * the milter asked not to get.
+ * Every subcommand but "script" speaks as Postfix does: it negotiates
+ * version 6 with every action and step offered, then sends messages on
+ * one connection, skipping the events the milter asked not to get and
+ * reading no answer to those it asked to leave unanswered.  SOCKETPATH
+ * is the milter's unix socket.  Every reply is waited for at most 10 s;
+ * an error (a protocol error, a timeout, an unexpected answer) is
+ * printed to stderr and exits 1.
  *
  * mtaclient nodelay HOST PORT MESSAGES MAX_MS
  *	Times each end-of-message round trip over TCP.  An answer of
@@ -14,17 +20,17 @@
  *	the slowest end of message took less than MAX_MS milliseconds.
  *
  * mtaclient mods SOCKETPATH
- *	Sends one short message over a unix socket and prints every
- *	message change the milter sends at end of message, one a line:
- *	"mod LETTER FIELD|FIELD...", the fields of the command's data
- *	(NUL-separated strings on the wire; a header index first where the
- *	command has one).  Exits 0 if the message was accepted.
+ *	Sends one short message and prints every message change the milter
+ *	sends at end of message but body chunks, one a line:
+ *	"mod LETTER FIELD|FIELD...", the command's fields (a header index
+ *	first where the command has one).  Exits 0 if the message was
+ *	accepted.
  *
  * mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES
  *	Sends one message with a body of SEND_BYTES (in chunks of at most
- *	64 KB, as MTAs do) over a unix socket and collects the replacement
- *	body the milter sends at end of message.  Exits 0 if it came in
- *	several chunks, contiguous, and equals EXPECT_BYTES of the lines
+ *	64 KB, as MTAs do) and collects the replacement body the milter
+ *	sends at end of message.  Exits 0 if it came in several chunks,
+ *	contiguous, and equals EXPECT_BYTES of the lines
  *	"%07u " + BODY_LETTERS + CRLF (the pattern the scripted test
  *	plugin's replace_body_size writes).  EXPECT_BYTES 0 wants an empty
  *	replacement: one chunk of no bytes (no chunk at all would leave the
@@ -45,8 +51,9 @@
  *	Opens a session and sends MAIL, then sends SIGTERM to PID (the
  *	daemon) and, 200 ms later, checks that a new connection to
  *	SOCKETPATH is refused; then finishes the message and sends a second
- *	one on the same session.  Exits 0 if every event was answered and
- *	both ends of message brought a header change.
+ *	one on the same session (MAIL and RCPT of both sent whatever was
+ *	negotiated).  Exits 0 if every event was answered and both ends of
+ *	message brought a header change.
  *
  * mtaclient hold SOCKETPATH SECONDS
  *	Opens a session, sends MAIL, prints "holding", then waits up to
@@ -71,192 +78,139 @@
  *	comparison for milterhost-replay, tests/wire/replay.sh): headers
  *	as libmilter hands them over (folds joined by LF, one leading
  *	space dropped unless HDR_LEADSPC was negotiated), the body with
- *	CR LF line ends in chunks of 65535 bytes; the client ADDR (IPv4,
- *	default 192.0.2.1, port 54321) named NAME (default "[ADDR]"),
- *	HELO (default NAME, else client.example); the macros of -D at
- *	each stage whose list (negotiated, else Postfix's default) names
- *	them; an abort after each message.  It acts on the answers as
- *	Postfix: a refused recipient is dropped, a message without
+ *	CR LF line ends in chunks of 65535 bytes; the client ADDR (an IPv4
+ *	address, default 192.0.2.1, port 54321) named NAME (default
+ *	"[ADDR]"), HELO (default NAME, else client.example); the macros of
+ *	-D at each stage whose list (negotiated, else Postfix's default)
+ *	names them; an abort after each message.  It acts on the answers
+ *	as Postfix: a refused recipient is dropped, a message without
  *	recipients ends, accept, reject, tempfail and discard end the
- *	message (the connection at connect and HELO), skip ends the body.
- *	Prints, in milterhost-replay's trace format without the message
- *	number and the instance, "answer STAGE STATUS ["REPLY"]" (or
- *	"answer STAGE noreply") for each event sent and "change KIND ..."
- *	for each change at end of message.  Exits 0.
+ *	message (the connection at connect and HELO), skip ends the body;
+ *	an answer the event cannot have (discard at connect, skip before
+ *	the body) is an error.  Prints, in milterhost-replay's trace format
+ *	without the message number and the instance, "answer STAGE STATUS
+ *	["REPLY"]" (or "answer STAGE noreply") for each event sent and
+ *	"change KIND ..." for each change at end of message.  Exits 0.
  *
- * Every reply is waited for at most 10 s.
+ * mtaclient script SOCKETPATH <commands
+ *	A client driven by the test: one command a line on stdin, fields
+ *	separated by tabs; "\n", "\t", "\r" and "\\" in a field stand for
+ *	those characters; empty lines and lines starting with "#" are
+ *	skipped, and so are empty fields at the end of a line.
+ *
+ *	negotiate VERSION ACTIONS STEPS	(numbers, 0x... allowed)
+ *	macro CMD NAME VALUE ...	CMD: the command letter (C H M R T N
+ *					E); the names as they go on the wire
+ *	connect HOST FAMILY PORT ADDR	FAMILY: 4, 6, L or U (U: no port
+ *					and address)
+ *	helo NAME | mail ARG... | rcpt ARG... | data | unknown TEXT
+ *	header NAME VALUE | eoh | body TEXT | eom | abort | quit
+ *
+ *	Each command goes out as written, whatever was negotiated (no
+ *	event is left out), and each but negotiate, macro, abort and quit
+ *	waits for its answer: a script that negotiates a "no reply" bit
+ *	must not send that event.  Prints:
+ *
+ *	optneg version=V actions=0xA steps=0xS
+ *	symlist STAGE NAMES		one line per macro list asked for,
+ *					by stage
+ *	reply COMMAND LETTER [TEXT]	the answer to each command that has
+ *					one (TEXT: a reply code's)
+ *	mod LETTER DATA			each message change sent before the
+ *					end-of-message answer: its fields,
+ *					each followed by '|' (a header index
+ *					first, in decimal, where the command
+ *					has one; a body chunk as it is)
+ *
+ *	Ends after quit or at the end of the commands; exits 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdbool.h>
+#include <getopt.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
-#include <getopt.h>
 #include <unistd.h>
 
-#define V6_ACTIONS 0x1FFUL
-#define V6_STEPS 0x1FFFFFUL
-#define NOCONNECT 0x1UL
-#define NOHELO 0x2UL
-#define NOMAIL 0x4UL
-#define NORCPT 0x8UL
-#define NOBODY 0x10UL
-#define NOHDRS 0x20UL
-#define NOEOH 0x40UL
-#define NODATA 0x200UL
-#define NR_HDR 0x80UL
+#include "milterclient.h"
 
-static int sock;
-/* The "no reply" bits the milter negotiated: those events get no answer,
- * as Postfix's milter8.c does; counted in sent_unanswered. */
-static unsigned long unanswered;
+/* How long any reply is waited for. */
+#define TIMEOUT_MS 10000
+/* Every body chunk is at most this long, as MTAs send it. */
+#define CHUNK 65535
+
+/* Events sent unanswered: the milter negotiated their "no reply" bit. */
 static int sent_unanswered;
 
-/* The SMFIP_NR_* bit of an event command, 0 if it has none. */
-static unsigned long
-nr_bit(char cmd)
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
 {
-	switch (cmd) {
-	case 'C': return 0x1000UL;
-	case 'H': return 0x2000UL;
-	case 'M': return 0x4000UL;
-	case 'R': return 0x8000UL;
-	case 'T': return 0x10000UL;
-	case 'U': return 0x20000UL;
-	case 'L': return NR_HDR;
-	case 'N': return 0x40000UL;
-	case 'B': return 0x80000UL;
-	default: return 0;
-	}
-}
+	va_list ap;
 
-static void
-die(const char *what)
-{
-	fprintf(stderr, "mtaclient: %s: %s\n", what,
-	    errno ? strerror(errno) : "protocol error");
+	fputs("mtaclient: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 	exit(1);
 }
 
+/* Exit on the connection's error if rc says there was one. */
 static void
-write_all(const void *buf, size_t len)
+check(struct mc_conn *c, int rc)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(sock, p, len);
-
-		if (n <= 0)
-			die("write");
-		p += n;
-		len -= (size_t)n;
-	}
+	if (rc < 0)
+		die("%s", mc_error(c));
 }
 
+/* A connection to the milter at spec (as mc_open takes it), or exit. */
+static struct mc_conn *
+open_spec(const char *spec)
+{
+	struct mc_conn *c;
+	char err[512];
+
+	if ((c = mc_open(spec, TIMEOUT_MS, err, sizeof err)) == NULL)
+		die("%s", err);
+	return c;
+}
+
+/* A connection to the milter on the unix socket path, or exit. */
+static struct mc_conn *
+open_unix(const char *path)
+{
+	char spec[sizeof ((struct sockaddr_un *)0)->sun_path + 8];
+
+	if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) {
+		fprintf(stderr, "mtaclient: socket path too long\n");
+		exit(2);
+	}
+	snprintf(spec, sizeof spec, "unix:%s", path);
+	return open_spec(spec);
+}
+
+/* Queue and send a command without data and without an answer. */
 static void
-read_all(void *buf, size_t len)
+command(struct mc_conn *c, char cmd)
 {
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(sock, p, len);
-
-		if (n <= 0)
-			die("read");
-		p += n;
-		len -= (size_t)n;
-	}
+	check(c, mc_put(c, cmd, NULL, 0));
+	check(c, mc_flush(c));
 }
 
-static void
-send_cmd(char cmd, const void *data, size_t len)
+/* Is ev sent, skip being the MC_P_NO* bits of the events not to send? */
+static bool
+sends(uint32_t skip, enum mc_event ev)
 {
-	unsigned char hdr[5];
-	uint32_t n = htonl((uint32_t)len + 1);
-
-	memcpy(hdr, &n, 4);
-	hdr[4] = (unsigned char)cmd;
-	write_all(hdr, 5);
-	if (len > 0)
-		write_all(data, len);
-}
-
-/* Read one reply; returns its command, its data (len) in buf. */
-static char
-read_reply(char *buf, size_t size, size_t *len)
-{
-	uint32_t n;
-	char cmd;
-
-	read_all(&n, 4);
-	n = ntohl(n);
-	if (n < 1 || n - 1 > size) {
-		errno = 0;
-		die("reply length");
-	}
-	read_all(&cmd, 1);
-	*len = n - 1;
-	read_all(buf, *len);
-	return cmd;
-}
-
-/* Send an event and expect the reply want. */
-static void
-expect(char cmd, const void *data, size_t len, char want)
-{
-	char buf[70000], r;
-	size_t n;
-
-	send_cmd(cmd, data, len);
-	if (unanswered & nr_bit(cmd)) {
-		if (want != 'c') {
-			fprintf(stderr, "mtaclient: event %c is unanswered, "
-			    "cannot be answered %c\n", cmd, want);
-			exit(1);
-		}
-		sent_unanswered++;
-		return;
-	}
-	r = read_reply(buf, sizeof buf, &n);
-	if (r != want) {
-		fprintf(stderr, "mtaclient: event %c answered %c, not %c\n",
-		    cmd, r, want);
-		exit(1);
-	}
-}
-
-/* Send an event and expect "continue". */
-static void
-event(char cmd, const void *data, size_t len)
-{
-	expect(cmd, data, len, 'c');
-}
-
-static unsigned long
-negotiate(void)
-{
-	uint32_t out[3] = { htonl(6), htonl(V6_ACTIONS), htonl(V6_STEPS) };
-	char buf[70000];
-	uint32_t in[3];
-	size_t n;
-
-	send_cmd('O', out, sizeof out);
-	if (read_reply(buf, sizeof buf, &n) != 'O' || n < 12) {
-		errno = 0;
-		die("negotiation");
-	}
-	memcpy(in, buf, sizeof in);
-	unanswered = ntohl(in[2]) & (NR_HDR | 0xFF000UL);
-	return ntohl(in[2]);
+	return (skip & mc_event_info(ev)->no_step) == 0;
 }
 
 static double
@@ -266,6 +220,119 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * "mod LETTER ..." for change r: its fields (a header index first where
+ * it has one) separated by '|' or, with terminated, each followed by
+ * one; a body chunk as it is, a NUL shown as '|'.
+ */
+static void
+print_mod(const struct mc_reply *r, bool terminated)
+{
+	const char *f[2];
+	int n = 0;
+
+	printf("mod %c ", r->code);
+	switch (r->code) {
+	case MC_R_REPLBODY:
+		for (size_t i = 0; i < r->len; i++)
+			putchar(r->data[i] == '\0' ? '|' : r->data[i]);
+		break;
+	case MC_R_INSHEADER:
+	case MC_R_CHGHEADER:
+		printf("%u|", (unsigned)r->index);
+		/* FALLTHROUGH */
+	case MC_R_ADDHEADER:
+		f[n++] = r->name;
+		f[n++] = r->value;
+		break;
+	default:
+		f[n++] = r->text;
+		if (r->args != NULL)
+			f[n++] = r->args;
+		break;
+	}
+	for (int i = 0; i < n; i++)
+		printf("%s%s", f[i], terminated || i + 1 < n ? "|" : "");
+	putchar('\n');
+}
+
+/* ---- Postfix's side: one message after another ------------------------ */
+
+static void
+negotiate(struct mc_conn *c)
+{
+	check(c, mc_negotiate(c, MC_VERSION, MC_ACT_ALL, MC_P_ALL));
+}
+
+/*
+ * Send event ev, queued, and check its answer is want; none is read if
+ * the milter negotiated the event unanswered (then want must be
+ * continue).
+ */
+static void
+expect(struct mc_conn *c, enum mc_event ev, char want)
+{
+	char cmd = mc_event_info(ev)->cmd;
+	struct mc_reply r;
+
+	check(c, mc_flush(c));
+	if (!mc_answers_event(c, ev)) {
+		if (want != MC_R_CONTINUE)
+			die("event %c is unanswered, cannot be answered %c",
+			    cmd, want);
+		sent_unanswered++;
+		return;
+	}
+	check(c, mc_read_answer(c, ev, &r, NULL));
+	if (r.code != want)
+		die("event %c answered %c, not %c", cmd, r.code, want);
+}
+
+/* MAIL or RCPT of addr, answered want. */
+static void
+envelope(struct mc_conn *c, enum mc_event ev, const char *addr, char want)
+{
+	const char *argv[] = { addr, NULL };
+
+	check(c, mc_put_argv(c, mc_event_info(ev)->cmd, argv));
+	expect(c, ev, want);
+}
+
+/* An event without data (DATA, end of headers), answered continue. */
+static void
+bare(struct mc_conn *c, enum mc_event ev)
+{
+	check(c, mc_put(c, mc_event_info(ev)->cmd, NULL, 0));
+	expect(c, ev, MC_R_CONTINUE);
+}
+
+/* Connect from host at IPv4 address addr, port 12345, and HELO as host,
+ * each unless the milter negotiated it away. */
+static void
+start_session(struct mc_conn *c, const char *host, const char *addr)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		.sin_port = htons(12345) };
+
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	if (mc_wants(c, MC_EV_CONNECT)) {
+		check(c, mc_put_connect(c, host, (struct sockaddr *)&sin));
+		expect(c, MC_EV_CONNECT, MC_R_CONTINUE);
+	}
+	if (mc_wants(c, MC_EV_HELO)) {
+		check(c, mc_put_helo(c, host));
+		expect(c, MC_EV_HELO, MC_R_CONTINUE);
+	}
+}
+
+/* Negotiate, connect and HELO. */
+static void
+open_session(struct mc_conn *c)
+{
+	negotiate(c);
+	start_session(c, "client.example.test", "192.0.2.7");
 }
 
 /* What came back at end of message. */
@@ -279,57 +346,38 @@ struct eom_result {
 	bool print;             /* print every change */
 };
 
-/* Print a change: "mod LETTER" then its NUL-separated fields. */
-static void
-print_mod(char letter, const char *data, size_t n)
-{
-	size_t off = 0;
-
-	printf("mod %c ", letter);
-	if (letter == 'i' || letter == 'm') {
-		uint32_t idx;
-
-		memcpy(&idx, data, 4);
-		printf("%u|", (unsigned)ntohl(idx));
-		off = 4;
-	}
-	while (off < n) {
-		size_t len = strnlen(data + off, n - off);
-
-		printf("%.*s%s", (int)len, data + off,
-		    off + len + 1 < n ? "|" : "");
-		off += len + 1;
-	}
-	printf("\n");
-}
-
-/* Every body chunk is at most this long, as MTAs send it. */
-#define CHUNK 65535
-
-/* One message; returns the end-of-message round trip in ms. */
+/*
+ * One message from <a@example.test> to <b@example.test>, each event but
+ * end of message sent unless skip (MC_P_NO* bits: the milter's steps,
+ * or changed by the caller) leaves it out.  Returns the end-of-message
+ * round trip in ms.
+ */
 static double
-message(unsigned long steps, const char *body, size_t len,
-    struct eom_result *res)
+message(struct mc_conn *c, uint32_t skip, const char *body, size_t len,
+	struct eom_result *res)
 {
-	static const char mail[] = "<a@example.test>";
-	static const char rcpt[] = "<b@example.test>";
-	static const char hdr[] = "Subject\0test";
-	char buf[70000], r, prev = 0;
-	size_t n;
+	struct mc_reply r;
+	char prev = 0;
 	double start;
 
-	if (!(steps & NOMAIL))
-		event('M', mail, sizeof mail);
-	if (!(steps & NORCPT))
-		event('R', rcpt, sizeof rcpt);
-	if (!(steps & NODATA))
-		event('T', NULL, 0);
-	if (!(steps & NOHDRS))
-		event('L', hdr, sizeof hdr);
-	if (!(steps & NOEOH))
-		event('N', NULL, 0);
-	for (size_t off = 0; !(steps & NOBODY) && off < len; off += CHUNK)
-		event('B', body + off, len - off < CHUNK ? len - off : CHUNK);
+	if (sends(skip, MC_EV_MAIL))
+		envelope(c, MC_EV_MAIL, "<a@example.test>", MC_R_CONTINUE);
+	if (sends(skip, MC_EV_RCPT))
+		envelope(c, MC_EV_RCPT, "<b@example.test>", MC_R_CONTINUE);
+	if (sends(skip, MC_EV_DATA))
+		bare(c, MC_EV_DATA);
+	if (sends(skip, MC_EV_HEADER)) {
+		check(c, mc_put_header(c, "Subject", "test"));
+		expect(c, MC_EV_HEADER, MC_R_CONTINUE);
+	}
+	if (sends(skip, MC_EV_EOH))
+		bare(c, MC_EV_EOH);
+	for (size_t off = 0; sends(skip, MC_EV_BODY) && off < len;
+	    off += CHUNK) {
+		check(c, mc_put_body(c, body + off,
+		    len - off < CHUNK ? len - off : CHUNK));
+		expect(c, MC_EV_BODY, MC_R_CONTINUE);
+	}
 	{
 		bool print = res->print;
 
@@ -337,89 +385,75 @@ message(unsigned long steps, const char *body, size_t len,
 		res->print = print;
 	}
 	start = now_ms();
-	send_cmd('E', NULL, 0);
-	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a' &&
-	    r != 't' && r != 'r' && r != 'y') {
-		if (res->print && r != 'b')
-			print_mod(r, buf, n);
-		switch (r) {
-		case 'h':
-		case 'i':
+	command(c, MC_CMD_EOM);
+	for (;;) {
+		check(c, mc_read(c, &r));
+		if (!mc_is_change(r.code, NULL) && r.code != MC_R_PROGRESS)
+			break;
+		if (res->print && mc_is_change(r.code, NULL) &&
+		    r.code != MC_R_REPLBODY)
+			print_mod(&r, false);
+		switch (r.code) {
+		case MC_R_ADDHEADER:
+		case MC_R_INSHEADER:
 			res->headers++;
 			break;
-		case 'b':
-			res->body = realloc(res->body, res->body_len + n + 1);
+		case MC_R_REPLBODY:
+			res->body = realloc(res->body, res->body_len + r.len +
+			    1);
 			if (res->body == NULL)
-				die("realloc");
-			memcpy(res->body + res->body_len, buf, n);
-			res->body_len += n;
+				die("out of memory");
+			memcpy(res->body + res->body_len, r.data, r.len);
+			res->body_len += r.len;
 			res->body_chunks++;
-			if (prev != 'b')
+			if (prev != MC_R_REPLBODY)
 				res->body_runs++;
 			break;
-		case 'm': case '+': case '-': case '2': case 'e': case 'q':
-		case 'p':
-			break;
-		default:
-			fprintf(stderr, "mtaclient: end of message answered "
-			    "%c\n", r);
-			exit(1);
 		}
-		prev = r;
+		prev = r.code;
 	}
-	res->final = r;
+	switch (r.code) {
+	case MC_R_CONTINUE:
+	case MC_R_ACCEPT:
+	case MC_R_TEMPFAIL:
+	case MC_R_REJECT:
+	case MC_R_REPLYCODE:
+		break;
+	default:
+		die("end of message answered %c", r.code);
+	}
+	res->final = r.code;
 	return now_ms() - start;
-}
-
-/* Negotiate and send connect and helo (unless asked not to). */
-static unsigned long
-open_session(void)
-{
-	static const char conn[] = "client.example.test\0" "4\x30\x39"
-	    "192.0.2.7";
-	unsigned long steps = negotiate();
-
-	if (!(steps & NOCONNECT))
-		event('C', conn, sizeof conn);
-	if (!(steps & NOHELO))
-		event('H', "client.example.test", 20);
-	return steps;
 }
 
 static int
 run_nodelay(const char *host, const char *port, int messages, double max_ms)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct eom_result res = { .print = false };
-	unsigned long steps;
+	struct mc_conn *c;
 	double worst = 0;
-	int one = 1;
+	char spec[512];
 
-	sin.sin_port = htons((uint16_t)atoi(port));
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		fprintf(stderr, "mtaclient: bad address %s\n", host);
-		return 2;
-	}
-	if ((sock = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		die("socket");
-	/* Our side must not stall either: only the milter's is measured. */
-	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(sock, (struct sockaddr *)&sin, sizeof sin) < 0)
-		die("connect");
-	steps = open_session();
+	/* The library sets TCP_NODELAY: our side must not stall either,
+	 * only the milter's is measured. */
+	snprintf(spec, sizeof spec, "inet:%s@%s", port, host);
+	c = open_spec(spec);
+	open_session(c);
 	for (int i = 0; i < messages; i++) {
-		double ms = message(steps, "hello\r\n", 7, &res);
+		double ms = message(c, mc_steps(c), "hello\r\n", 7, &res);
 
 		free(res.body);
 		if (res.headers == 0) {
 			fprintf(stderr, "mtaclient: message %d: no header "
 			    "added\n", i + 1);
+			mc_close(c);
 			return 1;
 		}
 		if (ms > worst)
 			worst = ms;
 	}
-	send_cmd('Q', NULL, 0);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	printf("mtaclient: %d messages, slowest end of message %.2f ms "
 	    "(limit %.0f ms)\n", messages, worst, max_ms);
 	return worst < max_ms ? 0 : 1;
@@ -435,7 +469,7 @@ pattern(size_t size)
 	char *body = malloc(size + BODY_LINE + 1), *p = body;
 
 	if (body == NULL)
-		die("malloc");
+		die("out of memory");
 	for (unsigned k = 0; (size_t)(p - body) < size; k++) {
 		snprintf(p, BODY_LINE + 1, "%07u %s\r\n", k, BODY_LETTERS);
 		p += BODY_LINE;
@@ -443,61 +477,43 @@ pattern(size_t size)
 	return body;
 }
 
-static void
-connect_unix(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
-	if (strlen(path) >= sizeof sun.sun_path) {
-		fprintf(stderr, "mtaclient: socket path too long\n");
-		exit(2);
-	}
-	strcpy(sun.sun_path, path);
-	if ((sock = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-		die("socket");
-	if (connect(sock, (struct sockaddr *)&sun, sizeof sun) < 0)
-		die("connect");
-	/* A milter that stopped answering fails the test, never hangs it. */
-	{
-		struct timeval tv = { 10, 0 };
-
-		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	}
-}
-
 static int
 run_mods(const char *path)
 {
 	struct eom_result res = { .print = true };
+	struct mc_conn *c = open_unix(path);
 
-	connect_unix(path);
-	message(open_session(), "hello\r\n", 7, &res);
-	send_cmd('Q', NULL, 0);
+	open_session(c);
+	message(c, mc_steps(c), "hello\r\n", 7, &res);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	free(res.body);
 	return 0;
 }
 
 static int
-run_bigbody(const char *path, size_t send, size_t expect)
+run_bigbody(const char *path, size_t send, size_t expect_len)
 {
 	struct eom_result res = { .print = false };
-	char *sent = pattern(send), *want = pattern(expect);
+	char *sent = pattern(send), *want = pattern(expect_len);
+	struct mc_conn *c = open_unix(path);
 	int ok;
 
-	connect_unix(path);
-	message(open_session(), sent, send, &res);
-	send_cmd('Q', NULL, 0);
+	open_session(c);
+	message(c, mc_steps(c), sent, send, &res);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	printf("mtaclient: sent a %zu-byte body; got a %zu-byte replacement "
 	    "in %d chunk(s), %d run(s)\n", send, res.body_len,
 	    res.body_chunks, res.body_runs);
-	ok = res.body_len == expect &&
-	    (expect == 0 || memcmp(res.body, want, expect) == 0) &&
-	    res.body_runs == 1 && res.body_chunks == (expect == 0 ? 1 :
-	    (int)((expect + CHUNK - 1) / CHUNK));
+	ok = res.body_len == expect_len &&
+	    (expect_len == 0 || memcmp(res.body, want, expect_len) == 0) &&
+	    res.body_runs == 1 && res.body_chunks == (expect_len == 0 ? 1 :
+	    (int)((expect_len + CHUNK - 1) / CHUNK));
 	if (!ok)
 		fprintf(stderr, "mtaclient: the replacement body is not the "
-		    "expected %zu bytes in one run of %zu chunks\n", expect,
-		    expect == 0 ? 1 : (expect + CHUNK - 1) / CHUNK);
+		    "expected %zu bytes in one run of %zu chunks\n", expect_len,
+		    expect_len == 0 ? 1 : (expect_len + CHUNK - 1) / CHUNK);
 	free(res.body);
 	free(sent);
 	free(want);
@@ -506,27 +522,21 @@ run_bigbody(const char *path, size_t send, size_t expect)
 
 /* One SMTP session of run_quitnc, connecting as host sessionN. */
 static bool
-quitnc_session(unsigned long steps, int n, bool reject)
+quitnc_session(struct mc_conn *c, int n, bool reject)
 {
-	static const char mail[] = "<a@example.test>";
-	static const char bad[] = "<reject@example.test>";
 	struct eom_result res = { .print = false };
-	char conn[128], host[64];
-	int len;
+	char host[64], addr[32];
 
 	snprintf(host, sizeof host, "session%d.example.test", n);
-	len = snprintf(conn, sizeof conn, "%s%c4%c%c192.0.2.%d", host, 0,
-	    0x30, 0x39, n);
-	if (!(steps & NOCONNECT))
-		event('C', conn, (size_t)len + 1);
-	if (!(steps & NOHELO))
-		event('H', host, strlen(host) + 1);
-	if (!(steps & NOMAIL))
-		expect('M', mail, sizeof mail, 'c');
+	snprintf(addr, sizeof addr, "192.0.2.%d", n);
+	start_session(c, host, addr);
+	if (mc_wants(c, MC_EV_MAIL))
+		envelope(c, MC_EV_MAIL, "<a@example.test>", MC_R_CONTINUE);
 	if (reject)
-		expect('R', bad, sizeof bad, 'r');
+		envelope(c, MC_EV_RCPT, "<reject@example.test>",
+		    MC_R_REJECT);
 	/* The second recipient and the rest of the message. */
-	message(steps | NOMAIL, "hello\r\n", 7, &res);
+	message(c, mc_steps(c) | MC_P_NOMAIL, "hello\r\n", 7, &res);
 	free(res.body);
 	printf("mtaclient: session %d: %s%d header change(s)\n", n,
 	    reject ? "recipient rejected, " : "", res.headers);
@@ -536,109 +546,124 @@ quitnc_session(unsigned long steps, int n, bool reject)
 static int
 run_quitnc(const char *path, int sessions, const char *end, bool reject)
 {
-	unsigned long steps;
+	struct mc_conn *c = open_unix(path);
 	bool ok = true;
 
-	connect_unix(path);
-	steps = negotiate();
+	negotiate(c);
 	for (int i = 1; i <= sessions; i++) {
 		if (i > 1)
-			send_cmd('K', NULL, 0);
-		ok = quitnc_session(steps, i, reject) && ok;
+			command(c, MC_CMD_QUIT_NC);
+		ok = quitnc_session(c, i, reject) && ok;
 	}
-	if (strcmp(end, "eof") == 0)
-		send_cmd('K', NULL, 0);
-	else
-		send_cmd('Q', NULL, 0);
-	close(sock);
+	command(c, strcmp(end, "eof") == 0 ? MC_CMD_QUIT_NC : MC_CMD_QUIT);
+	mc_close(c);
 	return ok ? 0 : 1;
 }
 
 static int
 run_stop(const char *path, pid_t pid)
 {
-	static const char mail[] = "<a@example.test>";
-	static const char rcpt[] = "<b@example.test>";
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct eom_result res = { .print = false };
 	struct timespec pause = { 0, 200 * 1000 * 1000 };
-	unsigned long steps;
+	struct mc_conn *c = open_unix(path);
+	uint32_t skip;
 	int other, first;
 
-	connect_unix(path);
-	steps = open_session();
-	expect('M', mail, sizeof mail, 'c');
+	open_session(c);
+	envelope(c, MC_EV_MAIL, "<a@example.test>", MC_R_CONTINUE);
 	if (kill(pid, SIGTERM) < 0)
-		die("kill");
+		die("kill: %s", strerror(errno));
 	nanosleep(&pause, NULL);
-	strcpy(sun.sun_path, path);
+	/* A plain connect: its refusal is the point, not the protocol. */
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
 	if ((other = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-		die("socket");
+		die("socket: %s", strerror(errno));
 	if (connect(other, (struct sockaddr *)&sun, sizeof sun) == 0) {
 		fprintf(stderr, "mtaclient: a new connection was accepted "
 		    "after SIGTERM\n");
+		close(other);
+		mc_close(c);
 		return 1;
 	}
 	printf("mtaclient: after SIGTERM a new connection is refused (%s)\n",
 	    strerror(errno));
 	close(other);
-	expect('R', rcpt, sizeof rcpt, 'c');
+	envelope(c, MC_EV_RCPT, "<b@example.test>", MC_R_CONTINUE);
 	/* The rest of this message, then one more on the same session. */
-	steps |= NOMAIL | NORCPT;
-	message(steps, "hello\r\n", 7, &res);
+	skip = mc_steps(c) | MC_P_NOMAIL | MC_P_NORCPT;
+	message(c, skip, "hello\r\n", 7, &res);
 	first = res.headers;
 	free(res.body);
-	message(steps & ~(NOMAIL | NORCPT), "hello\r\n", 7, &res);
+	message(c, skip & ~(MC_P_NOMAIL | MC_P_NORCPT), "hello\r\n", 7, &res);
 	free(res.body);
-	send_cmd('Q', NULL, 0);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	printf("mtaclient: both messages answered after SIGTERM, %d and %d "
 	    "header change(s)\n", first, res.headers);
 	return first > 0 && res.headers > 0 ? 0 : 1;
 }
 
+/* Does the peer of fd close the connection within ms milliseconds? */
+static bool
+closed_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	double deadline = now_ms() + ms;
+	char ch;
+	int n;
+
+	do {
+		int left = (int)(deadline - now_ms());
+
+		n = poll(&p, 1, left > 0 ? left : 0);
+	} while (n < 0 && errno == EINTR);
+	return n == 1 && recv(fd, &ch, 1, 0) == 0;
+}
+
 static int
 run_hold(const char *path, int seconds)
 {
-	static const char mail[] = "<a@example.test>";
-	struct timeval tv = { seconds, 0 };
-	double start;
-	char c;
+	struct mc_conn *c = open_unix(path);
+	double start, took;
+	bool closed;
 
-	connect_unix(path);
-	open_session();
-	expect('M', mail, sizeof mail, 'c');
+	open_session(c);
+	envelope(c, MC_EV_MAIL, "<a@example.test>", MC_R_CONTINUE);
 	printf("mtaclient: holding\n");
 	fflush(stdout);
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	start = now_ms();
-	if (read(sock, &c, 1) == 0) {
-		printf("mtaclient: connection closed after %.0f ms\n",
-		    now_ms() - start);
-		return 0;
-	}
-	printf("mtaclient: connection still open after %d s\n", seconds);
-	return 1;
+	closed = closed_within(mc_fd(c), seconds * 1000);
+	took = now_ms() - start;
+	mc_close(c);
+	if (closed)
+		printf("mtaclient: connection closed after %.0f ms\n", took);
+	else
+		printf("mtaclient: connection still open after %d s\n",
+		    seconds);
+	return closed ? 0 : 1;
 }
 
 static int
 run_pause(const char *path)
 {
-	static const char mail[] = "<a@example.test>";
 	struct eom_result res = { .print = true };
-	unsigned long steps;
+	struct mc_conn *c = open_unix(path);
 	char line[64];
 
-	connect_unix(path);
-	steps = open_session();
-	if (!(steps & NOMAIL))
-		expect('M', mail, sizeof mail, 'c');
+	open_session(c);
+	if (mc_wants(c, MC_EV_MAIL))
+		envelope(c, MC_EV_MAIL, "<a@example.test>", MC_R_CONTINUE);
 	printf("paused\n");
 	fflush(stdout);
-	if (fgets(line, sizeof line, stdin) == NULL)
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		mc_close(c);
 		return 1;
-	message(steps | NOMAIL, "hello\r\n", 7, &res);
+	}
+	message(c, mc_steps(c) | MC_P_NOMAIL, "hello\r\n", 7, &res);
 	free(res.body);
-	send_cmd('Q', NULL, 0);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	return 0;
 }
 
@@ -646,11 +671,13 @@ static int
 run_observe(const char *path)
 {
 	struct eom_result res = { .print = false };
+	struct mc_conn *c = open_unix(path);
 
-	connect_unix(path);
-	message(open_session(), "hello\r\n", 7, &res);
+	open_session(c);
+	message(c, mc_steps(c), "hello\r\n", 7, &res);
 	free(res.body);
-	send_cmd('Q', NULL, 0);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
 	printf("unanswered %d eom %c headers %d\n", sent_unanswered,
 	    res.final, res.headers);
 	return 0;
@@ -659,11 +686,10 @@ run_observe(const char *path)
 /* ---- eml: message files sent as Postfix sends them -------------------- */
 
 #define EML_MAX 64
-#define NOUNKNOWN 0x100UL
-#define HDR_LEADSPC 0x100000UL
 
 struct eml_opts {
 	const char *addr, *name, *helo, *from;
+	struct sockaddr_in sin;  /* addr, port 54321 */
 	const char *rcpts[EML_MAX];
 	int nrcpts;
 	const char *mnames[EML_MAX], *mvalues[EML_MAX];
@@ -681,49 +707,6 @@ struct eml_msg {
 	char *body;             /* with CR LF line ends */
 	size_t body_len;
 };
-
-/* Postfix's default macro lists, per macro stage (mail_params.h). */
-static const char *const postfix_lists[7] = {
-	"j {daemon_name} {daemon_addr} v _",
-	"{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
-	"i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} "
-	    "{mail_mailer}",
-	"i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
-	"i", "i", "i",
-};
-static const char macro_cmds[7] = { 'C', 'H', 'M', 'R', 'T', 'E', 'N' };
-static char *symlists[7];       /* negotiated, or NULL */
-static unsigned long eml_steps;
-
-static unsigned long
-negotiate_lists(void)
-{
-	uint32_t out[3] = { htonl(6), htonl(V6_ACTIONS), htonl(V6_STEPS) };
-	static char buf[70000];
-	uint32_t in[3];
-	size_t n, off = 12;
-
-	send_cmd('O', out, sizeof out);
-	if (read_reply(buf, sizeof buf, &n) != 'O' || n < 12) {
-		errno = 0;
-		die("negotiation");
-	}
-	memcpy(in, buf, sizeof in);
-	while (off + 4 < n) {
-		uint32_t st;
-		size_t len;
-
-		memcpy(&st, buf + off, 4);
-		st = ntohl(st);
-		off += 4;
-		len = strnlen(buf + off, n - off);
-		if (st < 7 && (symlists[st] = strndup(buf + off, len)) == NULL)
-			die("strndup");
-		off += len + 1;
-	}
-	unanswered = ntohl(in[2]) & (NR_HDR | 0xFF000UL);
-	return ntohl(in[2]);
-}
 
 /* s, escaped as milterhost-replay's trace escapes it. */
 static void
@@ -751,10 +734,11 @@ put_esc(const char *s, size_t len, bool quoted)
 		putchar('"');
 }
 
+/* Are a and b the same macro name, braces or not? */
 static bool
-same_macro(const char *a, size_t alen, const char *b)
+same_macro(const char *a, const char *b)
 {
-	size_t blen = strlen(b);
+	size_t alen = strlen(a), blen = strlen(b);
 
 	if (alen >= 2 && a[0] == '{' && a[alen - 1] == '}') {
 		a++;
@@ -767,98 +751,96 @@ same_macro(const char *a, size_t alen, const char *b)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-/* The macros of stage st that -D gave a value, if any. */
-static void
-send_macros(const struct eml_opts *o, int st)
+/* The value -D gave the macro name, or NULL. */
+static const char *
+macro_value(void *arg, const char *name)
 {
-	const char *p = symlists[st] ? symlists[st] : postfix_lists[st];
-	char buf[8192];
-	size_t off = 1;
+	const struct eml_opts *o = arg;
 
-	buf[0] = macro_cmds[st];
-	while (*(p += strspn(p, " ")) != '\0') {
-		size_t n = strcspn(p, " ");
-
-		for (int i = 0; i < o->nmacros; i++)
-			if (same_macro(p, n, o->mnames[i]) && off + n +
-			    strlen(o->mvalues[i]) + 2 < sizeof buf) {
-				memcpy(buf + off, p, n);
-				buf[off + n] = '\0';
-				off += n + 1;
-				strcpy(buf + off, o->mvalues[i]);
-				off += strlen(o->mvalues[i]) + 1;
-				break;
-			}
-		p += n;
-	}
-	if (off > 1)
-		send_cmd('D', buf, off);
+	for (int i = 0; i < o->nmacros; i++)
+		if (same_macro(name, o->mnames[i]))
+			return o->mvalues[i];
+	return NULL;
 }
 
-/* "answer STAGE ..." for what r was, with the reply's text. */
+/* Queue the macros of ev's stage that -D gave a value, if any. */
+static void
+send_macros(struct mc_conn *c, struct eml_opts *o, enum mc_event ev)
+{
+	const struct mc_event_info *e = mc_event_info(ev);
+	const char *list = mc_macro_list(c, e->macro_stage);
+
+	if (list == NULL)
+		list = mc_default_macros(e->macro_stage);
+	check(c, mc_put_macros(c, e->cmd, list, macro_value, o));
+}
+
+/* "answer STAGE ..." for the answer code (n: none was sent), with the
+ * reply code's text; the answer as Postfix takes it (y: t or r). */
 static char
-print_answer(const char *stage, char r, const char *text, size_t len)
+print_answer(const char *stage, char code, const char *text)
 {
 	static const char *const names[] = { ['c'] = "continue",
 	    ['a'] = "accept", ['r'] = "reject", ['t'] = "tempfail",
 	    ['d'] = "discard", ['s'] = "skip", ['n'] = "noreply" };
-	char plain[70000] = "";
+	char *plain = NULL;
 	size_t k = 0;
 
-	if (r == 'y') {
+	if (code == MC_R_REPLYCODE) {
 		/* Postfix makes every "%%" a "%" again. */
-		for (size_t i = 0; i < len && text[i] != '\0'; i++) {
-			if (text[i] == '%' && i + 1 < len && text[i + 1] == '%')
+		if ((plain = malloc(strlen(text) + 1)) == NULL)
+			die("out of memory");
+		for (size_t i = 0; text[i] != '\0'; i++) {
+			if (text[i] == '%' && text[i + 1] == '%')
 				i++;
 			plain[k++] = text[i];
 		}
-		r = plain[0] == '4' ? 't' : 'r';
+		code = text[0] == '4' ? MC_R_TEMPFAIL : MC_R_REJECT;
 	}
-	if ((unsigned char)r >= sizeof names / sizeof names[0] ||
-	    names[(unsigned char)r] == NULL) {
-		fprintf(stderr, "mtaclient: %s answered %c\n", stage, r);
-		exit(1);
-	}
-	printf("answer %s %s", stage, names[(unsigned char)r]);
+	if ((unsigned char)code >= sizeof names / sizeof names[0] ||
+	    names[(unsigned char)code] == NULL)
+		die("%s answered %c", stage, code);
+	printf("answer %s %s", stage, names[(unsigned char)code]);
 	if (k > 0) {
 		putchar(' ');
 		put_esc(plain, k, true);
 	}
 	putchar('\n');
-	return r;
+	free(plain);
+	return code;
 }
 
-/* Send an event; its answer (c a r t d s, or n when none is sent). */
+/* Send event ev, queued; its answer (c a r t d s, or n when none is
+ * sent). */
 static char
-eml_event(const char *stage, char cmd, const void *data, size_t len)
+eml_event(struct mc_conn *c, const char *stage, enum mc_event ev)
 {
-	char buf[70000], r;
-	size_t n;
+	struct mc_reply r;
 
-	send_cmd(cmd, data, len);
-	if (unanswered & nr_bit(cmd))
-		return print_answer(stage, 'n', NULL, 0);
-	r = read_reply(buf, sizeof buf, &n);
-	return print_answer(stage, r, buf, n);
+	check(c, mc_flush(c));
+	if (!mc_answers_event(c, ev))
+		return print_answer(stage, 'n', NULL);
+	check(c, mc_read_answer(c, ev, &r, NULL));
+	return print_answer(stage, r.code, r.text);
 }
 
-/* NUL-separated strings: "<a@b> ARG ..." split at blanks. */
-static size_t
-argv_data(const char *line, char *buf, size_t size)
+/* Queue MAIL or RCPT with line's words: "<a@b> ARG ...". */
+static void
+put_envelope(struct mc_conn *c, enum mc_event ev, const char *line)
 {
-	size_t off = 0;
+	char *copy = strdup(line), *save = NULL;
+	const char **argv = calloc(strlen(line) / 2 + 2, sizeof *argv);
+	size_t n = 0;
 
-	while (*(line += strspn(line, " ")) != '\0' && off < size - 1) {
-		size_t n = strcspn(line, " ");
-
-		if (off + n + 1 >= size)
-			break;
-		memcpy(buf + off, line, n);
-		buf[off + n] = '\0';
-		off += n + 1;
-		line += n;
-	}
-	return off;
+	if (copy == NULL || argv == NULL)
+		die("out of memory");
+	for (char *w = strtok_r(copy, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	check(c, mc_put_argv(c, mc_event_info(ev)->cmd, argv));
+	free(argv);
+	free(copy);
 }
 
 /* The replacement body, as milterhost-replay's trace shows it. */
@@ -872,49 +854,41 @@ print_body_change(const char *body, size_t len)
 	putchar('\n');
 }
 
-/* Any other change: its NUL-separated fields (a header index first for
- * insert and change). */
+/* Any other change, with its fields. */
 static void
-print_change(char r, const char *data, size_t n)
+print_change(const struct mc_reply *r)
 {
-	const char *a = data, *b;
-	uint32_t idx = 0;
-
-	if (r == 'i' || r == 'm') {
-		memcpy(&idx, data, 4);
-		idx = ntohl(idx);
-		a = data + 4;
-	}
-	b = a + strlen(a) + 1;
-	switch (r) {
-	case 'h':
-		printf("change add_header %s ", a);
-		put_esc(b, strlen(b), true);
+	switch (r->code) {
+	case MC_R_ADDHEADER:
+		printf("change add_header %s ", r->name);
+		put_esc(r->value, strlen(r->value), true);
 		break;
-	case 'i':
-		printf("change insert_header %u %s ", (unsigned)idx, a);
-		put_esc(b, strlen(b), true);
+	case MC_R_INSHEADER:
+		printf("change insert_header %u %s ", (unsigned)r->index,
+		    r->name);
+		put_esc(r->value, strlen(r->value), true);
 		break;
-	case 'm':
-		if (*b == '\0') {
-			printf("change delete_header %s %u", a, (unsigned)idx);
+	case MC_R_CHGHEADER:
+		if (r->value[0] == '\0') {
+			printf("change delete_header %s %u", r->name,
+			    (unsigned)r->index);
 			break;
 		}
-		printf("change change_header %s %u ", a, (unsigned)idx);
-		put_esc(b, strlen(b), true);
+		printf("change change_header %s %u ", r->name,
+		    (unsigned)r->index);
+		put_esc(r->value, strlen(r->value), true);
 		break;
-	case 'q':
+	case MC_R_QUARANTINE:
 		fputs("change quarantine ", stdout);
-		put_esc(a, strlen(a), true);
+		put_esc(r->text, strlen(r->text), true);
 		break;
 	default:
-		printf("change %s ", r == '-' ? "delete_rcpt" : r == 'e' ?
-		    "change_from" : "add_rcpt");
-		put_esc(a, strlen(a), false);
-		if ((r == '2' || r == 'e') && (size_t)(b - data) < n &&
-		    *b != '\0') {
+		printf("change %s ", r->code == MC_R_DELRCPT ? "delete_rcpt" :
+		    r->code == MC_R_CHGFROM ? "change_from" : "add_rcpt");
+		put_esc(r->text, strlen(r->text), false);
+		if (r->args != NULL && r->args[0] != '\0') {
 			putchar(' ');
-			put_esc(b, strlen(b), false);
+			put_esc(r->args, strlen(r->args), false);
 		}
 		break;
 	}
@@ -923,37 +897,39 @@ print_change(char r, const char *data, size_t n)
 
 /* End of message: every change, then the verdict. */
 static char
-eml_eom(void)
+eml_eom(struct mc_conn *c)
 {
-	static char buf[70000], body[1 << 20];
-	size_t n, body_len = 0;
+	static char body[1 << 20];
+	size_t body_len = 0;
 	bool in_body = false;
-	char r;
+	struct mc_reply r;
 
-	send_cmd('E', NULL, 0);
-	while ((r = read_reply(buf, sizeof buf, &n)) != 'c' && r != 'a' &&
-	    r != 't' && r != 'r' && r != 'y' && r != 'd') {
-		if (r == 'p')
+	command(c, MC_CMD_EOM);
+	for (;;) {
+		check(c, mc_read(c, &r));
+		if (r.code == MC_R_PROGRESS)
 			continue;
-		if (r != 'b' && in_body) {
+		if (!mc_is_change(r.code, NULL))
+			break;
+		if (r.code != MC_R_REPLBODY && in_body) {
 			print_body_change(body, body_len);
 			in_body = false;
 		}
-		if (r == 'b') {
-			if (body_len + n > sizeof body) {
-				errno = 0;
+		if (r.code == MC_R_REPLBODY) {
+			if (body_len + r.len > sizeof body)
 				die("replacement body over 1 MB");
-			}
-			memcpy(body + body_len, buf, n);
-			body_len += n;
+			memcpy(body + body_len, r.data, r.len);
+			body_len += r.len;
 			in_body = true;
 			continue;
 		}
-		print_change(r, buf, n);
+		print_change(&r);
 	}
+	if (!mc_answers(MC_EV_EOM, r.code))
+		die("end of message answered %c", r.code);
 	if (in_body)
 		print_body_change(body, body_len);
-	return print_answer("eom", r, buf, n);
+	return print_answer("eom", r.code, r.text);
 }
 
 static char *
@@ -965,11 +941,11 @@ read_file(const char *path, size_t *len)
 
 	*len = 0;
 	if (f == NULL)
-		die(path);
+		die("%s: %s", path, strerror(errno));
 	do {
 		if (*len + 65536 > cap &&
 		    (data = realloc(data, cap = *len + 65536 * 4)) == NULL)
-			die("realloc");
+			die("out of memory");
 		n = fread(data + *len, 1, cap - *len, f);
 		*len += n;
 	} while (n > 0);
@@ -984,7 +960,7 @@ eml_body(struct eml_msg *m, const char *data, size_t len)
 	size_t o = 0;
 
 	if ((m->body = malloc(2 * len + 2)) == NULL)
-		die("malloc");
+		die("out of memory");
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n') {
 			m->body[o++] = '\r';
@@ -1033,7 +1009,7 @@ eml_parse(const char *path, struct eml_msg *m)
 			size_t old = strlen(h->value);
 
 			if ((h->value = realloc(h->value, old + n + 2)) == NULL)
-				die("realloc");
+				die("out of memory");
 			h->value[old] = '\n';
 			memcpy(h->value + old + 1, line, n);
 			h->value[old + 1 + n] = '\0';
@@ -1069,33 +1045,35 @@ eml_free(struct eml_msg *m)
 static bool
 ends(char r)
 {
-	return r == 'a' || r == 'r' || r == 't' || r == 'd';
+	return r == MC_R_ACCEPT || r == MC_R_REJECT || r == MC_R_TEMPFAIL ||
+	    r == MC_R_DISCARD;
 }
 
 /* One message from MAIL to its end. */
 static void
-eml_message(const struct eml_opts *o, const char *path)
+eml_message(struct mc_conn *c, struct eml_opts *o, const char *path)
 {
 	static struct eml_msg m;
-	char buf[70000];
-	bool leadspc = (eml_steps & HDR_LEADSPC) != 0;
+	bool leadspc = (mc_steps(c) & MC_P_HDR_LEADSPC) != 0;
 	int taken = 0;
 	char r;
 
 	eml_parse(path, &m);
-	send_macros(o, 2);
-	if (!(eml_steps & NOMAIL) && ends(eml_event("envfrom", 'M', buf,
-	    argv_data(o->from, buf, sizeof buf))))
-		goto done;
+	send_macros(c, o, MC_EV_MAIL);
+	if (mc_wants(c, MC_EV_MAIL)) {
+		put_envelope(c, MC_EV_MAIL, o->from);
+		if (ends(eml_event(c, "envfrom", MC_EV_MAIL)))
+			goto done;
+	}
 	for (int i = 0; i < o->nrcpts; i++) {
-		send_macros(o, 3);
-		if (eml_steps & NORCPT) {
+		send_macros(c, o, MC_EV_RCPT);
+		if (!mc_wants(c, MC_EV_RCPT)) {
 			taken++;
 			continue;
 		}
-		r = eml_event("envrcpt", 'R', buf, argv_data(o->rcpts[i], buf,
-		    sizeof buf));
-		if (r == 'r' || r == 't')
+		put_envelope(c, MC_EV_RCPT, o->rcpts[i]);
+		r = eml_event(c, "envrcpt", MC_EV_RCPT);
+		if (r == MC_R_REJECT || r == MC_R_TEMPFAIL)
 			continue;
 		if (ends(r))
 			goto done;
@@ -1103,63 +1081,71 @@ eml_message(const struct eml_opts *o, const char *path)
 	}
 	if (taken == 0)
 		goto done;
-	send_macros(o, 4);
-	if (!(eml_steps & NODATA) && ends(eml_event("data", 'T', NULL, 0)))
-		goto done;
-	for (int i = 0; i < m.nheaders && !(eml_steps & NOHDRS); i++) {
+	send_macros(c, o, MC_EV_DATA);
+	if (mc_wants(c, MC_EV_DATA)) {
+		check(c, mc_put(c, MC_CMD_DATA, NULL, 0));
+		if (ends(eml_event(c, "data", MC_EV_DATA)))
+			goto done;
+	}
+	for (int i = 0; i < m.nheaders && mc_wants(c, MC_EV_HEADER); i++) {
 		const char *v = m.headers[i].value;
-		size_t n = strlen(m.headers[i].name);
 
 		if (!leadspc && v[0] == ' ')
 			v++;
-		memcpy(buf, m.headers[i].name, n + 1);
-		memcpy(buf + n + 1, v, strlen(v) + 1);
-		if (ends(eml_event("header", 'L', buf, n + strlen(v) + 2)))
+		check(c, mc_put_header(c, m.headers[i].name, v));
+		if (ends(eml_event(c, "header", MC_EV_HEADER)))
 			goto done;
 	}
-	send_macros(o, 6);
-	if (!(eml_steps & NOEOH) && ends(eml_event("eoh", 'N', NULL, 0)))
-		goto done;
-	for (size_t off = 0; !(eml_steps & NOBODY) && off < m.body_len;
+	send_macros(c, o, MC_EV_EOH);
+	if (mc_wants(c, MC_EV_EOH)) {
+		check(c, mc_put(c, MC_CMD_EOH, NULL, 0));
+		if (ends(eml_event(c, "eoh", MC_EV_EOH)))
+			goto done;
+	}
+	for (size_t off = 0; mc_wants(c, MC_EV_BODY) && off < m.body_len;
 	    off += CHUNK) {
-		r = eml_event("body", 'B', m.body + off, m.body_len - off <
-		    CHUNK ? m.body_len - off : CHUNK);
-		if (r == 's')
+		check(c, mc_put_body(c, m.body + off, m.body_len - off <
+		    CHUNK ? m.body_len - off : CHUNK));
+		r = eml_event(c, "body", MC_EV_BODY);
+		if (r == MC_R_SKIP)
 			break;
 		if (ends(r))
 			goto done;
 	}
-	send_macros(o, 5);
-	eml_eom();
+	send_macros(c, o, MC_EV_EOM);
+	eml_eom(c);
 done:
-	send_cmd('A', NULL, 0);
+	command(c, MC_CMD_ABORT);
 	eml_free(&m);
 }
 
 /* Connect and HELO; false if the connection was decided there. */
 static bool
-eml_connect(const struct eml_opts *o)
+eml_connect(struct mc_conn *c, struct eml_opts *o)
 {
-	char conn[512], host[256];
-	size_t len;
+	char host[256];
 
 	snprintf(host, sizeof host, o->name ? "%s" : "[%s]",
 	    o->name ? o->name : o->addr);
-	len = (size_t)snprintf(conn, sizeof conn, "%s%c4%c%c%s", host, 0,
-	    0xd4, 0x31, o->addr) + 1;
-	send_macros(o, 0);
-	if (!(eml_steps & NOCONNECT) && ends(eml_event("connect", 'C', conn,
-	    len)))
-		return false;
-	send_macros(o, 1);
-	return (eml_steps & NOHELO) || !ends(eml_event("helo", 'H', o->helo,
-	    strlen(o->helo) + 1));
+	send_macros(c, o, MC_EV_CONNECT);
+	if (mc_wants(c, MC_EV_CONNECT)) {
+		check(c, mc_put_connect(c, host, (struct sockaddr *)&o->sin));
+		if (ends(eml_event(c, "connect", MC_EV_CONNECT)))
+			return false;
+	}
+	send_macros(c, o, MC_EV_HELO);
+	if (!mc_wants(c, MC_EV_HELO))
+		return true;
+	check(c, mc_put_helo(c, o->helo));
+	return !ends(eml_event(c, "helo", MC_EV_HELO));
 }
 
+/* argv[0]: the socket path; then the options and files. */
 static int
 run_eml(int argc, char **argv)
 {
 	struct eml_opts o = { .addr = "192.0.2.1" };
+	struct mc_conn *c;
 	int ch;
 
 	optind = 1;
@@ -1189,13 +1175,266 @@ run_eml(int argc, char **argv)
 	}
 	if (o.from == NULL || o.nrcpts == 0 || optind >= argc)
 		return 2;
+	o.sin.sin_family = AF_INET;
+	o.sin.sin_port = htons(54321);
+	if (inet_pton(AF_INET, o.addr, &o.sin.sin_addr) != 1) {
+		fprintf(stderr, "mtaclient: -a %s: not an IPv4 address\n",
+		    o.addr);
+		return 2;
+	}
 	if (o.helo == NULL)
 		o.helo = o.name ? o.name : "client.example";
-	eml_steps = negotiate_lists();
-	if (eml_connect(&o))
+	c = open_unix(argv[0]);
+	negotiate(c);
+	if (eml_connect(c, &o))
 		for (int i = optind; i < argc; i++)
-			eml_message(&o, argv[i]);
-	send_cmd('Q', NULL, 0);
+			eml_message(c, &o, argv[i]);
+	command(c, MC_CMD_QUIT);
+	mc_close(c);
+	return 0;
+}
+
+/* ---- script: the MTA side as the test's commands say ------------------ */
+
+/* s with "\n", "\t", "\r" and "\\" made the characters, in place. */
+static void
+unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] != '\0' && strchr("ntr\\", s[1])) {
+			s++;
+			*o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' :
+			    *s == 'r' ? '\r' : '\\';
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* A number of the script: decimal, or hexadecimal after 0x. */
+static uint32_t
+number(const char *s)
+{
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		return (uint32_t)strtoul(s + 2, NULL, 16);
+	return (uint32_t)strtoul(s, NULL, 10);
+}
+
+/*
+ * connect HOST FAMILY PORT ADDR: through mc_put_connect where that
+ * encodes exactly what the script says (U; 4 and 6 with an address as
+ * inet_ntop writes it; L with port 0), else the fields as written.
+ */
+static void
+script_connect(struct mc_conn *c, const char *host, const char *family,
+	       const char *port, const char *addr)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+		struct sockaddr_un sun;
+	} u;
+	uint16_t nport = htons((uint16_t)strtoul(port, NULL, 10));
+	char text[INET6_ADDRSTRLEN] = "", *data;
+	size_t hlen = strlen(host) + 1, flen = strlen(family);
+	size_t alen = strlen(addr) + 1, len;
+	bool ok = false;
+
+	memset(&u, 0, sizeof u);
+	if (strcmp(family, "U") == 0) {
+		check(c, mc_put_connect(c, host, NULL));
+		return;
+	}
+	if (strcmp(family, "4") == 0 &&
+	    inet_pton(AF_INET, addr, &u.sin.sin_addr) == 1) {
+		u.sin.sin_family = AF_INET;
+		u.sin.sin_port = nport;
+		inet_ntop(AF_INET, &u.sin.sin_addr, text, sizeof text);
+		ok = strcmp(text, addr) == 0;
+	} else if (strcmp(family, "6") == 0 &&
+	    inet_pton(AF_INET6, addr, &u.sin6.sin6_addr) == 1) {
+		u.sin6.sin6_family = AF_INET6;
+		u.sin6.sin6_port = nport;
+		inet_ntop(AF_INET6, &u.sin6.sin6_addr, text, sizeof text);
+		ok = strcmp(text, addr) == 0;
+	} else if (strcmp(family, "L") == 0 && nport == 0 &&
+	    alen <= sizeof u.sun.sun_path) {
+		u.sun.sun_family = AF_UNIX;
+		memcpy(u.sun.sun_path, addr, alen);
+		ok = true;
+	}
+	if (ok) {
+		check(c, mc_put_connect(c, host, &u.sa));
+		return;
+	}
+	len = hlen + flen + 2 + alen;
+	if ((data = malloc(len)) == NULL)
+		die("out of memory");
+	memcpy(data, host, hlen);
+	memcpy(data + hlen, family, flen);
+	memcpy(data + hlen + flen, &nport, 2);
+	memcpy(data + hlen + flen + 2, addr, alen);
+	check(c, mc_put(c, MC_CMD_CONNECT, data, len));
+	free(data);
+}
+
+/* macro CMD NAME VALUE ...: CMD as written, then each field with its
+ * NUL. */
+static void
+script_macro(struct mc_conn *c, char **f, int n)
+{
+	size_t len = n > 0 ? strlen(f[0]) : 0, off;
+	char *data;
+
+	for (int i = 1; i < n; i++)
+		len += strlen(f[i]) + 1;
+	if ((data = malloc(len + 1)) == NULL)
+		die("out of memory");
+	off = n > 0 ? strlen(f[0]) : 0;
+	if (n > 0)
+		memcpy(data, f[0], off);
+	for (int i = 1; i < n; i++) {
+		memcpy(data + off, f[i], strlen(f[i]) + 1);
+		off += strlen(f[i]) + 1;
+	}
+	check(c, mc_put(c, MC_CMD_MACRO, data, len));
+	free(data);
+}
+
+/* Read the answer to command what: "reply WHAT LETTER [TEXT]", after
+ * "mod ..." for each change at end of message. */
+static void
+script_answer(struct mc_conn *c, const char *what)
+{
+	bool eom = strcmp(what, "eom") == 0;
+	struct mc_reply r;
+
+	for (;;) {
+		check(c, mc_read(c, &r));
+		if (eom && mc_is_change(r.code, NULL)) {
+			print_mod(&r, true);
+			continue;
+		}
+		if (r.code == MC_R_PROGRESS)
+			continue;
+		printf("reply %s %c", what, r.code);
+		if (r.code == MC_R_REPLYCODE)
+			printf(" %s", r.text);
+		putchar('\n');
+		return;
+	}
+}
+
+/* One command: f[0] the command, then n - 1 fields; false after quit. */
+static bool
+script_command(struct mc_conn *c, char **f, int n)
+{
+	static const struct {
+		const char *op;
+		char cmd;
+		bool strings;  /* its fields, each with its NUL */
+	} events[] = {
+		{ "helo", MC_CMD_HELO, true },
+		{ "mail", MC_CMD_MAIL, true },
+		{ "rcpt", MC_CMD_RCPT, true },
+		{ "unknown", MC_CMD_UNKNOWN, true },
+		{ "header", MC_CMD_HEADER, true },
+		{ "data", MC_CMD_DATA, false },
+		{ "eoh", MC_CMD_EOH, false },
+		{ "eom", MC_CMD_EOM, false },
+	};
+	const char *op = f[0];
+#define FIELD(i) ((i) < n ? f[i] : "")
+
+	if (strcmp(op, "negotiate") == 0) {
+		check(c, mc_negotiate(c, number(FIELD(1)), number(FIELD(2)),
+		    number(FIELD(3))));
+		printf("optneg version=%u actions=0x%x steps=0x%x\n",
+		    (unsigned)mc_version(c), (unsigned)mc_actions(c),
+		    (unsigned)mc_steps(c));
+		for (int m = 0; m < MC_M_STAGES; m++)
+			if (mc_macro_list(c, m) != NULL)
+				printf("symlist %d %s\n", m,
+				    mc_macro_list(c, m));
+		return true;
+	}
+	if (strcmp(op, "macro") == 0) {
+		script_macro(c, f + 1, n - 1);
+		check(c, mc_flush(c));
+		return true;
+	}
+	if (strcmp(op, "abort") == 0 || strcmp(op, "quit") == 0) {
+		command(c, op[0] == 'a' ? MC_CMD_ABORT : MC_CMD_QUIT);
+		return op[0] == 'a';
+	}
+	if (strcmp(op, "connect") == 0)
+		script_connect(c, FIELD(1), FIELD(2), FIELD(3), FIELD(4));
+	else if (strcmp(op, "body") == 0)
+		check(c, mc_put_body(c, FIELD(1), strlen(FIELD(1))));
+	else {
+		size_t i = 0;
+
+		while (i < sizeof events / sizeof events[0] &&
+		    strcmp(op, events[i].op) != 0)
+			i++;
+		if (i == sizeof events / sizeof events[0])
+			die("unknown command '%s'", op);
+		if (events[i].strings)
+			check(c, mc_put_argv(c, events[i].cmd,
+			    (const char *const *)f + 1));
+		else
+			check(c, mc_put(c, events[i].cmd, NULL, 0));
+	}
+#undef FIELD
+	check(c, mc_flush(c));
+	script_answer(c, op);
+	return true;
+}
+
+static int
+run_script(const char *path)
+{
+	struct mc_conn *c = open_unix(path);
+	char *line = NULL, **f = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	bool more = true;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (more && (len = getline(&line, &cap, stdin)) > 0) {
+		size_t max = 2;
+		int n = 0;
+		char first;
+
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		first = line[strspn(line, " \t\r\n\f\v")];
+		if (first == '#' || first == '\0')
+			continue;
+		for (char *p = line; *p != '\0'; p++)
+			max += *p == '\t';
+		if ((f = realloc(f, max * sizeof *f)) == NULL)
+			die("out of memory");
+		for (char *p = line;; p++) {
+			f[n++] = p;
+			if ((p = strchr(p, '\t')) == NULL)
+				break;
+			*p = '\0';
+		}
+		while (n > 1 && f[n - 1][0] == '\0')
+			n--;
+		f[n] = NULL;
+		for (int i = 0; i < n; i++)
+			unescape(f[i]);
+		more = script_command(c, f, n);
+	}
+	free(f);
+	free(line);
+	mc_close(c);
 	return 0;
 }
 
@@ -1221,10 +1460,10 @@ main(int argc, char **argv)
 		return run_hold(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "stop") == 0)
 		return run_stop(argv[2], (pid_t)atol(argv[3]));
-	if (argc >= 4 && strcmp(argv[1], "eml") == 0) {
-		connect_unix(argv[2]);
+	if (argc >= 4 && strcmp(argv[1], "eml") == 0)
 		return run_eml(argc - 2, argv + 2);
-	}
+	if (argc == 3 && strcmp(argv[1], "script") == 0)
+		return run_script(argv[2]);
 	fprintf(stderr, "usage: mtaclient nodelay HOST PORT MESSAGES MAX_MS\n"
 	    "       mtaclient mods SOCKETPATH\n"
 	    "       mtaclient bigbody SOCKETPATH SEND_BYTES EXPECT_BYTES\n"
@@ -1236,6 +1475,7 @@ main(int argc, char **argv)
 	    "       mtaclient pause SOCKETPATH\n"
 	    "       mtaclient eml SOCKETPATH [-a ADDR] [-n NAME] [-H HELO] "
 	    "-f SENDER\n"
-	    "             -r RCPT... [-D NAME=VALUE]... FILE...\n");
+	    "             -r RCPT... [-D NAME=VALUE]... FILE...\n"
+	    "       mtaclient script SOCKETPATH <commands\n");
 	return 2;
 }

@@ -4,7 +4,7 @@
 # plugins'), the macro lists per stage, leading-space and rejected-
 # recipient handling, and a plugin switched off because the MTA does not
 # offer an action it needs.  miltertest (negotiation.lua) checks what was
-# negotiated; callbacks_client.pl reads the macro lists, which miltertest
+# negotiated; "mtaclient script" reads the macro lists, which miltertest
 # ignores; the recorder plugins' log lines show what reached each plugin.
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99

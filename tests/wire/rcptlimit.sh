@@ -11,7 +11,7 @@
 #     a second message on the connection starts counting again, and so
 #     does one after an aborted message (RSET).  The log names the
 #     recipients refused and the count.
-#  3. The reply on the wire (callbacks_client.pl, which shows the text
+#  3. The reply on the wire ("mtaclient script", which shows the text
 #     miltertest cannot): the configured "452 4.5.3" and text, and the
 #     default reply when none is configured.
 #  4. "chain": a recipient an earlier instance refused does not count.
@@ -22,7 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 wire_init rcptlimit
 wire_need_miltertest
 script=$here/rcptlimit.lua
-client=$abs_top_srcdir/tests/wire/callbacks_client.pl
+client=$abs_top_builddir/tests/wire/mtaclient
+[ -x "$client" ] || wire_error "$client is missing: build it first"
 
 # ---- 1. configuration checks -------------------------------------------
 
@@ -100,7 +101,7 @@ EOF
 ) || exit 99
 
 # client_rcpts OUT: one message with three recipients through
-# callbacks_client.pl (no "no reply" bits offered: every event is
+# "mtaclient script" (no "no reply" bits offered: every event is
 # answered); its output goes to $WIRE_TMP/OUT.
 client_rcpts() {
 	printf '%s\n' 'negotiate	6	0x1ff	0x100f7f' \
@@ -108,11 +109,11 @@ client_rcpts() {
 	    'helo	client.example.test' 'mail	<s@example.test>' \
 	    'rcpt	<r1@example.test>' 'rcpt	<r2@example.test>' \
 	    'rcpt	<r3@example.test>' 'abort' 'quit' |
-	    perl "$client" "$WIRE_SOCKET" >"$WIRE_TMP/$1" 2>&1
+	    "$client" script "$WIRE_SOCKET" >"$WIRE_TMP/$1" 2>&1
 }
 
 # expect_rcpt_replies OUT NAME THIRD: the first two recipients continue,
-# the third is answered THIRD (a reply line of callbacks_client.pl).
+# the third is answered THIRD (a reply line of "mtaclient script").
 expect_rcpt_replies() {
 	local got
 
@@ -133,7 +134,7 @@ if wire_start "$limit"; then
 		expect_rcpt_replies limit.out "configured reply" \
 		    "reply rcpt y 452 4.5.3 Only two recipients at a time, please"
 	else
-		wire_fail "callbacks_client.pl failed"
+		wire_fail "mtaclient script failed"
 		sed 's/^/    /' "$WIRE_TMP/limit.out"
 	fi
 	wire_stop
@@ -158,7 +159,7 @@ if wire_start "$default"; then
 		expect_rcpt_replies default.out "default reply" \
 		    "reply rcpt y 452 4.5.3 Too many recipients"
 	else
-		wire_fail "callbacks_client.pl failed"
+		wire_fail "mtaclient script failed"
 		sed 's/^/    /' "$WIRE_TMP/default.out"
 	fi
 	wire_stop

@@ -10,7 +10,7 @@
 --                     WHOLE (body_limit = 0, the rules from a file)
 --
 -- Reply texts before the end of the message and header indexes are not
--- visible to miltertest: rules.sh checks them with callbacks_client.pl.
+-- visible to miltertest: rules.sh checks them with "mtaclient script".
 -- Every check prints "ok: NAME" or "FAIL: NAME: why"; the script exits 1
 -- if one failed (wire_lib.lua).
 

@@ -2,7 +2,7 @@
 # rules.sh - wire test of the bundled rules plugin in the real daemon,
 # driven by miltertest (rules.lua) and, for what miltertest cannot see
 # (reply texts before the end of the message, header indexes), by
-# callbacks_client.pl.
+# "mtaclient script".
 #
 #  1. milterhost -t takes conf/milterhost.ini and its commented rules
 #     example, and refuses every bad rule, key and rules file, naming the
@@ -213,15 +213,15 @@ rule = body /^discard me$/ discard
 EOF
 ) || exit 99
 
-# client NAME WANT... <commands: run callbacks_client.pl; each WANT must
+# client NAME WANT... <commands: run "mtaclient script"; each WANT must
 # be a line of its output.
 client() {
 	local name=$1 out=$WIRE_TMP/$1.client line
 	shift
 
-	if ! perl "$abs_top_srcdir/tests/wire/callbacks_client.pl" \
+	if ! "$abs_top_builddir/tests/wire/mtaclient" script \
 	    "$WIRE_SOCKET" >"$out" 2>&1; then
-		wire_fail "$name: callbacks_client.pl failed"
+		wire_fail "$name: mtaclient script failed"
 		sed 's/^/    /' "$out"
 		return 1
 	fi
