@@ -312,9 +312,9 @@ int mc_read(struct mc_conn *c, struct mc_reply *r);
 /*
  * The answer to an event just flushed: read packets until a final one,
  * passing over progress (each counted in *progress if not NULL), and
- * check it answers ev (mc_answers).  Changes before it are an error
- * except at end of message, where the caller reads them itself with
- * mc_read until mc_is_final.
+ * check it answers ev (mc_answers).  A change is an error here: for the
+ * end of message, whose changes come before its answer, read with
+ * mc_read until mc_is_final instead.
  */
 int mc_read_answer(struct mc_conn *c, enum mc_event ev, struct mc_reply *r,
 		   unsigned *progress);
