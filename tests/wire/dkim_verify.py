@@ -149,7 +149,7 @@ def main():
     for i, raw in enumerate(sigs):
         try:
             tags = dkim.util.parse_tag_value(raw)
-        except dkim.DKIMException as e:
+        except dkim.DKIMException:
             tags = {}
         h = [x.decode("ascii", "replace").strip().lower() for x in
              re.split(rb"\s*:\s*", re.sub(rb"\s+", b"", tags.get(b"h", b"")))

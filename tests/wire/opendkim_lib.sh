@@ -55,7 +55,7 @@
 # writes to stderr (start-up errors) is kept, in $ODK_OUT.
 
 ODK_DOMAIN=milterhost.test
-ODK_SELECTOR=test
+ODK_SELECTOR="test"
 ODK_PID=
 ODK_DIR=
 ODK_PORT=
