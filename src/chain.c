@@ -104,15 +104,15 @@ macro_list_add_all(char *list, size_t size, const char *names)
 }
 
 /*
- * Does the instance make the MTA send stage's events?  When it implements
- * the stage, and RCPT for its if_rcpt condition (cond.h).
+ * Does the instance make the MTA send stage's events?  When it takes the
+ * stage, and RCPT for its if_rcpt condition (cond.h).
  */
 static bool
 uses_stage(const struct mh_ctx *ctx, mh_stage stage)
 {
 	if (ctx->disabled)
 		return false;
-	return stage_implemented(ctx->inst->desc, stage) ||
+	return instance_takes(ctx->inst, stage) ||
 	    (stage == MH_STAGE_ENVRCPT && cond_has_rcpt(ctx->inst->cond));
 }
 
@@ -208,17 +208,41 @@ only_observed(struct session *s, mh_stage stage)
 		 * recipient, whose answer may then be its decision. */
 		if (stage == MH_STAGE_ENVRCPT && !ctx->disabled &&
 		    cond_has_rcpt(ctx->inst->cond) &&
-		    stage_implemented(ctx->inst->desc, MH_STAGE_ENVFROM) &&
+		    instance_takes(ctx->inst, MH_STAGE_ENVFROM) &&
 		    !observes(ctx, MH_STAGE_ENVFROM))
 			return false;
-		if (ctx->disabled ||
-		    !stage_implemented(ctx->inst->desc, stage))
+		if (ctx->disabled || !instance_takes(ctx->inst, stage))
 			continue;
 		if (!observes(ctx, stage))
 			return false;
 		taken = true;
 	}
 	return taken;
+}
+
+/*
+ * MH_WANT_EARLIER_CHANGES: an instance's header, eoh and body calls wait
+ * for the end of the message only when an instance before it may change
+ * the headers or the body; otherwise what arrives is what it would see.
+ */
+static void
+set_sees_earlier(struct session *s)
+{
+	const unsigned long changes = MH_ACT_ADDHDRS | MH_ACT_CHGHDRS |
+	    MH_ACT_CHGBODY;
+	bool changer = false;
+
+	s->holding = false;
+	for (size_t i = 0; i < s->nctx; i++) {
+		struct mh_ctx *ctx = &s->ctx[i];
+
+		ctx->sees_earlier = !ctx->disabled && changer &&
+		    (ctx->inst->flags & MH_WANT_EARLIER_CHANGES);
+		ctx->mods.new_view = ctx->sees_earlier;
+		s->holding = s->holding || ctx->sees_earlier;
+		if (!ctx->disabled && (ctx->inst->actions & changes))
+			changer = true;
+	}
 }
 
 void
@@ -283,6 +307,7 @@ chain_negotiate(struct session *s, struct negotiation *n)
 	s->rcpt_rej = n->steps & PROTO_RCPT_REJ;
 	s->leadspc = n->steps & PROTO_HDR_LEADSPC;
 	session_set_leadspc_fix(s);
+	set_sees_earlier(s);
 	if (n->mta_actions & ACT_SETSYMLIST) {
 		negotiate_macros(s, n);
 		for (int m = 0; m < MACRO_STAGES; m++)
@@ -319,13 +344,18 @@ header_value_for(struct session *s, const struct mh_ctx *ctx,
 	return s->scratch;
 }
 
-/* Call ctx's callback for ev; its host calls are allowed meanwhile. */
+/*
+ * Call ctx's callback for ev; its host calls are allowed meanwhile.  A
+ * stage the instance does not take is no call: MH_CONTINUE.
+ */
 static int
 call_plugin(struct session *s, struct mh_ctx *ctx, const struct event *ev)
 {
 	struct event header;
 	int raw;
 
+	if (!instance_takes(ctx->inst, ev->stage))
+		return MH_CONTINUE;
 	if (ev->stage == MH_STAGE_HEADER && ctx->leadspc_fix) {
 		header = *ev;
 		header.value = header_value_for(s, ctx, ev->value);
@@ -396,9 +426,9 @@ report_call(struct session *s, const struct mh_ctx *ctx, mh_stage stage,
 	};
 	char want = st == MH_REJECT ? '5' : st == MH_TEMPFAIL ? '4' : 0;
 
-	/* The chain walks every instance still in; a stage without a
-	 * callback is no call. */
-	if (!stage_implemented(ctx->inst->desc, stage))
+	/* The chain walks every instance still in; a stage the instance
+	 * does not take is no call. */
+	if (!instance_takes(ctx->inst, stage))
 		return;
 	if (want != 0 && reply_class(&ctx->reply) == want)
 		r.reply = &ctx->reply;
@@ -700,6 +730,113 @@ count_taken_rcpt(struct session *s)
 	}
 }
 
+/* ---- the message as the earlier instances left it (view.h) ---------- */
+
+static bool
+is_content(mh_stage stage)
+{
+	return stage == MH_STAGE_HEADER || stage == MH_STAGE_EOH ||
+	    stage == MH_STAGE_BODY;
+}
+
+/* Keep the message's headers and body for the instances that see the
+ * earlier ones' changes. */
+static void
+hold_content(struct session *s, const struct event *ev)
+{
+	int rc = 0;
+
+	if (ev->stage == MH_STAGE_HEADER)
+		rc = view_add_header(&s->held, ev->str, ev->value);
+	else if (ev->stage == MH_STAGE_BODY)
+		rc = view_add_body(&s->held, ev->chunk, ev->len);
+	if (rc < 0 && !s->held_lost) {
+		s->held_lost = true;
+		log_msg(LOG_ERR, "%s: out of memory keeping the message for "
+		    "the instances that see earlier changes", session_qid(s));
+	}
+}
+
+/* One content call of ctx, at its stage; MH_CONTINUE for a stage it
+ * does not take. */
+static mh_status
+show(struct session *s, struct mh_ctx *ctx, const struct event *ev)
+{
+	if (!instance_takes(ctx->inst, ev->stage))
+		return MH_CONTINUE;
+	s->stage = ev->stage;
+	return invoke(s, ctx, ev);
+}
+
+/* Its header, eoh and body calls with s->seen: CONTINUE, or the status
+ * that ended them (SKIP only ends the body). */
+static mh_status
+show_content(struct session *s, struct mh_ctx *ctx)
+{
+	const struct view *v = &s->seen;
+	struct event ev = { .stage = MH_STAGE_HEADER };
+	mh_status st;
+
+	for (size_t h = 0; h < v->nheaders; h++) {
+		ev.str = v->headers[h].name;
+		ev.value = v->headers[h].value;
+		if ((st = show(s, ctx, &ev)) != MH_CONTINUE)
+			return st;
+	}
+	ev = (struct event){ .stage = MH_STAGE_EOH };
+	if ((st = show(s, ctx, &ev)) != MH_CONTINUE)
+		return st;
+	for (size_t off = 0; off < v->len; off += ev.len) {
+		ev = (struct event){ .stage = MH_STAGE_BODY,
+		    .chunk = v->body + off, .len = v->len - off };
+		if (ev.len > VIEW_BODY_CHUNK)
+			ev.len = VIEW_BODY_CHUNK;
+		if ((st = show(s, ctx, &ev)) == MH_SKIP)
+			break;
+		if (st != MH_CONTINUE)
+			return st;
+	}
+	return MH_CONTINUE;
+}
+
+/*
+ * The end of the message for ctx, which sees the earlier instances'
+ * changes (MH_WANT_EARLIER_CHANGES): its header, eoh and body calls with
+ * the message as they left it, then its eom.  ACCEPT or a terminal status
+ * on the way ends there, and then abort comes, eom not having come.
+ */
+static mh_status
+see_earlier(struct session *s, struct mh_ctx *ctx, const struct event *eom)
+{
+	size_t i = (size_t)(ctx - s->ctx);
+	struct mod_list earlier = { 0 };
+	mh_status st;
+	int rc;
+
+	if (s->held_lost)
+		return apply_on_error(s, ctx, "the message could not be kept "
+		    "for it (out of memory)");
+	for (size_t j = 0; j < i; j++)
+		s->queues[j] = &s->ctx[j].mods;
+	rc = mods_merge(&earlier, s->queues, i, NULL);
+	if (rc == 0)
+		rc = view_apply(&s->seen, &s->held, &earlier);
+	mod_list_free(&earlier);
+	if (rc < 0)
+		return apply_on_error(s, ctx, "out of memory making the "
+		    "message as the earlier instances left it");
+	st = show_content(s, ctx);
+	s->stage = MH_STAGE_EOM;
+	view_clear(&s->seen);
+	if (st == MH_SKIP)
+		st = MH_CONTINUE;
+	if (st != MH_CONTINUE)
+		return st;
+	st = invoke(s, ctx, eom);
+	ctx->msg_open = false;
+	return st;
+}
+
 /* The chain loop: see the comment at the top of this file. */
 static struct verdict
 run_stage(struct session *s, const struct event *ev)
@@ -716,6 +853,9 @@ run_stage(struct session *s, const struct event *ev)
 		struct mh_ctx *ctx = &s->ctx[i];
 		mh_status st;
 
+		/* Its content calls come at the end (see_earlier()). */
+		if (ctx->sees_earlier && is_content(ev->stage))
+			continue;
 		if (!is_active(ctx, ev->stage, rejected_rcpt) ||
 		    !takes_part(s, ctx, ev))
 			continue;
@@ -734,10 +874,14 @@ run_stage(struct session *s, const struct event *ev)
 			if (st == MH_ACCEPT)
 				continue;
 		}
-		st = invoke(s, ctx, ev);
 		/* Its end-of-message call: no abort for this message. */
-		if (ev->stage == MH_STAGE_EOM)
-			ctx->msg_open = false;
+		if (ctx->sees_earlier && ev->stage == MH_STAGE_EOM) {
+			st = see_earlier(s, ctx, ev);
+		} else {
+			st = invoke(s, ctx, ev);
+			if (ev->stage == MH_STAGE_EOM)
+				ctx->msg_open = false;
+		}
 		if (is_terminal(st)) {
 			v.status = st;
 			v.reply = take_reply(s, ctx, st);
@@ -791,6 +935,8 @@ end_message(struct session *s, bool keep_changes)
 	}
 	score_clear(&s->score);
 	session_forget_envfrom(s);
+	view_clear(&s->held);
+	s->held_lost = false;
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
 	if (s->qid[0] != '\0')
@@ -843,7 +989,7 @@ body_wanted(struct session *s)
 		const struct mh_ctx *ctx = &s->ctx[i];
 
 		if (is_active(ctx, MH_STAGE_BODY, false) &&
-		    stage_implemented(ctx->inst->desc, MH_STAGE_BODY))
+		    instance_takes(ctx->inst, MH_STAGE_BODY))
 			return true;
 	}
 	return false;
@@ -899,6 +1045,8 @@ message_event(struct session *s, const struct event *ev)
 	if (message_is_over(s, ev->stage))
 		return unanswered ? no_answer : over_verdict(s);
 	begin_event(s, ev->stage);
+	if (s->holding)
+		hold_content(s, ev);
 	if (ev->stage == MH_STAGE_ENVFROM) {
 		snprintf(s->summary.sender, sizeof s->summary.sender, "%s",
 		    ev->argv[0]);

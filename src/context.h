@@ -48,6 +48,10 @@ struct mh_ctx {
 	bool body_skip;  /* SKIPped the body */
 	bool msg_open;   /* reached during the current message */
 	bool leadspc_fix; /* its header values need the space adjusted */
+	/* MH_WANT_EARLIER_CHANGES, and an earlier instance may make some:
+	 * its header, eoh and body calls wait for the end of the message
+	 * (chain.c, view.h). */
+	bool sees_earlier;
 
 	/*
 	 * Its conditions (cond.h), decided by chain.c: for the connection,

@@ -30,8 +30,8 @@
  * tsearch trees of the modules it opened and, for autoload, of the files
  * the sections name and of the instance names.
  *
- * This file also holds the two host functions of init time, mh_init_error
- * and mh_parse_bool.
+ * This file also holds the host functions of init time: mh_init_error,
+ * the mh_declare_* family and mh_parse_bool.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -69,7 +69,8 @@
 #define KNOWN_ACTIONS (MH_ACT_ADDHDRS | MH_ACT_CHGBODY | MH_ACT_ADDRCPT | \
 	MH_ACT_DELRCPT | MH_ACT_CHGHDRS | MH_ACT_QUARANTINE | MH_ACT_CHGFROM | \
 	MH_ACT_ADDRCPT_PAR)
-#define KNOWN_FLAGS (MH_WANT_HDR_LEADSPC | MH_WANT_REJECTED_RCPTS)
+#define KNOWN_FLAGS (MH_WANT_HDR_LEADSPC | MH_WANT_REJECTED_RCPTS | \
+	MH_WANT_EARLIER_CHANGES)
 
 /* Longest macro name (without braces) the chain engine will ask for. */
 #define MACRO_NAME_MAX 60
@@ -88,6 +89,7 @@ struct init_call {
 	unsigned long flags;
 	char *macros[MH_STAGE_COUNT];
 	unsigned observes;
+	unsigned unused;
 	bool bad_declaration;   /* an mh_declare_* call was refused */
 	bool reported;          /* mh_init_error was called */
 	bool has_key;
@@ -359,7 +361,7 @@ compare_strings(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-/* ---- declarations of init (ABI 1.1) --------------------------------- */
+/* ---- declarations of init (ABI 1.1; unused stages 1.3) ------------- */
 
 /*
  * A refused declaration is a plugin bug: it is reported like an init
@@ -424,6 +426,36 @@ mh_declare_observer(const struct mh_init *init, mh_stage stage)
 	return MH_OK;
 }
 
+/* A stage for a refusal: its name, or the number that is no stage. */
+static const char *
+stage_label(mh_stage stage, char *buf, size_t size)
+{
+	if ((unsigned)stage < MH_STAGE_COUNT)
+		return stage_name(stage);
+	snprintf(buf, size, "%d", (int)stage);
+	return buf;
+}
+
+/*
+ * Only a stage the MTA can be asked not to send may go unused (ABI 1.3):
+ * eom, where the message is decided and changed, abort and close always
+ * come.  The bit is applied when the instance is made (instance_init()).
+ */
+int
+mh_declare_unused(const struct mh_init *init, mh_stage stage)
+{
+	char num[16];
+
+	if (init == NULL || (unsigned)stage >= MH_STAGE_COUNT ||
+	    stage_info(stage)->no_bit == 0)
+		return refuse_declaration(init, __func__, "stage %s: only "
+		    "connect, helo, envfrom, envrcpt, data, unknown, header, "
+		    "eoh and body can be unused", stage_label(stage, num,
+		    sizeof num));
+	init_call_of(init)->unused |= 1U << stage;
+	return MH_OK;
+}
+
 int
 mh_declare_macros(const struct mh_init *init, mh_stage stage,
 		  const char *names)
@@ -447,6 +479,15 @@ mh_declare_macros(const struct mh_init *init, mh_stage stage,
 	memcpy(list + have, names, add + 1);
 	call->macros[stage] = list;
 	return MH_OK;
+}
+
+/* ---- what an instance takes ------------------------------------------ */
+
+bool
+instance_takes(const struct instance *inst, mh_stage stage)
+{
+	return (inst->unused & (1U << stage)) == 0 &&
+	    stage_implemented(inst->desc, stage);
 }
 
 /* ---- sets ---------------------------------------------------------------- */
@@ -554,6 +595,7 @@ start_declarations(struct init_call *call, const struct mh_plugin *d)
 	call->actions = d->actions;
 	call->flags = d->flags;
 	call->observes = 0;
+	call->unused = 0;
 	for (int st = 0; st < MH_STAGE_COUNT; st++)
 		if (d->macros[st] != NULL &&
 		    (call->macros[st] = strdup(d->macros[st])) == NULL)
@@ -618,7 +660,10 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	memset(in, 0, sizeof *in);
 	in->actions = call->actions;
 	in->flags = call->flags;
-	in->observes = call->observes;
+	/* A stage both observed and unused is unused: not called, it has
+	 * nothing to observe, and must not count as taken by an observer. */
+	in->unused = call->unused;
+	in->observes = call->observes & ~call->unused;
 	memcpy(in->macros, call->macros, sizeof in->macros);
 	in->name = copy;
 	in->module = m;

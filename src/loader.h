@@ -47,6 +47,7 @@ struct instance {
 	unsigned long flags;   /* MH_WANT_* */
 	char *macros[MH_STAGE_COUNT];
 	unsigned observes;     /* bit 1 << stage: only observes there */
+	unsigned unused;       /* bit 1 << stage: not called there (1.3) */
 	enum on_error on_error;
 	bool dry_run;
 	struct cond *cond;   /* when it takes part (if_* keys), or NULL */
@@ -104,5 +105,13 @@ int plugin_check_descriptor(const struct mh_plugin *found, struct mh_plugin *out
  * NULL: mh_log(NULL, ...) from there tags its line with it.
  */
 const char *loader_running_instance(void);
+
+/*
+ * Does the instance take stage's events: is its callback there called?
+ * Only if the descriptor has it and init did not declare the stage unused
+ * (ABI 1.3).  Whatever asks which stages to run, negotiate, show or trace
+ * for an instance asks this, not its descriptor.
+ */
+bool instance_takes(const struct instance *inst, mh_stage stage);
 
 #endif /* MILTERHOST_LOADER_H */

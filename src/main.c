@@ -72,14 +72,15 @@ fail(const char *fmt, ...)
 	exit(1);
 }
 
+/* The stages whose events the instance takes. */
 static void
-print_stages(const struct mh_plugin *d)
+print_stages(const struct instance *in)
 {
 	int n = 0;
 
 	printf("    stages:");
 	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++)
-		if (stage_implemented(d, st))
+		if (instance_takes(in, st))
 			printf("%s%s", n++ ? ", " : " ", stage_name(st));
 	printf("%s\n", n ? "" : " none");
 }
@@ -170,7 +171,7 @@ check_config(const struct config *cfg)
 		printf("  %zu. [plugin:%s] %s %s (%s): %s\n", i + 1, in->name,
 		    d->name, d->version ? d->version : "",
 		    in->module->path, d->description ? d->description : "");
-		print_stages(d);
+		print_stages(in);
 		print_actions(in->actions);
 		print_observes(in);
 		print_macros(in);

@@ -128,10 +128,13 @@ mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
 void
 mod_queue_clear(struct mod_queue *q)
 {
+	bool new_view = q->new_view;
+
 	for (size_t i = 0; i < q->n; i++)
 		mod_free(&q->items[i]);
 	free(q->items);
 	memset(q, 0, sizeof *q);
+	q->new_view = new_view;
 }
 
 size_t
@@ -180,7 +183,7 @@ pick_single(struct mod_queue *const *queues, size_t nqueues,
 				chosen = m;
 		}
 	}
-	if (count > 1)
+	if (count > 1 && qid != NULL)
 		log_msg(LOG_WARNING, "%s: %zu requests to %s: the one of "
 		    "instance %s is used, as the %s in the chain",
 		    qid, count, mod_types[t].name,
@@ -194,16 +197,18 @@ pick_single(struct mod_queue *const *queues, size_t nqueues,
  * now: once the first X is deleted, the second is X #1.  So the changes
  * of each name go out from the highest index down (a change at a higher
  * index never moves a lower one); those of one index keep their order,
- * and every other change keeps its place.
+ * and every other change keeps its place.  Only within items from .. to
+ * - 1: the changes of an instance that saw the earlier ones applied
+ * (new_view) count the headers after them, and go out after them.
  */
 static void
-order_header_changes(struct mod_list *l)
+order_header_changes(struct mod_list *l, size_t from, size_t to)
 {
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = from; i < to; i++) {
 		if (l->items[i]->type != MOD_CHANGE_HEADER)
 			continue;
 		/* Insertion sort of this name's entries, in their slots. */
-		for (size_t j = i + 1; j < l->n; j++) {
+		for (size_t j = i + 1; j < to; j++) {
 			const struct mod *m = l->items[j];
 			size_t k = j;
 
@@ -231,12 +236,17 @@ mods_merge(struct mod_list *out, struct mod_queue *const *queues,
     size_t nqueues, const char *qid)
 {
 	const struct mod *chosen[MOD_TYPE_COUNT] = { NULL };
+	size_t view_start = 0;
 
 	out->n = 0;
 	for (int t = 0; t < MOD_TYPE_COUNT; t++)
 		if (mod_types[t].merge != MERGE_ALL)
 			chosen[t] = pick_single(queues, nqueues, t, qid);
 	for (size_t i = 0; i < nqueues; i++) {
+		if (queues[i]->new_view) {
+			order_header_changes(out, view_start, out->n);
+			view_start = out->n;
+		}
 		for (size_t j = 0; j < queues[i]->n; j++) {
 			const struct mod *m = &queues[i]->items[j];
 
@@ -247,7 +257,7 @@ mods_merge(struct mod_list *out, struct mod_queue *const *queues,
 				return -1;
 		}
 	}
-	order_header_changes(out);
+	order_header_changes(out, view_start, out->n);
 	return 0;
 }
 

@@ -53,6 +53,11 @@ struct mod {
 struct mod_queue {
 	struct mod *items;
 	size_t n, cap;
+	/* Its owner saw the changes of the queues before it applied (ABI
+	 * 1.3, MH_WANT_EARLIER_CHANGES): its header indexes count the
+	 * headers after those, so no change of its is ordered before
+	 * theirs.  Set by the engine, kept across messages. */
+	bool new_view;
 };
 
 /* Append a copy of request r (not a body: see below).  -1: no memory. */
@@ -60,6 +65,7 @@ int mod_queue_push(struct mod_queue *q, const struct mod_request *r);
 /* Append to the body replacement this queue already holds, or start one. */
 int mod_queue_append_body(struct mod_queue *q, const void *data, size_t len,
 			  const char *owner);
+/* Drop every change (new_view stays). */
 void mod_queue_clear(struct mod_queue *q);
 size_t mod_queue_count(const struct mod_queue *q);
 
@@ -67,7 +73,7 @@ size_t mod_queue_count(const struct mod_queue *q);
  * The merged list: pointers into the queues, valid until they change.
  * Warnings about conflicts (two body replacements, several changes of
  * sender, several quarantines) go to the log with the queue id qid (the
- * log text for the message, e.g. "NOQUEUE"; never NULL).
+ * log text for the message, e.g. "NOQUEUE"); with qid NULL, none.
  */
 struct mod_list {
 	const struct mod **items;

@@ -70,8 +70,8 @@ io_progress(void *arg)
 	return 0;
 }
 
-/* A callback's report: traced if the plugin has that callback (the
- * engine walks the instances without one too).  The last refusal is
+/* A callback's report: traced if the instance takes that stage (the
+ * engine walks the instances that do not too).  The last refusal is
  * kept for decisions the engine's summary does not cover: at connect and
  * HELO, and a message whose every recipient was refused. */
 static void
@@ -79,7 +79,7 @@ io_report(void *arg, const struct call_report *r)
 {
 	struct mta *m = arg;
 
-	if (stage_implemented(m->set->instances[r->instance].desc, r->stage))
+	if (instance_takes(r->inst, r->stage))
 		trace_call(m->t, r);
 	if ((r->status == MH_REJECT || r->status == MH_TEMPFAIL ||
 	    r->status == MH_DISCARD) && !r->dry_run)

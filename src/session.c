@@ -159,6 +159,8 @@ session_free(struct session *s)
 	score_free(&s->score);
 	session_forget_envfrom(s);
 	free(s->scratch);
+	view_free(&s->held);
+	view_free(&s->seen);
 	plugin_set_release(s->set);
 	pthread_mutex_destroy(&s->qid_lock);
 	free(s->queues);

@@ -18,6 +18,7 @@
 #include "reply.h"
 #include "score.h"
 #include "summary.h"
+#include "view.h"
 
 /* Room for a queue id in log lines; a longer one is cut. */
 #define SESSION_QID_MAX 64
@@ -73,6 +74,12 @@ struct session {
 	bool score_header_ok;    /* the MTA lets us add the score header */
 	char *scratch;           /* header value with a space added */
 	size_t scratch_len;
+	/* The message's content, kept while an instance sees_earlier
+	 * (view.h); held_lost: some of it could not be kept. */
+	bool holding;
+	bool held_lost;
+	struct view held;
+	struct view seen;        /* what one such instance is shown */
 };
 
 /* The value of a macro, or NULL. */

@@ -13,6 +13,8 @@
 #    counts afresh), Maildir and directory arguments, -q, -o -;
 #  - -x (what the MTA does not offer), -D, -u and the macros of each
 #    stage as Postfix sends them (the queue id only after a recipient).
+#  - stages an instance declares unused (ABI 1.3): not called, not
+#    traced, not asked for when no other instance takes them.
 #
 # Exit statuses follow automake: 0 pass, 1 fail, 99 hard error.
 
@@ -337,6 +339,41 @@ run no_action 0 -c "$tmp/offer.ini" -x add_headers "$tmp/plain.eml" &&
     "$tmp/no_action.err" ||
     fail "-x add_headers: the instance was not switched off"
 ok "-x, -D, -u and the macros of each stage"
+
+# ---- stages an instance declares unused (ABI 1.3) ------------------------
+
+# "some" has every callback but declares envrcpt and body unused: the
+# trace shows no call of it there, while "all" is called as before.
+config unused <<EOF
+[plugin:some]
+module = $plugins/recorder.so
+unused = envrcpt
+unused = body
+
+[plugin:all]
+module = $plugins/recorder.so
+EOF
+run unused 0 -c "$tmp/unused.ini" "$tmp/plain.eml" &&
+    grep -Eq '^call 1 envrcpt \[all\] continue [0-9]+us$' "$tmp/unused.out" &&
+    grep -Eq '^call 1 body \[all\] continue [0-9]+us$' "$tmp/unused.out" &&
+    grep -Eq '^call 1 envfrom \[some\] continue [0-9]+us$' "$tmp/unused.out" ||
+    fail "unused: not the calls expected"
+grep -Eq '^call 1 (envrcpt|body) \[some\]' "$tmp/unused.out" &&
+    fail "unused: [some] traced at a stage it declared unused"
+grep -Eq '\[some\] rec (envrcpt|body)' "$tmp/unused.err" &&
+    fail "unused: [some] was called at a stage it declared unused"
+# Alone, it has the MTA send neither.
+config unused_alone <<EOF
+[plugin:some]
+module = $plugins/recorder.so
+unused = envrcpt
+unused = body
+EOF
+run unused_alone 0 -c "$tmp/unused_alone.ini" "$tmp/plain.eml" &&
+    grep -q '^negotiate 1 actions=none events=connect,helo,envfrom,data,unknown,header,eoh,eom ' \
+    "$tmp/unused_alone.out" ||
+    fail "unused alone: envrcpt and body not negotiated away"
+ok "stages declared unused: not called, not traced, not asked for"
 
 [ $status -eq 0 ] && echo "PASS: replay_cli"
 exit $status

@@ -4758,6 +4758,209 @@ test_bad_declaration_refuses_the_instance(void)
 	    MH_E_INVALID);
 }
 
+/* ---- tests: unused stages (ABI 1.3) ---------------------------------- */
+
+static int
+declare_rcpt_body_unused(const struct mh_init *init)
+{
+	if (mh_declare_unused(init, MH_STAGE_ENVRCPT) != MH_OK ||
+	    mh_declare_unused(init, MH_STAGE_BODY) != MH_OK)
+		return -1;
+	return 0;
+}
+
+/*
+ * An instance that declares a stage unused is treated there as if its
+ * descriptor had no callback: it is never called there, and the MTA is
+ * asked not to send the stage unless another instance takes it.
+ */
+static void
+test_unused_stages_are_negotiated_away_and_not_called(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	declare = declare_rcpt_body_unused;
+	add_plain("p1");
+	declare = NULL;
+	CU_ASSERT_EQUAL(set->instances[0].unused,
+	    (1U << MH_STAGE_ENVRCPT) | (1U << MH_STAGE_BODY));
+	CU_ASSERT_FALSE(instance_takes(&set->instances[0], MH_STAGE_ENVRCPT));
+	CU_ASSERT_FALSE(instance_takes(&set->instances[0], MH_STAGE_BODY));
+	CU_ASSERT_TRUE(instance_takes(&set->instances[0], MH_STAGE_ENVFROM));
+	CU_ASSERT_TRUE(instance_takes(&set->instances[0], MH_STAGE_EOM));
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NO_BITS, PROTO_NORCPT | PROTO_NOBODY);
+	connected();
+	ev_from("<s@example.com>");
+	EXPECT_CALLS("p1:envfrom");
+	/* An MTA that sends them anyway reaches no callback; with no
+	 * instance left wanting body, a chunk is answered SKIP. */
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("");
+	ev_data();
+	ev_header("Subject", "hello");
+	ev_eoh();
+	EXPECT_CALLS("p1:data p1:header p1:eoh");
+	v = ev_body("hello\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom");
+	EXPECT_STR(P[0]->seen, "<s@example.com>;[Subject=hello]");
+	finish();
+
+	/* Another instance taking them keeps them, and gets them alone;
+	 * its SKIP is the answer, p1 not counting as wanting body. */
+	fixture();
+	declare = declare_rcpt_body_unused;
+	add_plain("p1");
+	declare = NULL;
+	add_plain("p2");
+	P[1]->status[MH_STAGE_BODY] = MH_SKIP;
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NO_BITS, 0);
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p2:envrcpt");
+	ev_data();
+	ev_eoh();
+	take_calls();
+	v = ev_body("hello\r\n");
+	EXPECT_STATUS(v, MH_SKIP);
+	EXPECT_CALLS("p2:body");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:eom");
+	EXPECT_STR(P[0]->seen, "<s@example.com>;");
+	EXPECT_STR(P[1]->seen, "<s@example.com>;<r@example.org>;"
+	    "[body:7:hello\\r\\n]");
+	finish();
+}
+
+static int
+declare_rcpt_unused_and_observed(const struct mh_init *init)
+{
+	if (mh_declare_observer(init, MH_STAGE_ENVRCPT) != MH_OK ||
+	    mh_declare_unused(init, MH_STAGE_ENVRCPT) != MH_OK ||
+	    mh_declare_unused(init, MH_STAGE_HELO) != MH_OK ||
+	    mh_declare_observer(init, MH_STAGE_HELO) != MH_OK)
+		return -1;
+	return 0;
+}
+
+static int
+declare_rcpt_unused(const struct mh_init *init)
+{
+	return mh_declare_unused(init, MH_STAGE_ENVRCPT) == MH_OK ? 0 : -1;
+}
+
+/*
+ * An unused stage does not count in the "only observed" decision: the
+ * observers taking it decide alone.  A stage declared both observed and
+ * unused, in either order, is unused.
+ */
+static void
+test_unused_stage_leaves_observers_alone(void)
+{
+	struct verdict v;
+
+	/* p1 would keep RCPT answered, but does not take it. */
+	fixture();
+	declare = declare_rcpt_unused;
+	add_plain("p1");
+	declare = declare_observer_everywhere;
+	add_plain("p2");
+	declare = NULL;
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, PROTO_NR_HDR | PROTO_NR_RCPT);
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	v = ev_rcpt("<r@example.org>");
+	CU_ASSERT_TRUE(v.unanswered);
+	EXPECT_CALLS("p2:envrcpt");
+	finish();
+
+	/* Unused wins: nothing observes, nothing takes the stage. */
+	fixture();
+	declare = declare_rcpt_unused_and_observed;
+	add_plain("p1");
+	declare = NULL;
+	CU_ASSERT_EQUAL(set->instances[0].observes, 0);
+	start();
+	CU_ASSERT_EQUAL(neg.steps & NO_BITS, PROTO_NOHELO | PROTO_NORCPT);
+	CU_ASSERT_EQUAL(neg.steps & NR_BITS, PROTO_NR_HDR);
+	connected();
+	ev_from("<s@example.com>");
+	take_calls();
+	v = ev_rcpt("<r@example.org>");
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("");
+	finish();
+}
+
+static mh_stage stage_to_leave_unused;
+
+static int
+declare_unused_stage(const struct mh_init *init)
+{
+	mh_declare_unused(init, stage_to_leave_unused);
+	return 0;
+}
+
+/*
+ * eom, abort and close always come: declaring them unused, or a value
+ * that is no stage, fails the instance even though its init succeeds.
+ */
+static void
+test_unused_refused_at_stages_that_always_come(void)
+{
+	static const struct {
+		mh_stage stage;
+		const char *name;
+	} cases[] = {
+		{ MH_STAGE_EOM, "eom" },
+		{ MH_STAGE_ABORT, "abort" },
+		{ MH_STAGE_CLOSE, "close" },
+		{ MH_STAGE_COUNT, "12" },
+		{ (mh_stage)-1, "-1" },
+	};
+	char err[512], want[512];
+	const char *log;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(want, sizeof want, "[plugin:bad] mh_declare_unused: "
+		    "stage %s: only connect, helo, envfrom, envrcpt, data, "
+		    "unknown, header, eoh and body can be unused",
+		    cases[i].name);
+		fixture();
+		stage_to_leave_unused = cases[i].stage;
+		declare = declare_unused_stage;
+		CU_ASSERT_EQUAL(plugin_set_add(set, "bad", &test_plugin, NULL,
+		    0, ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
+		declare = NULL;
+		if (strcmp(err, want) != 0) {
+			CU_FAIL("the refusal does not say why");
+			fprintf(stderr, "got \"%s\", want \"%s\"\n", err,
+			    want);
+		}
+		CU_ASSERT_EQUAL(set->ninstances, 0);
+		finish();
+	}
+	unit_capture_start();
+	CU_ASSERT_EQUAL(mh_declare_unused(NULL, MH_STAGE_BODY),
+	    MH_E_INVALID);
+	log = unit_capture_end(true);
+	EXPECT_LOGGED(log, "mh_declare_unused called with a NULL init");
+}
+
 static void
 test_negotiate_macros_union_with_defaults(void)
 {
@@ -5970,6 +6173,161 @@ test_init_functions_with_null_arguments(void)
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* ---- tests: seeing earlier changes (ABI 1.3) ----------------------- */
+
+static int
+declare_sees_earlier(const struct mh_init *init)
+{
+	return mh_declare_wishes(init, MH_WANT_EARLIER_CHANGES) == MH_OK ?
+	    0 : -1;
+}
+
+/* p1's eom: add X-A, insert X-Top at 0, change Subject #1, delete X-Old
+ * #1, replace the body. */
+static mh_status
+hook_edit_message(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_add(ctx, "X-A", "1"));
+	keep(p, mh_header_insert(ctx, 0, "X-Top", "t"));
+	keep(p, mh_header_change(ctx, "Subject", 1, "new"));
+	keep(p, mh_header_delete(ctx, "X-Old", 1));
+	keep(p, mh_body_replace(ctx, "new body\r\n", 10));
+	return MH_CONTINUE;
+}
+
+/* p2's eom: change X-A #1 (which only its view has) and X-Old #2 (the
+ * "c" of its view, where p1 deleted the "a"). */
+static mh_status
+hook_edit_seen(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_header_change(ctx, "X-A", 1, "2"));
+	keep(p, mh_header_change(ctx, "X-Old", 2, "z"));
+	return MH_CONTINUE;
+}
+
+/*
+ * An instance with MH_WANT_EARLIER_CHANGES after one that changes the
+ * message sees, at the end, the headers and body as that one left them
+ * (its content calls come after the other's eom, just before its own),
+ * and its changes go out after the other's, counting the headers it saw.
+ */
+static void
+test_earlier_changes_are_seen_at_the_end(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->hook[MH_STAGE_EOM] = hook_edit_seen;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_rcpt("<r@example.org>");
+	ev_data();
+	take_calls();
+	ev_header("X-Old", "a");
+	ev_header("Subject", "old");
+	ev_header("X-Old", "b");
+	ev_header("X-Old", "c");
+	ev_eoh();
+	ev_body("old body\r\n");
+	EXPECT_CALLS("p1:header p1:header p1:header p1:header p1:eoh "
+	    "p1:body");
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:header p2:header p2:header p2:header "
+	    "p2:header p2:eoh p2:body p2:eom");
+	EXPECT_STR(P[1]->seen, "<s@example.com>;<r@example.org>;"
+	    "[X-Top=t][Subject=new][X-Old=b][X-Old=c][X-A=1]"
+	    "[body:10:new body\\r\\n]");
+	EXPECT_STR(P[1]->rcs, "OK OK");
+	/* p2's change of X-Old #2 counts the headers after p1's deletion
+	 * of #1: it goes out after it, not before as a higher index of
+	 * the same view would. */
+	EXPECT_MODS(mods, "add:X-A=1(p1) | ins:0:X-Top=t(p1) | "
+	    "chg:Subject:1=new(p1) | del:X-Old:1(p1) | body=new body\\r\\n(p1)"
+	    " | chg:X-A:1=2(p2) | chg:X-Old:2=z(p2)");
+	finish();
+
+	/* First in the chain, nothing before it can change anything: its
+	 * calls come as the events arrive. */
+	fixture();
+	declare = declare_sees_earlier;
+	add_plain("p1");
+	declare = NULL;
+	add_plain("p2");
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	take_calls();
+	ev_header("Subject", "old");
+	EXPECT_CALLS("p1:header p2:header");
+	finish();
+}
+
+/*
+ * A decision at one of the late content calls ends the message there
+ * (its eom is not called); ACCEPT leaves the message; SKIP ends only the
+ * body.
+ */
+static void
+test_earlier_changes_decisions_on_the_way(void)
+{
+	const struct mod_list *mods;
+	struct verdict v;
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->status[MH_STAGE_HEADER] = MH_REJECT;
+	P[1]->reply[MH_STAGE_HEADER] = (struct treply){ "550", "5.7.1",
+	    "seen and refused" };
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	ev_header("Subject", "old");
+	ev_eoh();
+	take_calls();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_REJECT);
+	EXPECT_REPLY(v, "550 5.7.1 seen and refused");
+	/* p2's eom did not come: its abort does. */
+	EXPECT_CALLS("p1:eom p2:header p2:abort");
+	finish();
+
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_EOM] = hook_edit_message;
+	declare = declare_sees_earlier;
+	add_plain("p2");
+	declare = NULL;
+	P[1]->status[MH_STAGE_BODY] = MH_SKIP;
+	P[1]->status[MH_STAGE_EOH] = MH_CONTINUE;
+	start();
+	connected();
+	ev_from("<s@example.com>");
+	ev_data();
+	ev_header("Subject", "old");
+	ev_eoh();
+	ev_body("x\r\n");
+	take_calls();
+	v = ev_eom(&mods);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_CALLS("p1:eom p2:header p2:header p2:header p2:eoh p2:body "
+	    "p2:eom");
+	finish();
+}
+
 static const struct unit_test tests[] = {
 	TEST(test_reject_at_rcpt_is_per_recipient),
 	TEST(test_tempfail_at_rcpt_is_per_recipient),
@@ -6051,6 +6409,11 @@ static const struct unit_test tests[] = {
 	TEST(test_init_declarations_add_to_the_descriptor),
 	TEST(test_bad_declaration_refuses_the_instance),
 	TEST(test_observed_stages_are_not_answered),
+	TEST(test_unused_stages_are_negotiated_away_and_not_called),
+	TEST(test_earlier_changes_are_seen_at_the_end),
+	TEST(test_earlier_changes_decisions_on_the_way),
+	TEST(test_unused_stage_leaves_observers_alone),
+	TEST(test_unused_refused_at_stages_that_always_come),
 	TEST(test_negotiate_everything_implemented),
 	TEST(test_negotiate_no_bits_for_unused_stages),
 	TEST(test_negotiate_actions_union),

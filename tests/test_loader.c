@@ -1043,8 +1043,8 @@ test_descriptor_unknown_bits_are_refused(void)
 	descriptor_refused(&d, "plugin 'counted'", "unknown actions 0x100",
 	    NULL);
 	d = counted;
-	d.flags = 0x4;
-	descriptor_refused(&d, "plugin 'counted'", "unknown flags 0x4", NULL);
+	d.flags = 0x8;
+	descriptor_refused(&d, "plugin 'counted'", "unknown flags 0x8", NULL);
 }
 
 static void
@@ -1435,6 +1435,39 @@ test_init_and_fini_log_tagged_with_the_instance(void)
 	    "milterhost: notice: after\n");
 }
 
+/*
+ * A plugin's init declares stages unused (ABI 1.3): the loaded instance
+ * does not take them, though its descriptor has every callback; eom
+ * cannot be unused, and the load is refused at the section's line.
+ */
+static void
+test_unused_stages_declared_by_a_loaded_plugin(void)
+{
+	struct plugin_set *set = load("[plugin:r]\nmodule = recorder\n"
+	    "unused = envrcpt\nunused = body\n");
+	const struct instance *in;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	in = &set->instances[0];
+	CU_ASSERT_PTR_NOT_NULL(in->desc->envrcpt);
+	CU_ASSERT_PTR_NOT_NULL(in->desc->body);
+	CU_ASSERT_EQUAL(in->unused,
+	    (1U << MH_STAGE_ENVRCPT) | (1U << MH_STAGE_BODY));
+	for (mh_stage st = 0; st < MH_STAGE_COUNT; st++) {
+		bool want = st != MH_STAGE_ENVRCPT && st != MH_STAGE_BODY;
+
+		if (instance_takes(in, st) != want)
+			fprintf(stderr, "\n  stage %d: takes %d", (int)st,
+			    !want);
+		CU_ASSERT_EQUAL(instance_takes(in, st), want);
+	}
+	unload(set);
+	refused("[plugin:r]\nmodule = recorder\nunused = eom\n", L(1),
+	    "[plugin:r] mh_declare_unused: stage eom: only connect, helo, "
+	    "envfrom, envrcpt, data, unknown, header, eoh and body can be "
+	    "unused");
+}
+
 /* ---- suite: host functions exported to plugins ------------------------ */
 
 static const char *
@@ -1528,12 +1561,13 @@ test_allapi_init_uses_parse_bool(void)
 
 /*
  * abi10.so is tests/plugins/abi10.c built against the plugin.h of ABI 1.0
- * as released (tests/abi/milterhost-1.0), abi10_now.so the same source
- * built against the current one.  When later minors extend the ABI, a
- * plugin built for 1.0 must keep loading and doing what it did: both run
- * through one session, and the transcripts of what the engine got from
- * them (verdicts, replies, the changes at eom, the plugin's log lines)
- * must equal each other and what 1.0 did.
+ * as released (tests/abi/milterhost-1.0), abi10_11.so and abi10_12.so
+ * against those of 1.1 and 1.2, abi10_now.so the same source built
+ * against the current one.  When later minors extend the ABI, a plugin
+ * built for an older one must keep loading and doing what it did: each
+ * build runs through one session, and the transcripts of what the engine
+ * got from them (verdicts, replies, the changes at eom, the plugin's log
+ * lines) must equal each other and what 1.0 did.
  */
 
 /* The size of the ABI 1.0 descriptor: up to and with close. */
@@ -1830,15 +1864,21 @@ static const char abi10_expected[] =
 static void
 test_plugin_built_for_1_0_behaves_as_built_now(void)
 {
-	static char old[32768], now[32768], v11[32768];
+	static char old[32768], now[32768], v11[32768], v12[32768];
 
 	abi10_run("abi10", 0, ABI10_DESC_SIZE, old, sizeof old);
-	/* Built against the 1.1 header: 1.2 added no descriptor field. */
+	/* Built against the 1.1 and 1.2 headers: no later minor added a
+	 * descriptor field. */
 	abi10_run("abi10_11", 1, sizeof(struct mh_plugin), v11, sizeof v11);
 	if (strcmp(old, v11) != 0)
 		fprintf(stderr, "\n  built for 1.0:\n%s\n  built for 1.1:\n%s\n",
 		    old, v11);
 	CU_ASSERT_STRING_EQUAL(old, v11);
+	abi10_run("abi10_12", 2, sizeof(struct mh_plugin), v12, sizeof v12);
+	if (strcmp(old, v12) != 0)
+		fprintf(stderr, "\n  built for 1.0:\n%s\n  built for 1.2:\n%s\n",
+		    old, v12);
+	CU_ASSERT_STRING_EQUAL(old, v12);
 	abi10_run("abi10_now", MH_ABI_MINOR, sizeof(struct mh_plugin), now,
 	    sizeof now);
 	if (strcmp(old, now) != 0)
@@ -1950,6 +1990,7 @@ static const struct unit_test init_api_tests[] = {
 	TEST(test_parse_bool_takes_the_usual_words),
 	TEST(test_init_error_keeps_the_first_report),
 	TEST(test_init_and_fini_log_tagged_with_the_instance),
+	TEST(test_unused_stages_declared_by_a_loaded_plugin),
 	TEST_END,
 };
 

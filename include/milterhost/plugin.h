@@ -115,9 +115,11 @@ extern "C" {
  *        destructor: mh_set_conn_data_free, mh_set_msg_data_free;
  *        mh_log(NULL, ...) from init and fini tagged with the instance
  *   1.2  the message's score: mh_score_add, mh_score_get
+ *   1.3  mh_declare_unused: stages whose callback an instance does not
+ *        need; the wish MH_WANT_EARLIER_CHANGES
  */
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 2
+#define MH_ABI_MINOR 3
 
 /* Start every descriptor with this: it records the ABI the plugin was
  * built against and how large the descriptor is. */
@@ -227,6 +229,25 @@ typedef enum mh_stage {
 /* Recipients that the MTA already rejected are passed to envrcpt too
  * (their macro {rcpt_mailer} is "error"). */
 #define MH_WANT_REJECTED_RCPTS 0x02UL
+/*
+ * (ABI 1.3) The instance sees the message as the instances before it in
+ * the chain left it, as a milter listed after another in Postfix's
+ * smtpd_milters sees that one's edits: its header, eoh and body callbacks
+ * are called at the end of the message, just before its eom, with the
+ * headers after the earlier instances' header changes (added, inserted,
+ * changed, deleted) and the body an earlier instance replaced, if one did.
+ * Its own header indexes then count those headers, and its changes go to
+ * the MTA after theirs.  A decision at one of these calls ends the
+ * message at its end (the SMTP client hears it after DATA anyway).  The
+ * host keeps the message's headers and body in memory meanwhile; when no
+ * earlier instance may change them (none declares MH_ACT_ADDHDRS,
+ * MH_ACT_CHGHDRS or MH_ACT_CHGBODY), the calls come as they arrive.
+ * Changes the earlier instances make in their own eom are seen only if
+ * they come before this instance in the chain, which is what "earlier"
+ * means: put the instance after those whose changes it must see (a
+ * signing milter after the plugins that add headers).
+ */
+#define MH_WANT_EARLIER_CHANGES 0x04UL
 
 /* Log levels for mh_log (the syslog priorities). */
 #define MH_LOG_ERR 3
@@ -273,7 +294,9 @@ struct mh_init {
 /*
  * The descriptor.  Fields may be added at the end in later minor versions;
  * "size" tells the host how much of it the plugin has.  Unused callbacks
- * are NULL; the host asks the MTA not to send stages no plugin implements.
+ * are NULL; the host asks the MTA not to send stages no plugin implements
+ * (or, since ABI 1.3, only implements where its instances declared them
+ * unused: mh_declare_unused).
  */
 struct mh_plugin {
 	uint16_t abi_major;
@@ -388,6 +411,19 @@ int mh_declare_macros(const struct mh_init *init, mh_stage stage,
  * for (see README "How the chain decides").
  */
 int mh_declare_observer(const struct mh_init *init, mh_stage stage);
+/*
+ * (ABI 1.3) The instance does not need stage's events (connect, helo,
+ * envfrom, envrcpt, data, unknown, header, eoh or body) although the
+ * descriptor has its callback there: for a plugin that implements every
+ * callback for something its settings name, e.g. an external milter that
+ * asked for no body.  The host then treats the instance at that stage as
+ * if the callback were NULL: it never calls it there, and asks the MTA
+ * not to send the stage when no other instance takes it.  A stage also
+ * declared with mh_declare_observer is unused (unused wins); a stage
+ * without a callback stays as it was.  eom, abort and close cannot be
+ * unused: MH_E_INVALID, refused as above.
+ */
+int mh_declare_unused(const struct mh_init *init, mh_stage stage);
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
  * and sets *out, or -1 if value is none of these (or value or out is

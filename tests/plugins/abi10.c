@@ -1,8 +1,9 @@
 /*
- * abi10 - a test plugin written to the plugin ABI 1.0, built twice: as
- * abi10 against tests/abi/milterhost-1.0/milterhost/plugin.h, the header
- * as ABI 1.0 was released, and as abi10_now against the current header.
- * test_loader runs both through the same session and requires the same
+ * abi10 - a test plugin written to the plugin ABI 1.0, built against each
+ * header kept as released: as abi10 against
+ * tests/abi/milterhost-1.0/milterhost/plugin.h, as abi10_11 and abi10_12
+ * against those of 1.1 and 1.2; and as abi10_now against the current
+ * header.  test_loader runs them through the same session and requires the same
  * calls, verdicts, replies, changes and log lines: what keeps plugins
  * built for 1.0 working while later minors extend the ABI.  Use only what
  * the 1.0 header has.
@@ -29,6 +30,9 @@
 #endif
 #if defined(ABI11_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 1)
 #error "abi10_11 must be built against the ABI 1.1 header fixture"
+#endif
+#if defined(ABI12_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 2)
+#error "abi10_12 must be built against the ABI 1.2 header fixture"
 #endif
 
 struct abi10 {

@@ -27,6 +27,9 @@
  * Settings:
  *	show = STAGE:NAME ...	macros to print at a stage (a list key),
  *				e.g. show = envfrom:i envfrom:{auth_authen}
+ *	unused = STAGE		a stage the instance declares unused
+ *				(mh_declare_unused, ABI 1.3; a list key):
+ *				its callback there must never be called
  *
  * The descriptor is fixed per shared object, so variants are built from
  * this file with -D flags:
@@ -155,6 +158,17 @@ parse_show(const struct mh_init *init, struct recorder *r, const char *value)
 	return rc;
 }
 
+/* The host reports its own refusal (eom, abort, close). */
+static int
+declare_unused(const struct mh_init *init, const char *value)
+{
+	for (int s = 0; s < MH_STAGE_COUNT; s++)
+		if (strcmp(stage_names[s], value) == 0)
+			return mh_declare_unused(init, (mh_stage)s) == MH_OK ?
+			    0 : -1;
+	return mh_init_error(init, "unused", "unknown stage '%s'", value);
+}
+
 static int
 rec_init(const struct mh_init *init, void **state)
 {
@@ -168,9 +182,11 @@ rec_init(const struct mh_init *init, void **state)
 
 		if (strcmp(s->key, "show") == 0)
 			rc = parse_show(init, r, s->value);
+		else if (strcmp(s->key, "unused") == 0)
+			rc = declare_unused(init, s->value);
 		else
 			rc = mh_init_error(init, s->key, "unknown key "
-			    "(recorder takes show)");
+			    "(recorder takes show and unused)");
 		if (rc < 0) {
 			rec_fini(r);
 			return -1;
@@ -455,7 +471,7 @@ const struct mh_plugin milterhost_plugin = {
 		[MH_STAGE_EOM] = "{rec_eom}",
 	},
 #endif
-	.list_keys = "show",
+	.list_keys = "show unused",
 	.init = rec_init,
 	.fini = rec_fini,
 	.connect = rec_connect,

@@ -38,11 +38,21 @@
 #	wire_fail MESSAGE	report a failed check; the test goes on
 #	wire_exit		exit 0 if no check failed, else 1
 #
+# Relayed: with MH_WIRE_RELAY=yes in the environment, wire_start runs the
+# test's configuration in a second daemon (the backend, on its own socket,
+# logging to $WIRE_LOG), and listens on the test's socket with a front
+# daemon (logging to $WIRE_TMP/front.log) whose one instance is the
+# bundled milter plugin with the backend as its external milter.  The
+# front relays every event, answer and change, so a test whose checks
+# are what the MTA hears must pass relayed as it passes direct; the
+# backend's log holds what the plugins did.  (tests/wire/*_relay.sh)
+#
 # Exit statuses follow automake: 0 pass, 1 fail, 77 skip, 99 hard error.
 # On failure the daemon's log is printed; WIRE_KEEP=yes keeps $WIRE_TMP.
 
 WIRE_STATUS=0
 WIRE_PID=
+WIRE_BACKEND_PID=
 WIRE_TMP=
 WIRE_LOG=
 WIRE_OUT=
@@ -130,14 +140,21 @@ wire_cleanup() {
 	local status=$?
 
 	trap - EXIT
-	if [ -n "$WIRE_PID" ]; then
-		kill -KILL "$WIRE_PID" 2>/dev/null
-		wait "$WIRE_PID" 2>/dev/null
-		WIRE_PID=
-	fi
+	for pid in "$WIRE_PID" "$WIRE_BACKEND_PID"; do
+		if [ -n "$pid" ]; then
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
+	done
+	WIRE_PID= WIRE_BACKEND_PID=
 	if [ "$status" -ne 0 ] && [ -s "$WIRE_LOG" ]; then
 		echo "---- milterhost log ($WIRE_LOG) ----"
 		cat "$WIRE_LOG"
+		echo "---- end of log ----"
+	fi
+	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/front.log" ]; then
+		echo "---- the relaying front's log ($WIRE_TMP/front.log) ----"
+		cat "$WIRE_TMP/front.log"
 		echo "---- end of log ----"
 	fi
 	if [ -n "$WIRE_TMP" ]; then
@@ -209,15 +226,55 @@ wire_alive() {
 	[ -n "$WIRE_PID" ] && kill -0 "$WIRE_PID" 2>/dev/null
 }
 
+# wire_start_relayed INI: the backend runs INI on backend.sock, then the
+# front listens on the test's socket (see "Relayed" above).
+wire_start_relayed() {
+	local ini=$1 backend=$WIRE_TMP/backend.sock front
+	local tries=$((WIRE_START_WAIT * 10))
+
+	sed "s|^socket = unix:$WIRE_SOCKET\$|socket = unix:$backend|" "$ini" \
+	    >"$ini.backend" || wire_error "cannot write $ini.backend"
+	grep -q "^socket = unix:$backend\$" "$ini.backend" ||
+	    wire_error "$ini does not listen on $WIRE_SOCKET"
+	rm -f "$backend"
+	echo "==== run $WIRE_RUNS (backend): milterhost -f -c $ini.backend" \
+	    >>"$WIRE_LOG"
+	"$WIRE_DAEMON" -f -c "$ini.backend" >>"$WIRE_LOG" 2>&1 &
+	WIRE_BACKEND_PID=$!
+	while [ ! -S "$backend" ] && [ "$tries" -gt 0 ]; do
+		kill -0 "$WIRE_BACKEND_PID" 2>/dev/null || break
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	if [ ! -S "$backend" ]; then
+		wire_fail "the backend milterhost -c $ini.backend did not listen"
+		return 1
+	fi
+	front=$(wire_config front <<EOF
+[plugin:relay]
+module = $abs_top_builddir/plugins/.libs/milter.so
+socket = unix:$backend
+EOF
+	) || exit 99
+	echo "==== run $WIRE_RUNS (front): milterhost -f -c $front" \
+	    >>"$WIRE_TMP/front.log"
+	"$WIRE_DAEMON" -f -c "$front" >>"$WIRE_TMP/front.log" 2>&1 &
+	WIRE_PID=$!
+}
+
 wire_start() {
 	local ini=$1 tries=$((WIRE_START_WAIT * 10)) status
 
 	[ -z "$WIRE_PID" ] || wire_error "wire_start: milterhost already runs"
 	rm -f "$WIRE_SOCKET"
 	WIRE_RUNS=$((WIRE_RUNS + 1))
-	echo "==== run $WIRE_RUNS: milterhost -f -c $ini" >>"$WIRE_LOG"
-	"$WIRE_DAEMON" -f -c "$ini" >>"$WIRE_LOG" 2>&1 &
-	WIRE_PID=$!
+	if [ "${MH_WIRE_RELAY:-no}" = yes ]; then
+		wire_start_relayed "$ini" || return 1
+	else
+		echo "==== run $WIRE_RUNS: milterhost -f -c $ini" >>"$WIRE_LOG"
+		"$WIRE_DAEMON" -f -c "$ini" >>"$WIRE_LOG" 2>&1 &
+		WIRE_PID=$!
+	fi
 	while [ "$tries" -gt 0 ]; do
 		if [ -S "$WIRE_SOCKET" ] && wire_alive; then
 			return 0
@@ -261,6 +318,17 @@ wire_stop() {
 	if [ "$status" -ne 0 ]; then
 		wire_fail "milterhost exited with status $status after SIGTERM"
 		return 1
+	fi
+	if [ -n "$WIRE_BACKEND_PID" ]; then
+		kill -TERM "$WIRE_BACKEND_PID" 2>/dev/null
+		wait "$WIRE_BACKEND_PID"
+		status=$?
+		WIRE_BACKEND_PID=
+		if [ "$status" -ne 0 ]; then
+			wire_fail "the backend milterhost exited with status" \
+			    "$status after SIGTERM"
+			return 1
+		fi
 	fi
 	return 0
 }
