@@ -23,7 +23,12 @@
 # A body change after the signer would break the signature (the body
 # hash); no plugin here changes the body.  So in a chain, the instances
 # that add or change what should be signed come before the signing milter,
-# and those that may change what it covers do not come after it.
+# and those that may change what it covers do not come after it.  Inside
+# milterhost, a plugin sees the message as received; the milter plugin
+# shows its milter the message as the instances before it left it
+# (see_earlier_changes = yes, its default), as Postfix does for a milter
+# listed after another; with see_earlier_changes = no the milter signs
+# the message as received, as if it came first.
 #
 #  a. Direct: Postfix's smtpd_milters lists milterhost (addheader alone)
 #     and then opendkim: Postfix hands each milter the message as the
@@ -34,9 +39,11 @@
 #     delivered message carries one signature, which verifies and covers
 #     x-added.  With the order reversed (the milter plugin first, then
 #     addheader), the signature verifies and does not cover x-added, and
-#     X-Added is delivered all the same.
+#     X-Added is delivered all the same.  addheader first again, with
+#     the milter instance's see_earlier_changes = no: the same as reversed.
 #  c. a and b alike: the same d=, s= and c=, and the same h= set (b's
-#     reversed order: the same without x-added).
+#     reversed order and see_earlier_changes = no: the same without
+#     x-added).
 #  d. OpenDKIM stopped while Postfix and milterhost run on: with the milter
 #     instance's on_error = tempfail the client hears 4xx for the message
 #     and nothing is queued or delivered; with on_error = continue the
@@ -48,9 +55,7 @@
 #
 # Skipped (exit 77, with the reason) when Postfix or swaks is not installed,
 # the test does not run as root, or OpenDKIM (opendkim, opendkim-genkey)
-# or python3's dkim module is missing; CI installs them all.  If the
-# milter plugin is not built (plugins/.libs/milter.so), part a runs alone
-# and the test is skipped, saying so, when it passes.
+# or python3's dkim module is missing; CI installs them all.
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
@@ -58,6 +63,8 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 
 wire_postfix_init milter_dkim
 odk_need milter_dkim
+[ -f "$WIRE_PLUGIN_DIR/milter.so" ] ||
+    wire_error "$WIRE_PLUGIN_DIR/milter.so is missing: build the plugins first"
 trap 'st=$?; odk_kill; pf_stop "$pf"; (exit $st); wire_cleanup' EXIT
 
 # Loopback ports nothing listens on: the sink, the smtpd with milterhost
@@ -88,10 +95,10 @@ module = addheader
 header = X-Added
 value = by milterhost for %{i}
 '
-# dkim_section ON_ERROR
+# dkim_section ON_ERROR [LINE]: the milter instance, with LINE added.
 dkim_section() {
-	printf '\n[plugin:dkim]\nmodule = milter\nsocket = inet:%s@127.0.0.1\non_error = %s\n' \
-	    "$port_dkim" "$1"
+	printf '\n[plugin:dkim]\nmodule = milter\nsocket = inet:%s@127.0.0.1\non_error = %s\n%s\n' \
+	    "$port_dkim" "$1" "${2:-}"
 }
 # config NAME SECTIONS...: a milterhost configuration on the test socket.
 config() {
@@ -197,15 +204,6 @@ wire_stop
 
 # ---- b. opendkim inside milterhost's chain ----------------------------------
 
-if [ ! -f "$WIRE_PLUGIN_DIR/milter.so" ]; then
-	if [ "$WIRE_STATUS" -ne 0 ]; then
-		wire_exit
-	fi
-	echo "SKIP: milter_dkim: part a passed; parts b, c and d need the" \
-	    "milter plugin, which is not built ($WIRE_PLUGIN_DIR/milter.so)"
-	exit 77
-fi
-
 ini=$(config chain "$add_section" "$(dkim_section tempfail)") || exit 99
 wire_start "$ini" || exit 1
 expect_signed chain "$port_chain" --covers X-Added
@@ -216,27 +214,37 @@ wire_start "$ini" || exit 1
 expect_signed reversed "$port_chain" --not-covers X-Added
 wire_stop
 
+ini=$(config unseen "$add_section" \
+    "$(dkim_section tempfail 'see_earlier_changes = no')") || exit 99
+wire_start "$ini" || exit 1
+expect_signed unseen "$port_chain" --not-covers X-Added
+wire_stop
+
 # ---- c. the signatures of a and b alike ------------------------------------
 
-if [ -n "$(sig_line direct)" ] &&
-    [ "$(sig_line direct)" = "$(sig_line chain)" ] &&
-    [ "$(sig_line direct)" = "$(sig_line reversed)" ]; then
-	echo "ok: direct, chain and reversed signatures alike: $(sig_line direct)"
+line=$(sig_line direct)
+if [ -n "$line" ] && [ "$line" = "$(sig_line chain)" ] &&
+    [ "$line" = "$(sig_line reversed)" ] &&
+    [ "$line" = "$(sig_line unseen)" ]; then
+	echo "ok: direct, chain, reversed and unseen signatures alike: $line"
 else
-	wire_fail "the signatures differ: direct '$(sig_line direct)'," \
-	    "chain '$(sig_line chain)', reversed '$(sig_line reversed)'"
+	wire_fail "the signatures differ: direct '$line', chain" \
+	    "'$(sig_line chain)', reversed '$(sig_line reversed)', unseen" \
+	    "'$(sig_line unseen)'"
 fi
 h_direct=$(sig_h direct)
+h_less=$(printf '%s\n' "$h_direct" | grep -vx x-added)
 if [ -n "$h_direct" ] && [ "$h_direct" = "$(sig_h chain)" ] &&
-    [ "$(printf '%s\n' "$h_direct" | grep -vx x-added)" = \
-    "$(sig_h reversed)" ]; then
+    [ "$h_less" = "$(sig_h reversed)" ] &&
+    [ "$h_less" = "$(sig_h unseen)" ]; then
 	echo "ok: the same h= set direct and through milterhost" \
-	    "($(printf '%s' "$h_direct" | tr '\n' ' ')), reversed the same" \
-	    "without x-added"
+	    "($(printf '%s' "$h_direct" | tr '\n' ' ')), reversed and" \
+	    "unseen the same without x-added"
 else
 	wire_fail "h= sets differ: direct '$(sig_h direct | tr '\n' ' ')'," \
 	    "chain '$(sig_h chain | tr '\n' ' ')', reversed" \
-	    "'$(sig_h reversed | tr '\n' ' ')'"
+	    "'$(sig_h reversed | tr '\n' ' ')', unseen" \
+	    "'$(sig_h unseen | tr '\n' ' ')'"
 fi
 
 # ---- d. opendkim stopped while mail flows ------------------------------------
