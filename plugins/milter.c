@@ -73,6 +73,7 @@
  * FROM) opens a new connection and replays connect and HELO to it, so a
  * milter that restarts is back in service without restarting milterhost.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -127,6 +128,17 @@ static const mh_stage event_stage[MC_EV_COUNT] = {
 	[MC_EV_HEADER] = MH_STAGE_HEADER, [MC_EV_EOH] = MH_STAGE_EOH,
 	[MC_EV_BODY] = MH_STAGE_BODY, [MC_EV_EOM] = MH_STAGE_EOM,
 };
+
+/* The stage's name in log lines, as the host names it. */
+static const char *const stage_name[MC_EV_COUNT + 1] = {
+	[MC_EV_CONNECT] = "connect", [MC_EV_HELO] = "helo",
+	[MC_EV_MAIL] = "envfrom", [MC_EV_RCPT] = "envrcpt",
+	[MC_EV_DATA] = "data", [MC_EV_UNKNOWN] = "unknown",
+	[MC_EV_HEADER] = "header", [MC_EV_EOH] = "eoh",
+	[MC_EV_BODY] = "body", [MC_EV_EOM] = "eom",
+	[MC_EV_COUNT] = "abort",
+};
+#define EV_ABORT MC_EV_COUNT  /* for failed(): abort has no event */
 
 static const mh_stage macro_stage[MC_M_STAGES] = {
 	[MC_M_CONNECT] = MH_STAGE_CONNECT, [MC_M_HELO] = MH_STAGE_HELO,
@@ -268,8 +280,8 @@ mi_init(const struct mh_init *init, void **state)
 		return -1;
 	if (socket == NULL)
 		return mh_init_error(init, NULL, "socket is required: where "
-		    "the milter listens (inet:PORT@HOST, inet6:PORT@HOST or "
-		    "unix:PATH)");
+		    "the milter listens (inet:PORT@HOST, inet6:PORT@HOST, "
+		    "unix:PATH, local:PATH or /PATH)");
 	if ((m = calloc(1, sizeof *m)) == NULL)
 		return mh_init_error(init, NULL, "out of memory");
 	m->connect_ms = DEFAULT_CONNECT_MS;
@@ -354,7 +366,7 @@ failed(mh_ctx *ctx, struct conn *c, enum mc_event ev, const char *why)
 {
 	const struct milter *m = mh_instance_state(ctx);
 
-	mh_log(ctx, MH_LOG_ERR, "%s: %s: %s", mc_event_info(ev)->name,
+	mh_log(ctx, MH_LOG_ERR, "%s: %s: %s", stage_name[ev],
 	    m->spec, why);
 	mc_close(c->mc);
 	c->mc = NULL;
@@ -399,7 +411,8 @@ check_more(mh_ctx *ctx, const struct milter *m, const struct mc_conn *mc)
 	if (!m->probed)
 		return;
 	if ((actions & ~m->actions) != 0 || want_steps != 0 ||
-	    ((mc_steps(mc) & MC_P_HDR_LEADSPC) != 0) != m->leadspc)
+	    ((mc_steps(mc) & MC_P_HDR_LEADSPC) != 0) != m->leadspc ||
+	    ((mc_steps(mc) & MC_P_RCPT_REJ) && !m->rcpt_rej))
 		mh_log(ctx, MH_LOG_WARNING, "%s now asks for actions 0x%x "
 		    "and steps 0x%x, not what it asked at start-up (0x%x, "
 		    "0x%x): served within what was declared then; reload "
@@ -535,7 +548,7 @@ decision(mh_ctx *ctx, struct conn *c, enum mc_event ev,
 		return reply_code(ctx, r->text);
 	default: /* shutdown, connection failure: as Postfix, a 421 */
 		mh_log(ctx, MH_LOG_WARNING, "%s: the milter answered '%c' "
-		    "(%s): 421", mc_event_info(ev)->name, r->code,
+		    "(%s): 421", stage_name[ev], r->code,
 		    r->code == MC_R_SHUTDOWN ? "shutdown" :
 		    "connection failure");
 		mc_close(c->mc);
@@ -565,6 +578,31 @@ exchange(mh_ctx *ctx, const struct milter *m, struct conn *c,
 }
 
 /*
+ * The client for a replayed connect, when the instance's connect did not
+ * come (the milter asked not to get it at the probe): its address as the
+ * host knows it, its name from {client_name}.
+ */
+static void
+client_from_host(mh_ctx *ctx, struct conn *c)
+{
+	const char *addr = mh_client_address(ctx);
+	const char *name = mh_macro(ctx, "{client_name}");
+	struct sockaddr_in *sin = (struct sockaddr_in *)&c->addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->addr;
+
+	c->hostname = strdup(name != NULL ? name : "unknown");
+	memset(&c->addr, 0, sizeof c->addr);
+	if (addr != NULL && inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		c->has_addr = true;
+	} else if (addr != NULL &&
+	    inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		c->has_addr = true;
+	}
+}
+
+/*
  * Open and negotiate the session's connection, and replay to it the
  * connect and HELO it missed (the first event the instance takes part in
  * is later, or the milter failed and this is a new connection).  Returns
@@ -581,7 +619,7 @@ open_conn(mh_ctx *ctx, const struct milter *m, struct conn *c,
 	if ((c->mc = mc_open(m->spec, m->connect_ms, err, sizeof err)) ==
 	    NULL) {
 		c->down = true;
-		mh_log(ctx, MH_LOG_ERR, "%s: %s", mc_event_info(ev)->name,
+		mh_log(ctx, MH_LOG_ERR, "%s: %s", stage_name[ev],
 		    err);
 		return MH_FAIL;
 	}
@@ -591,10 +629,13 @@ open_conn(mh_ctx *ctx, const struct milter *m, struct conn *c,
 	check_more(ctx, m, c->mc);
 	c->down = false;
 	if (ev > MC_EV_CONNECT && mc_wants(c->mc, MC_EV_CONNECT)) {
-		struct args a = { .str = c->hostname ? c->hostname :
+		struct args a;
+
+		if (c->hostname == NULL)
+			client_from_host(ctx, c);
+		a = (struct args){ .str = c->hostname ? c->hostname :
 		    "unknown", .addr = c->has_addr ?
 		    (struct sockaddr *)&c->addr : NULL };
-
 		if (exchange(ctx, m, c, MC_EV_CONNECT, &a, &r) < 0)
 			return failed(ctx, c, MC_EV_CONNECT, mc_error(c->mc));
 		if ((st = decision(ctx, c, MC_EV_CONNECT, &r)) != MH_CONTINUE)
@@ -872,7 +913,7 @@ mi_abort(mh_ctx *ctx)
 	if (c->mc != NULL && c->in_message && !c->conn_done &&
 	    (mc_put(c->mc, MC_CMD_ABORT, NULL, 0) < 0 ||
 	    mc_flush(c->mc) < 0))
-		failed(ctx, c, MC_EV_EOM, mc_error(c->mc));
+		failed(ctx, c, EV_ABORT, mc_error(c->mc));
 	c->in_message = c->msg_done = c->skip_body = false;
 	c->down = false;
 }

@@ -827,7 +827,7 @@ see_earlier(struct session *s, struct mh_ctx *ctx, const struct event *eom)
 		    "message as the earlier instances left it");
 	st = show_content(s, ctx);
 	s->stage = MH_STAGE_EOM;
-	view_clear(&s->seen);
+	view_free(&s->seen);
 	if (st == MH_SKIP)
 		st = MH_CONTINUE;
 	if (st != MH_CONTINUE)
@@ -935,7 +935,8 @@ end_message(struct session *s, bool keep_changes)
 	}
 	score_clear(&s->score);
 	session_forget_envfrom(s);
-	view_clear(&s->held);
+	/* Freed, not kept: a session's next message may be small. */
+	view_free(&s->held);
 	s->held_lost = false;
 	s->in_message = false;
 	/* The next message gets its own; until then lines say NOQUEUE. */
