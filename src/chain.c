@@ -19,27 +19,20 @@
 
 #include "chain.h"
 #include "log.h"
+#include "milterclient.h"
 #include "session.h"
 
-/* Postfix's default macros per macro stage (mail_params.h, 3.5 on). */
-static const char *const default_macros[MACRO_STAGES] = {
-	[MACRO_CONNECT] = "j {daemon_name} {daemon_addr} v _",
-	[MACRO_HELO] = "{tls_version} {cipher} {cipher_bits} {cert_subject} "
-	    "{cert_issuer}",
-	[MACRO_ENVFROM] = "i {auth_type} {auth_authen} {auth_author} "
-	    "{mail_addr} {mail_host} {mail_mailer}",
-	[MACRO_ENVRCPT] = "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
-	[MACRO_DATA] = "i",
-	[MACRO_EOM] = "i",
-	[MACRO_EOH] = "i",
-};
+/* Postfix's default macros per macro stage: the protocol library's
+ * table (the macro stages are the wire's numbers in both). */
+_Static_assert((int)MACRO_CONNECT == (int)MC_M_CONNECT &&
+    (int)MACRO_EOM == (int)MC_M_EOM && (int)MACRO_EOH == (int)MC_M_EOH &&
+    (int)MACRO_STAGES == (int)MC_M_STAGES,
+    "the engine's macro stages are the wire's");
 
 const char *
 chain_default_macros(enum macro_stage m)
 {
-	if ((int)m < 0 || m >= MACRO_STAGES || default_macros[m] == NULL)
-		return "";
-	return default_macros[m];
+	return mc_default_macros((int)m);
 }
 
 static bool
@@ -171,7 +164,7 @@ negotiate_macros(struct session *s, struct negotiation *n)
 				continue;
 			if (!wanted)
 				macro_list_add_all(list, sizeof list,
-				    default_macros[m]);
+				    chain_default_macros(m));
 			wanted = true;
 			if (names != NULL)
 				macro_list_add_all(list, sizeof list, names);

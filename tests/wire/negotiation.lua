@@ -4,7 +4,7 @@
 -- recorder plugins' log lines are checked by negotiation.sh.
 --
 -- Environment: MH_WIRE_SOCKET, MH_WIRE_SCENARIO (one of the scenarios at
--- the end).  The daemon's configuration for each scenario is described
+-- the end), MH_WIRE_LOG (the daemon's log).  The daemon's configuration for each scenario is described
 -- in negotiation.sh.
 --
 -- Note: miltertest's mt.negotiate takes (conn, version, steps, actions),
@@ -14,6 +14,37 @@ dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
+local LOG = os.getenv("MH_WIRE_LOG")
+
+-- How many lines of the daemon's log contain text.
+local function log_count(text)
+	local f = io.open(LOG, "r")
+	local n = 0
+
+	if f == nil then
+		return 0
+	end
+	for line in f:lines() do
+		if line:find(text, 1, true) then
+			n = n + 1
+		end
+	end
+	f:close()
+	return n
+end
+
+-- Wait (up to 5 s) until the log has n more lines with text than it had
+-- when have was counted: a session's close is logged by the daemon after
+-- the client left, and the next session's lines must come after it.
+local function wait_log(text, have, n)
+	for _ = 1, 100 do
+		if log_count(text) >= have + n then
+			return
+		end
+		mt.sleep(0.05)
+	end
+	fail("the daemon did not log %d more \"%s\" lines", n, text)
+end
 
 local ALL_STEPS = 0x001FFFFF    -- SMFI_CURR_PROT: what miltertest offers
 local ALL_ACTIONS = 0x000001FF  -- SMFI_CURR_ACTS
@@ -215,8 +246,12 @@ function scenarios.leadspc()
 	local conn = open_connection()
 	expect_steps("leadspc offered", conn, { "SKIP", "HDR_LEADSPC",
 	    "NR_HDR" })
+	local closes = log_count("] rec close")
+
 	message(conn, LEAD_HEADERS)
 	mt.disconnect(conn)
+	-- Both instances' close, before the next session's first lines.
+	wait_log("] rec close", closes, 2)
 
 	conn = open_connection(ALL_STEPS & ~SMFIP_HDR_LEADSPC)
 	expect_steps("leadspc not offered", conn, { "SKIP", "NR_HDR" })

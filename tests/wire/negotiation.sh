@@ -23,7 +23,7 @@ run_config() {
 	ini=$(wire_config "$1") || exit 99
 	wire_start "$ini" || return 1
 	rec_mark
-	wire_miltertest "$script" MH_WIRE_SCENARIO="$2"
+	wire_miltertest "$script" MH_WIRE_SCENARIO="$2" MH_WIRE_LOG="$WIRE_LOG"
 }
 
 # The recorder's lines for a message(conn, headers) of negotiation.lua;
