@@ -72,10 +72,14 @@
  * on without the milter; the next message of the session (its MAIL
  * FROM) opens a new connection and replays connect and HELO to it, so a
  * milter that restarts is back in service without restarting milterhost.
+ * A milter that closed the connection between two messages (it was
+ * restarted while the session was idle) fails nothing: the next MAIL
+ * FROM finds the connection closed and opens a new one the same way.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,6 +658,20 @@ open_conn(mh_ctx *ctx, const struct milter *m, struct conn *c,
 }
 
 /*
+ * Did the milter close the connection while it had nothing to answer
+ * (between two messages: it was restarted, or gave up on an idle
+ * session)?  It never speaks unasked, so a connection readable then is
+ * one it closed (or one out of step): not to be used.
+ */
+static bool
+closed_by_milter(const struct mc_conn *mc)
+{
+	struct pollfd p = { .fd = mc_fd(mc), .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/*
  * One event for the milter: open the connection if needed, send the event
  * unless the milter does not want it, map its answer.
  */
@@ -670,6 +688,16 @@ relay(mh_ctx *ctx, enum mc_event ev, const struct args *a)
 	if (ev == MC_EV_MAIL) {
 		c->in_message = true;
 		c->msg_done = c->skip_body = false;
+		/* Nothing of this message has gone to the milter yet: a new
+		 * connection (with connect and HELO replayed) serves it. */
+		if (c->mc != NULL && !c->conn_done &&
+		    closed_by_milter(c->mc)) {
+			mh_log(ctx, MH_LOG_NOTICE, "%s closed the connection "
+			    "since the last message: opening a new one",
+			    m->spec);
+			mc_close(c->mc);
+			c->mc = NULL;
+		}
 	}
 	if (c->mc == NULL) {
 		/* After a failure, the next message tries again. */

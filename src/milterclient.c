@@ -379,6 +379,34 @@ mc_check_spec(const char *spec, char *err, size_t errlen)
 	return resolve(spec, &ss, &len, err, errlen);
 }
 
+/*
+ * A unix socket whose listen queue is full refuses a non-blocking
+ * connect with EAGAIN and stays unconnected: nothing is in progress to
+ * wait for, so try again every 10 ms until the deadline.  0 once
+ * connected, else the errno (ETIMEDOUT at the deadline).
+ */
+static int
+connect_again(int fd, const struct sockaddr *sa, socklen_t len,
+	      double deadline)
+{
+	for (;;) {
+		double left = deadline > 0 ? deadline - now_ms() : 10;
+		struct timespec pause;
+
+		if (left <= 0)
+			return ETIMEDOUT;
+		if (left > 10)
+			left = 10;
+		pause.tv_sec = 0;
+		pause.tv_nsec = (long)(left * 1e6);
+		nanosleep(&pause, NULL);
+		if (connect(fd, sa, len) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return errno;
+	}
+}
+
 struct mc_conn *
 mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 {
@@ -386,6 +414,7 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 	socklen_t len, elen;
 	double deadline = deadline_of(timeout_ms);
 	int fd, one = 1, e = 0;
+	bool busy = false;
 	struct mc_conn *c;
 
 	if (resolve(spec, &ss, &len, err, errlen) < 0)
@@ -399,7 +428,11 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN)
+		if (errno == EAGAIN && ss.ss_family == AF_UNIX) {
+			busy = true;
+			e = connect_again(fd, (struct sockaddr *)&ss, len,
+			    deadline);
+		} else if (errno != EINPROGRESS)
 			e = errno;
 		else if (wait_fd(fd, POLLOUT, deadline) < 0)
 			e = errno;
@@ -410,8 +443,10 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 		}
 	}
 	if (e != 0) {
-		snprintf(err, errlen, "%s: cannot connect: %s", spec,
-		    e == ETIMEDOUT ? "timed out" : strerror(e));
+		snprintf(err, errlen, "%s: cannot connect: %s%s", spec,
+		    e == ETIMEDOUT ? "timed out" : strerror(e),
+		    busy && e == ETIMEDOUT ? " (its listen queue is full)" :
+		    "");
 		close(fd);
 		return NULL;
 	}

@@ -213,7 +213,8 @@ struct mc_conn;
  * Connect to a milter: spec is "inet:PORT@HOST", "inet6:PORT@HOST",
  * "unix:PATH", "local:PATH" or an absolute PATH (HOST: a name or an
  * address; inet6 takes IPv6 addresses only).  TCP connections get
- * TCP_NODELAY.  Waits at most timeout_ms for the connection; that is
+ * TCP_NODELAY.  Waits at most timeout_ms for the connection (a unix
+ * socket whose listen queue is full is tried again until then); that is
  * also the connection's I/O timeout until mc_set_timeout changes it.
  * Returns the connection, or NULL with the reason (naming spec) in err.
  */
