@@ -113,7 +113,6 @@ struct conn {
 	struct mc_conn *mc;        /* NULL: not open */
 	bool down;                 /* it failed: nothing more for this
 				    * message; reopened at the next */
-	bool sent_connect, sent_helo;
 	bool conn_done, msg_done;  /* it accepted the connection, message */
 	bool skip_body;            /* it answered skip to a body chunk */
 	bool in_message;           /* MAIL FROM was sent */
@@ -375,7 +374,6 @@ failed(mh_ctx *ctx, struct conn *c, enum mc_event ev, const char *why)
 	mc_close(c->mc);
 	c->mc = NULL;
 	c->down = true;
-	c->sent_connect = c->sent_helo = false;
 	return MH_FAIL;
 }
 

@@ -377,7 +377,7 @@ else
 	    "'X-Bench tempfail X-Bench':"
 	sed 's/^/    /' "$out"
 fi
-logged "down for a message" "[ext] mail: unix:$msock: cannot connect"
+logged "down for a message" "[ext] envfrom: unix:$msock: cannot connect"
 logged "down for a message" "[ext] envfrom: the callback failed; on_error = tempfail"
 
 # In the middle of a message: paused after MAIL FROM, the milter killed
@@ -394,12 +394,12 @@ wait "$PAUSED_PID" 2>/dev/null
 has "middle of a message: the recipient" "$out" \
     "mtaclient: event R answered t, not c"
 logged "middle of a message" "[ext] envrcpt: the callback failed; on_error = tempfail"
-if grep -qE "error: .*\[ext\] rcpt: unix:$msock: (write|read): " \
+if grep -qE "error: .*\[ext\] envrcpt: unix:$msock: (write|read): " \
     "$WIRE_TMP/run.log"; then
-	echo "ok: middle of a message: logged: $(grep -E "\[ext\] rcpt: " \
+	echo "ok: middle of a message: logged: $(grep -E "\[ext\] envrcpt: " \
 	    "$WIRE_TMP/run.log" | head -n 1 | sed 's/^milterhost: //')"
 else
-	wire_fail "middle of a message: no '[ext] rcpt: unix:$msock:" \
+	wire_fail "middle of a message: no '[ext] envrcpt: unix:$msock:" \
 	    "write/read: ...' in the log"
 fi
 out=$WIRE_TMP/after.out
