@@ -116,6 +116,7 @@ struct conn {
 	bool conn_done, msg_done;  /* it accepted the connection, message */
 	bool skip_body;            /* it answered skip to a body chunk */
 	bool in_message;           /* MAIL FROM was sent */
+	unsigned headers_due;      /* headers sent, answers not read yet */
 	/* For replaying connect and HELO to a new connection. */
 	char *hostname;
 	struct sockaddr_storage addr;
@@ -563,20 +564,77 @@ decision(mh_ctx *ctx, struct conn *c, enum mc_event ev,
 	}
 }
 
-/* Send ev with its macros; read the answer if the milter gives one. */
+/*
+ * Read the answers to the headers that went out with the event just
+ * flushed.  0 when every one continued; 1 with the first other answer in
+ * *r: libmilter then leaves the message and ignores the rest of its
+ * events, so the connection is out of step (header_decided() closes it);
+ * -1 on an error.
+ */
+static int
+settle_headers(const struct milter *m, struct conn *c, struct mc_reply *r)
+{
+	mc_set_timeout(c->mc, m->command_ms);
+	while (c->headers_due > 0) {
+		c->headers_due--;
+		if (mc_read_answer(c->mc, MC_EV_HEADER, r, NULL) < 0)
+			return -1;
+		if (r->code != MC_R_CONTINUE)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Send ev with its macros; read the answer if the milter gives one.
+ * Headers are not sent one by one: they wait in the buffer and go with
+ * the next event (end of headers, at the latest), their answers read
+ * before its.  Postfix does not wait for milterhost's answer to each
+ * header either (SMFIP_NR_HDR): a decision there reaches it at the next
+ * event all the same, and a message of N headers costs one round trip
+ * to the milter instead of N.  0 with the answer in *r; 1 with a
+ * header's other answer in *r (settle_headers()); -1 on an error.
+ */
 static int
 exchange(mh_ctx *ctx, const struct milter *m, struct conn *c,
 	 enum mc_event ev, const struct args *a, struct mc_reply *r)
 {
-	if (put_macros(ctx, m, c, ev) < 0 || put_event(m, c, ev, a) < 0 ||
-	    mc_flush(c->mc) < 0)
+	int rc;
+
+	if (put_macros(ctx, m, c, ev) < 0 || put_event(m, c, ev, a) < 0)
 		return -1;
-	if (!mc_answers_event(c->mc, ev)) {
-		r->code = MC_R_CONTINUE;
+	r->code = MC_R_CONTINUE;
+	if (ev == MC_EV_HEADER) {
+		if (mc_answers_event(c->mc, ev))
+			c->headers_due++;
 		return 0;
 	}
-	mc_set_timeout(c->mc, m->command_ms);
+	if (mc_flush(c->mc) < 0)
+		return -1;
+	if ((rc = settle_headers(m, c, r)) != 0)
+		return rc;
+	if (!mc_answers_event(c->mc, ev))
+		return 0;
 	return mc_read_answer(c->mc, ev, r, NULL);
+}
+
+/*
+ * The milter answered a header otherwise than continue: that is the
+ * instance's decision now (at the event the header answers came with),
+ * and the connection, out of step, is closed; the rest of the message
+ * goes without the milter, the next message opens a new connection.
+ */
+static mh_status
+header_decided(mh_ctx *ctx, struct conn *c, const struct mc_reply *r)
+{
+	mh_status st = decision(ctx, c, MC_EV_HEADER, r);
+
+	mh_log(ctx, MH_LOG_DEBUG, "header answered '%c': %s", r->code,
+	    "a new connection serves the next message");
+	mc_close(c->mc);
+	c->mc = NULL;
+	c->down = true;
+	return st;
 }
 
 /*
@@ -625,6 +683,7 @@ open_conn(mh_ctx *ctx, const struct milter *m, struct conn *c,
 		    err);
 		return MH_FAIL;
 	}
+	c->headers_due = 0;
 	mc_set_timeout(c->mc, m->command_ms);
 	if (mc_negotiate(c->mc, MC_VERSION, MC_ACT_ALL, MC_P_ALL) < 0)
 		return failed(ctx, c, ev, mc_error(c->mc));
@@ -714,8 +773,12 @@ relay(mh_ctx *ctx, enum mc_event ev, const struct args *a)
 		if (mailer != NULL && strcmp(mailer, "error") == 0)
 			return MH_CONTINUE;
 	}
-	if (exchange(ctx, m, c, ev, a, &r) < 0)
+	switch (exchange(ctx, m, c, ev, a, &r)) {
+	case -1:
 		return failed(ctx, c, ev, mc_error(c->mc));
+	case 1:
+		return header_decided(ctx, c, &r);
+	}
 	return decision(ctx, c, ev, &r);
 }
 
@@ -878,10 +941,15 @@ end_of_message(mh_ctx *ctx, const struct milter *m, struct conn *c)
 {
 	struct mc_reply r;
 	mh_status st = MH_CONTINUE;
+	int rc;
 
 	if (put_macros(ctx, m, c, MC_EV_EOM) < 0 ||
 	    mc_put(c->mc, MC_CMD_EOM, NULL, 0) < 0 || mc_flush(c->mc) < 0)
 		return failed(ctx, c, MC_EV_EOM, mc_error(c->mc));
+	if ((rc = settle_headers(m, c, &r)) < 0)
+		return failed(ctx, c, MC_EV_EOM, mc_error(c->mc));
+	if (rc > 0)
+		return header_decided(ctx, c, &r);
 	mc_set_timeout(c->mc, m->eom_ms);
 	for (;;) {
 		if (mc_read(c->mc, &r) < 0)
@@ -936,10 +1004,24 @@ mi_abort(mh_ctx *ctx)
 
 	if (c == NULL)
 		return;
-	if (c->mc != NULL && c->in_message && !c->conn_done &&
-	    (mc_put(c->mc, MC_CMD_ABORT, NULL, 0) < 0 ||
-	    mc_flush(c->mc) < 0))
-		failed(ctx, c, EV_ABORT, mc_error(c->mc));
+	if (c->mc != NULL && c->in_message && !c->conn_done) {
+		struct mc_reply r;
+		int rc;
+
+		if (mc_put(c->mc, MC_CMD_ABORT, NULL, 0) < 0 ||
+		    mc_flush(c->mc) < 0)
+			failed(ctx, c, EV_ABORT, mc_error(c->mc));
+		/* Headers that went out with the abort: their answers do
+		 * not matter, but must be read to keep in step. */
+		else if ((rc = settle_headers(mh_instance_state(ctx), c,
+		    &r)) != 0) {
+			if (rc < 0)
+				mh_log(ctx, MH_LOG_DEBUG, "abort: %s",
+				    mc_error(c->mc));
+			mc_close(c->mc);
+			c->mc = NULL;
+		}
+	}
 	c->in_message = c->msg_done = c->skip_body = false;
 	c->down = false;
 }
