@@ -270,9 +270,9 @@ mc_close(struct mc_conn *c)
  * inet:PORT@HOST and inet6:PORT@HOST, which are looked up.  0, or -1 with
  * the reason in err.
  */
-static int
-resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
-	char *err, size_t errlen)
+int
+mc_resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+	   char *err, size_t errlen)
 {
 	const char *path = NULL, *rest;
 	int family = 0;
@@ -348,7 +348,7 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 	int fd, one = 1, e = 0;
 	struct mc_conn *c;
 
-	if (resolve(spec, &ss, &len, err, errlen) < 0)
+	if (mc_resolve(spec, &ss, &len, err, errlen) < 0)
 		return NULL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0);
@@ -782,6 +782,15 @@ mc_read_answer(struct mc_conn *c, enum mc_event ev, struct mc_reply *r,
 	if (!mc_answers(ev, r->code))
 		return fail(c, "reply '%c' to %s", r->code, events[ev].name);
 	return 0;
+}
+
+bool
+mc_pending(const struct mc_conn *c)
+{
+	char b;
+
+	return c->inpos < c->inlen ||
+	    recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 /* ---- negotiation -------------------------------------------------------- */

@@ -219,6 +219,12 @@ struct mc_conn;
 struct mc_conn *mc_open(const char *spec, int timeout_ms, char *err,
 			size_t errlen);
 
+/* The address mc_open would connect to for spec, looked up now (for
+ * checking a spec before any connection); 0, or -1 with the reason
+ * (naming spec) in err. */
+int mc_resolve(const char *spec, struct sockaddr_storage *addr,
+	       socklen_t *len, char *err, size_t errlen);
+
 /* A connection over a socket the caller opened (a socketpair in the unit
  * tests); it is made non-blocking and closed by mc_close.  NULL if out
  * of memory (fd is then left open). */
@@ -313,5 +319,14 @@ int mc_read(struct mc_conn *c, struct mc_reply *r);
  */
 int mc_read_answer(struct mc_conn *c, enum mc_event ev, struct mc_reply *r,
 		   unsigned *progress);
+
+/*
+ * Has the milter sent anything that no mc_read took yet: bytes in the
+ * connection's read buffer (which mc_read fills as far as the socket
+ * has them) or waiting in the socket?  Does not wait.  A reply there
+ * when every event sent was answered answers nothing.  (Polling mc_fd
+ * alone misses what sits in the buffer.)
+ */
+bool mc_pending(const struct mc_conn *c);
 
 #endif /* MILTERHOST_MILTERCLIENT_H */

@@ -460,6 +460,36 @@ test_read_answer(void)
 	CU_ASSERT(!mc_answers(MC_EV_EOM, MC_R_PROGRESS));
 }
 
+/* What arrived and was not read: in the socket, then in the library's
+ * buffer only, where a poll of the socket does not see it. */
+static void
+test_pending(void)
+{
+	struct pollfd p;
+	struct mc_reply r;
+
+	setup_negotiated(MC_ACT_ALL);
+	CU_ASSERT(!mc_pending(conn));
+	peer_send(MC_R_CONTINUE, "", 0);
+	peer_send(MC_R_ACCEPT, "", 0);
+	CU_ASSERT(mc_pending(conn));
+	CU_ASSERT(mc_read(conn, &r) == 0 && r.code == MC_R_CONTINUE);
+	p = (struct pollfd){ .fd = mc_fd(conn), .events = POLLIN };
+	CU_ASSERT(poll(&p, 1, 0) == 0);
+	CU_ASSERT(mc_pending(conn));
+	CU_ASSERT(mc_read(conn, &r) == 0 && r.code == MC_R_ACCEPT);
+	CU_ASSERT(!mc_pending(conn));
+	/* Half a packet is something; a closed connection is not. */
+	CU_ASSERT(write(peer, "\0\0", 2) == 2);
+	CU_ASSERT(mc_pending(conn));
+	teardown();
+	setup();
+	close(peer);
+	peer = -1;
+	CU_ASSERT(!mc_pending(conn));
+	teardown();
+}
+
 /* ---- failures ----------------------------------------------------------- */
 
 static double
@@ -583,6 +613,33 @@ test_open(void)
 }
 
 static void
+test_resolve(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char err[256];
+
+	CU_ASSERT(mc_resolve("unix:/run/m.sock", &ss, &len, err,
+	    sizeof err) == 0);
+	CU_ASSERT(ss.ss_family == AF_UNIX && len > 0);
+	CU_ASSERT_STRING_EQUAL(((struct sockaddr_un *)&ss)->sun_path,
+	    "/run/m.sock");
+	CU_ASSERT(mc_resolve("inet:8891@127.0.0.1", &ss, &len, err,
+	    sizeof err) == 0);
+	CU_ASSERT(ss.ss_family == AF_INET &&
+	    len == sizeof(struct sockaddr_in));
+	CU_ASSERT(ntohs(((struct sockaddr_in *)&ss)->sin_port) == 8891);
+	CU_ASSERT(mc_resolve("inet6:8891@::1", &ss, &len, err,
+	    sizeof err) == 0);
+	CU_ASSERT(ss.ss_family == AF_INET6);
+	CU_ASSERT(mc_resolve("tcp:1@x", &ss, &len, err, sizeof err) < 0);
+	CU_ASSERT(strstr(err, "tcp:1@x: not inet:PORT@HOST") != NULL);
+	CU_ASSERT(mc_resolve("inet:1@", &ss, &len, err, sizeof err) < 0);
+	CU_ASSERT(mc_resolve("inet6:1@127.0.0.1", &ss, &len, err,
+	    sizeof err) < 0);
+}
+
+static void
 test_tables(void)
 {
 	uint32_t a = 0;
@@ -608,7 +665,9 @@ static const struct unit_test tests[] = {
 	TEST(test_reply_codes),
 	TEST(test_read_answer),
 	TEST(test_timeout_and_close),
+	TEST(test_pending),
 	TEST(test_open),
+	TEST(test_resolve),
 	TEST_END
 };
 
