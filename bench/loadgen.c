@@ -1067,7 +1067,9 @@ report(struct worker *ws, double secs)
 	if ((lat = malloc((nlat + 1) * sizeof *lat)) == NULL)
 		fatal("out of memory");
 	for (int i = 0; i < opt_connections; i++) {
-		memcpy(lat + sum.nlat, ws[i].lat, ws[i].nlat * sizeof *lat);
+		if (ws[i].nlat > 0)  /* else ws[i].lat may be NULL */
+			memcpy(lat + sum.nlat, ws[i].lat,
+			    ws[i].nlat * sizeof *lat);
 		sum.nlat += ws[i].nlat;
 		sum.msgs += ws[i].msgs;
 		sum.accepted += ws[i].accepted;
