@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -339,6 +340,49 @@ mc_resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
 	return 0;
 }
 
+/*
+ * Connect a blocking unix socket, waiting at most until deadline.  A unix
+ * socket connects at once or, while the listener's backlog is full, not
+ * at all: non-blocking, connect fails with EAGAIN and nothing is in
+ * progress (a poll for POLLOUT returns at once, and the socket stays
+ * unconnected).  Blocking, the kernel waits for room, as long as
+ * SO_SNDTIMEO allows.  0, or an errno (ETIMEDOUT when too late).
+ */
+static int
+connect_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
+	     double deadline)
+{
+	struct timeval tv = { 0, 0 };
+	int e = 0;
+
+	for (;;) {
+		if (deadline > 0) {
+			double left = deadline - now_ms();
+
+			if (left <= 0) {
+				e = ETIMEDOUT;
+				break;
+			}
+			tv.tv_sec = (time_t)(left / 1e3);
+			tv.tv_usec = (suseconds_t)((left - tv.tv_sec * 1e3) *
+			    1e3) + 1;
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		}
+		if (connect(fd, (const struct sockaddr *)ss, len) == 0 ||
+		    errno == EISCONN)
+			break;
+		if (errno == EINTR)
+			continue;
+		e = errno == EAGAIN && deadline > 0 ? ETIMEDOUT : errno;
+		break;
+	}
+	if (deadline > 0) {
+		tv = (struct timeval){ 0, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	}
+	return e;
+}
+
 struct mc_conn *
 mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 {
@@ -350,16 +394,21 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 
 	if (mc_resolve(spec, &ss, &len, err, errlen) < 0)
 		return NULL;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
+	/* Unix sockets connect blocking (connect_unix), then go
+	 * non-blocking in mc_wrap. */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    (ss.ss_family == AF_UNIX ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: socket: %s", spec, strerror(errno));
 		return NULL;
 	}
-	if (ss.ss_family != AF_UNIX)
+	if (ss.ss_family == AF_UNIX) {
+		e = connect_unix(fd, &ss, len, deadline);
+	} else {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN)
+		if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+			e = 0;
+		else if (errno != EINPROGRESS && errno != EAGAIN)
 			e = errno;
 		else if (wait_fd(fd, POLLOUT, deadline) < 0)
 			e = errno;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -612,6 +613,68 @@ test_open(void)
 	CU_ASSERT(mc_open("inet6:1@127.0.0.1", 100, err, sizeof err) == NULL);
 }
 
+/*
+ * A unix listener whose backlog is full: a connect cannot even start
+ * (non-blocking, it fails with EAGAIN and leaves the socket unconnected),
+ * so mc_open waits for room, up to its timeout.
+ */
+static void
+test_open_backlog(void)
+{
+	char err[256], path[] = "/tmp/mctest.XXXXXX", spec[128];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct mc_conn *held[8], *c;
+	struct timespec t0;
+	double ms;
+	int l, n = 0, status;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(mkdtemp(path) != NULL);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/m.sock", path);
+	snprintf(spec, sizeof spec, "unix:%s", sun.sun_path);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(bind(l, (struct sockaddr *)&sun, sizeof sun) == 0);
+	CU_ASSERT_FATAL(listen(l, 0) == 0);
+
+	/* Fill the backlog: what opens is connected, the next times out. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n < 8 && (held[n] = mc_open(spec, 100, err, sizeof err)) !=
+	    NULL)
+		n++;
+	ms = ms_since(&t0);
+	CU_ASSERT(n >= 1 && n < 8);
+	CU_ASSERT(strstr(err, "timed out") != NULL);
+	CU_ASSERT(ms >= 90 && ms < 1000);
+	for (int i = 0; i < n; i++) {
+		CU_ASSERT(mc_put(held[i], MC_CMD_QUIT, NULL, 0) == 0);
+		CU_ASSERT(mc_flush(held[i]) == 0);
+	}
+
+	/* Room made 100 ms later: the open waits for it and connects. */
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		usleep(100000);
+		_exit(accept(l, NULL, NULL) < 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c = mc_open(spec, 5000, err, sizeof err);
+	ms = ms_since(&t0);
+	CU_ASSERT(c != NULL);
+	CU_ASSERT(ms >= 50 && ms < 4000);
+	if (c != NULL) {
+		CU_ASSERT(mc_put(c, MC_CMD_QUIT, NULL, 0) == 0);
+		CU_ASSERT(mc_flush(c) == 0);
+	}
+	mc_close(c);
+	CU_ASSERT(waitpid(pid, &status, 0) == pid && status == 0);
+	for (int i = 0; i < n; i++)
+		mc_close(held[i]);
+	close(l);
+	unlink(sun.sun_path);
+	rmdir(path);
+}
+
 static void
 test_resolve(void)
 {
@@ -667,6 +730,7 @@ static const struct unit_test tests[] = {
 	TEST(test_timeout_and_close),
 	TEST(test_pending),
 	TEST(test_open),
+	TEST(test_open_backlog),
 	TEST(test_resolve),
 	TEST_END
 };
