@@ -6,6 +6,14 @@
  * mc_put* functions fill and mc_flush empties; reads through one that
  * holds at least one whole packet, whose fields struct mc_reply points
  * into.
+ *
+ * The socket is blocking, its SO_RCVTIMEO and SO_SNDTIMEO set to the
+ * connection's timeout: a read or write whose data is there is one system
+ * call, and one that must wait leaves the waiting to the kernel (a
+ * milter answers an event after a round trip: a non-blocking read would
+ * fail, poll, and read again).  An operation that needs a second call
+ * (a packet in pieces, a write taken in part, a signal) cuts the
+ * socket's timeout to what is left of the operation's (struct op).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -186,10 +195,27 @@ mc_fd(const struct mc_conn *c)
 	return c->fd;
 }
 
+/* A blocking read (opt SO_RCVTIMEO) or write (SO_SNDTIMEO) of fd waits
+ * at most ms from now on; 0 or less: no limit. */
+static void
+set_io_timeout(int fd, int opt, double ms)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (ms > 0) {
+		tv.tv_sec = (time_t)(ms / 1e3);
+		tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1e3) *
+		    1e3) + 1;
+	}
+	setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
 void
 mc_set_timeout(struct mc_conn *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms;
+	set_io_timeout(c->fd, SO_RCVTIMEO, timeout_ms);
+	set_io_timeout(c->fd, SO_SNDTIMEO, timeout_ms);
 }
 
 /* ---- opening and closing ------------------------------------------------- */
@@ -237,6 +263,52 @@ deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 }
 
+/*
+ * The time of one read (mc_read) or write (mc_flush): its deadline.  The
+ * first blocking call gets the socket's timeout as it is, all there is
+ * left then; each later one the timeout cut to what is left, set back by
+ * op_end.
+ */
+struct op {
+	double deadline;  /* 0: no limit */
+	int opt;          /* SO_RCVTIMEO or SO_SNDTIMEO */
+	bool started;     /* a call was made */
+	bool cut;         /* the socket's timeout was cut */
+};
+
+static struct op
+op_start(const struct mc_conn *c, int opt)
+{
+	return (struct op){ .deadline = deadline_of(c->timeout_ms),
+		.opt = opt };
+}
+
+/* Before each blocking call: 0, or -1 if the deadline passed. */
+static int
+op_wait(struct mc_conn *c, struct op *op)
+{
+	double left;
+
+	if (!op->started) {
+		op->started = true;
+		return 0;
+	}
+	if (op->deadline <= 0)
+		return 0;
+	if ((left = op->deadline - now_ms()) <= 0)
+		return -1;
+	set_io_timeout(c->fd, op->opt, left);
+	op->cut = true;
+	return 0;
+}
+
+static void
+op_end(struct mc_conn *c, const struct op *op)
+{
+	if (op->cut)
+		set_io_timeout(c->fd, op->opt, c->timeout_ms);
+}
+
 struct mc_conn *
 mc_wrap(int fd, int timeout_ms)
 {
@@ -245,10 +317,10 @@ mc_wrap(int fd, int timeout_ms)
 
 	if (c == NULL)
 		return NULL;
-	if (flags >= 0)
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (flags >= 0 && (flags & O_NONBLOCK) != 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	c->fd = fd;
-	c->timeout_ms = timeout_ms;
+	mc_set_timeout(c, timeout_ms);
 	return c;
 }
 
@@ -352,7 +424,6 @@ static int
 connect_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
 	     double deadline)
 {
-	struct timeval tv = { 0, 0 };
 	int e = 0;
 
 	for (;;) {
@@ -363,10 +434,7 @@ connect_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
 				e = ETIMEDOUT;
 				break;
 			}
-			tv.tv_sec = (time_t)(left / 1e3);
-			tv.tv_usec = (suseconds_t)((left - tv.tv_sec * 1e3) *
-			    1e3) + 1;
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+			set_io_timeout(fd, SO_SNDTIMEO, left);
 		}
 		if (connect(fd, (const struct sockaddr *)ss, len) == 0 ||
 		    errno == EISCONN)
@@ -376,11 +444,7 @@ connect_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
 		e = errno == EAGAIN && deadline > 0 ? ETIMEDOUT : errno;
 		break;
 	}
-	if (deadline > 0) {
-		tv = (struct timeval){ 0, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	}
-	return e;
+	return e;  /* mc_wrap sets SO_SNDTIMEO anew */
 }
 
 struct mc_conn *
@@ -394,8 +458,8 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 
 	if (mc_resolve(spec, &ss, &len, err, errlen) < 0)
 		return NULL;
-	/* Unix sockets connect blocking (connect_unix), then go
-	 * non-blocking in mc_wrap. */
+	/* TCP connects non-blocking (for its timeout), unix sockets
+	 * blocking (connect_unix); mc_wrap makes both blocking. */
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    (ss.ss_family == AF_UNIX ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0) {
@@ -624,35 +688,39 @@ mc_put_unknown(struct mc_conn *c, const char *command)
 int
 mc_flush(struct mc_conn *c)
 {
-	double deadline = deadline_of(c->timeout_ms);
+	struct op op = op_start(c, SO_SNDTIMEO);
 	size_t done = 0;
+	int rc = 0;
 
 	while (done < c->outlen) {
-		ssize_t n = send(c->fd, c->out + done, c->outlen - done,
-		    MSG_NOSIGNAL);
+		ssize_t n;
 
+		if (op_wait(c, &op) < 0) {
+			rc = fail(c, "write: timed out");
+			break;
+		}
+		n = send(c->fd, c->out + done, c->outlen - done,
+		    MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(c->fd, POLLOUT, deadline) == 0)
-			continue;
-		c->outlen = 0;
-		return fail(c, "write: %s", errno == ETIMEDOUT ?
-		    "timed out" : strerror(errno));
+		rc = fail(c, "write: %s", n < 0 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK) ? "timed out" : strerror(errno));
+		break;
 	}
+	op_end(c, &op);
 	c->outlen = 0;
-	return 0;
+	return rc;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
 /* Have at least want bytes unread in c->in; 0, or -1. */
 static int
-fill(struct mc_conn *c, size_t want, double deadline)
+fill(struct mc_conn *c, size_t want, struct op *op)
 {
 	if (c->inlen - c->inpos >= want)
 		return 0;
@@ -673,9 +741,11 @@ fill(struct mc_conn *c, size_t want, double deadline)
 		c->incap = cap;
 	}
 	while (c->inlen < want) {
-		ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen,
-		    0);
+		ssize_t n;
 
+		if (op_wait(c, op) < 0)
+			return fail(c, "read: timed out");
+		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
 		if (n > 0) {
 			c->inlen += (size_t)n;
 			continue;
@@ -685,11 +755,8 @@ fill(struct mc_conn *c, size_t want, double deadline)
 			    "connection");
 		if (errno == EINTR)
 			continue;
-		if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(c->fd, POLLIN, deadline) == 0)
-			continue;
-		return fail(c, "read: %s", errno == ETIMEDOUT ?
-		    "timed out" : strerror(errno));
+		return fail(c, "read: %s", errno == EAGAIN ||
+		    errno == EWOULDBLOCK ? "timed out" : strerror(errno));
 	}
 	return 0;
 }
@@ -789,18 +856,22 @@ known_reply(char code)
 int
 mc_read(struct mc_conn *c, struct mc_reply *r)
 {
-	double deadline = deadline_of(c->timeout_ms);
-	uint32_t n;
+	struct op op = op_start(c, SO_RCVTIMEO);
+	uint32_t n = 0;
 	uint32_t action;
+	int rc;
 
 	memset(r, 0, sizeof *r);
-	if (fill(c, 4, deadline) < 0)
-		return -1;
-	memcpy(&n, c->in + c->inpos, 4);
-	n = ntohl(n);
-	if (n < 1 || n > PACKET_MAX)
-		return fail(c, "a packet of %u bytes", (unsigned)n);
-	if (fill(c, 4 + (size_t)n, deadline) < 0)
+	if ((rc = fill(c, 4, &op)) == 0) {
+		memcpy(&n, c->in + c->inpos, 4);
+		n = ntohl(n);
+		if (n < 1 || n > PACKET_MAX)
+			rc = fail(c, "a packet of %u bytes", (unsigned)n);
+		else
+			rc = fill(c, 4 + (size_t)n, &op);
+	}
+	op_end(c, &op);
+	if (rc < 0)
 		return -1;
 	r->code = (char)c->in[c->inpos + 4];
 	r->data = c->in + c->inpos + 5;

@@ -8,8 +8,9 @@
  * generator and the wire tests' client.  It has no libmilter in it: the
  * protocol's numbers are the wire's, defined below.
  *
- * I/O is blocking for the caller and bounded: every read and write waits
- * at most the connection's timeout (the socket itself is non-blocking).
+ * I/O is blocking and bounded: every read and write waits at most the
+ * connection's timeout (the socket is blocking, with SO_RCVTIMEO and
+ * SO_SNDTIMEO; a caller may poll mc_fd, but see mc_pending).
  * Commands are queued (mc_put*) and written by mc_flush, so that the
  * macros of an event and the event go out in one write.  Every function
  * returning int returns 0 (or a count) on success and -1 on an error,
@@ -226,8 +227,9 @@ int mc_resolve(const char *spec, struct sockaddr_storage *addr,
 	       socklen_t *len, char *err, size_t errlen);
 
 /* A connection over a socket the caller opened (a socketpair in the unit
- * tests); it is made non-blocking and closed by mc_close.  NULL if out
- * of memory (fd is then left open). */
+ * tests); it is made blocking, its SO_RCVTIMEO and SO_SNDTIMEO set to
+ * timeout_ms, and closed by mc_close.  NULL if out of memory (fd is then
+ * left open). */
 struct mc_conn *mc_wrap(int fd, int timeout_ms);
 
 /* Close the socket (without a QUIT: send one first if the milter should
@@ -235,7 +237,7 @@ struct mc_conn *mc_wrap(int fd, int timeout_ms);
 void mc_close(struct mc_conn *c);
 
 /* How long a read or write may wait from now on, in milliseconds; 0 or
- * less: no limit. */
+ * less: no limit.  (Sets the socket's SO_RCVTIMEO and SO_SNDTIMEO.) */
 void mc_set_timeout(struct mc_conn *c, int timeout_ms);
 
 /* The socket (for poll), and the text of the last error ("" if none). */

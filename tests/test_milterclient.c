@@ -528,6 +528,34 @@ test_timeout_and_close(void)
 	CU_ASSERT(error_has("timed out"));
 	teardown();
 
+	/* A packet a byte every 40 ms: the timeout is the read's, not each
+	 * piece's (which would take it whole after 360 ms). */
+	setup();
+	mc_set_timeout(conn, 150);
+	{
+		pid_t pid = fork();
+		int status;
+
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0) {
+			static const char pkt[] = "\0\0\0\5hX\0y\0";
+
+			for (size_t i = 0; i < sizeof pkt - 1; i++) {
+				usleep(40000);
+				if (write(peer, pkt + i, 1) != 1)
+					_exit(1);
+			}
+			_exit(0);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CU_ASSERT(mc_read(conn, &r) < 0);
+		ms = ms_since(&t0);
+		CU_ASSERT(ms >= 140 && ms < 330);
+		CU_ASSERT(error_has("timed out"));
+		CU_ASSERT(waitpid(pid, &status, 0) == pid);
+	}
+	teardown();
+
 	/* A milter that closes. */
 	setup();
 	close(peer);
