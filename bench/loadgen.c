@@ -266,8 +266,9 @@ macro_value(void *arg, const char *name)
 	if (len == 1 && name[0] == 'i')
 		return w->qid;
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (strlen(fixed[i].name) == len &&
-		    memcmp(fixed[i].name, name, len) == 0)
+		if (fixed[i].name[0] == name[0] &&
+		    strncmp(fixed[i].name, name, len) == 0 &&
+		    fixed[i].name[len] == '\0')
 			return fixed[i].value[0] ? fixed[i].value : NULL;
 	return NULL;
 }
