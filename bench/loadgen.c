@@ -7,12 +7,13 @@
  *		[--signatures] --target SPEC [--target SPEC]...
  *
  * Every connection is one thread with one SMTP session at a time.  A
- * session opens one socket per target (unix:/path, local:/path,
- * inet:PORT@HOST, inet6:PORT@HOST), negotiates protocol version 6 offering
- * every action (0x1FF) and every step (0x1FFFFF, which holds all nine
- * SMFIP_NR_* bits), sends connect and helo, then up to M messages (MAIL,
- * RCPT, DATA, H headers, EOH, a body of BYTES split into chunks of 65535
- * bytes, EOM), then QUIT.  Sessions follow one another on each thread until
+ * session opens one connection per target (unix:/path, local:/path,
+ * inet:PORT@HOST, inet6:PORT@HOST; a malformed or unknown one is refused
+ * at the start), negotiates protocol version 6 offering every action
+ * (0x1FF) and every step (0x1FFFFF, which holds all nine SMFIP_NR_*
+ * bits), sends connect and helo, then up to M messages (MAIL, RCPT, DATA,
+ * H headers, EOH, a body of BYTES split into chunks of 65535 bytes, EOM),
+ * then QUIT.  Sessions follow one another on each thread until
  * TOTAL messages were sent.  With --rate, the connections together start
  * at most R messages a second: each connection, at R / N messages a second
  * from the start of the run, waits within its session until its next
@@ -39,12 +40,19 @@
  * A target that accepts is sent nothing more for the connection (accept at
  * connect or helo) or for the message; skip ends its body chunks.
  *
- * Every reply is checked against the event it answers and the actions the
- * target negotiated.  Before QUIT, a reply that no event waited for (one
- * to an event with no reply negotiated, say) is an error if it already
- * arrived.  A protocol or I/O error ends that session, is printed (the
- * first few) and counted; a run with errors exits 1, for it is not a
- * result.
+ * The protocol is src/milterclient.c's, the MTA side every client in the
+ * tree shares (no libmilter here): per target a struct mc_conn, which
+ * queues an event's macros and command and writes them in one go, reads
+ * through a buffer, and parses and checks every reply: its fields, the
+ * event it answers (mc_read_answer; at EOM the changes, then the final
+ * answer), and for a change the actions the target negotiated.  Before
+ * QUIT, a reply that no event waited for (one to an event with no reply
+ * negotiated, say) is an error if it already arrived (mc_pending: in the
+ * library's buffer or in the socket).  Every read and write waits at most
+ * 10 s: a milter that stops answering ends the session with an error
+ * instead of hanging the run.  A protocol or I/O error ends that
+ * session, is printed (the first few) and counted; a run with errors
+ * exits 1, for it is not a result.
  *
  * Latency is measured per message, from sending MAIL to the first target
  * until the final answer to EOM from the last one.  The --warmup messages
@@ -58,8 +66,9 @@
  * (changes: the message changes received at end of message; noreply: the
  * events sent without waiting for a reply, for the NR bits negotiated)
  *
- * and one line for people after it.  Our own sockets get TCP_NODELAY, so
- * that only the milter's side of a TCP connection can stall.
+ * and one line for people after it.  Our own TCP sockets get TCP_NODELAY
+ * (the library sets it), so that only the milter's side of a TCP
+ * connection can stall.
  *
  * --signatures tells which changes each message got.  A message's
  * signature is the list of the changes it received at end of message, in
@@ -88,9 +97,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -101,48 +108,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <libmilter/mfapi.h> /* SMFIF_* */
-#include <libmilter/mfdef.h>
+#include "milterclient.h"
 
-#define PROTO_VERSION 6
-#define OFFER_ACTIONS 0x1FFUL
-#define OFFER_STEPS 0x1FFFFFUL
 #define CHUNK 65535             /* body chunk, as MTAs send it */
-#define REPLY_MAX (1024 * 1024) /* longest reply we take */
-#define WBUF_SIZE (CHUNK + 8192)
+#define IO_TIMEOUT_MS 10000     /* a milter silent this long: an error */
 #define MAX_TARGETS 64
 #define MAX_ERRORS_SHOWN 10
 #define SIGNATURE_MAX 8192      /* a message's signature; longer is cut */
-
-/* Macro stages, numbered as in smfi_setsymlist (SMFIM_*). */
-enum { M_CONNECT, M_HELO, M_MAIL, M_RCPT, M_DATA, M_EOM, M_EOH, M_STAGES };
 
 /* What an event ended in. */
 enum outcome { O_CONTINUE, O_REJECT, O_TEMPFAIL, O_DISCARD, O_CONNFAIL,
 	O_ERROR };
 
-struct target {
-	const char *spec;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-};
-
 /* One session's connection to one target. */
 struct link {
-	const struct target *target;
-	int fd;
-	uint32_t actions;        /* what the target may do */
-	uint32_t steps;          /* SMFIP_* it asked for */
-	char *symlist[M_STAGES]; /* macro lists it asked for, or NULL */
+	const char *spec;        /* the target */
+	struct mc_conn *c;       /* NULL between sessions */
 	bool conn_done;          /* accepted the connection */
 	bool msg_done;           /* accepted the message */
 	bool skip_body;          /* answered skip to a body chunk */
-	unsigned char rbuf[65536];
-	size_t rpos, rlen;
 };
 
 /* How many accepted messages got one signature (--signatures). */
@@ -157,10 +143,6 @@ struct worker {
 	bool record;                /* false during the warm-up */
 	struct link *links;
 	size_t nlinks;
-	unsigned char *wbuf;
-	size_t wlen;
-	unsigned char *reply;       /* the last reply's data */
-	size_t reply_len;
 	char qid[32];
 	unsigned long serial;
 	char error[512];            /* the error that ended the session */
@@ -178,7 +160,7 @@ struct worker {
 };
 
 /* The run's options. */
-static struct target targets[MAX_TARGETS];
+static const char *targets[MAX_TARGETS];
 static size_t ntargets;
 static int opt_connections = 1;
 static unsigned long opt_messages = 1000;
@@ -190,6 +172,7 @@ static bool opt_signatures;
 static unsigned long opt_rate;  /* messages a second, all connections */
 
 static const char *body_text;   /* opt_size bytes of CRLF lines */
+static struct sockaddr_in client_addr; /* the SMTP client, at connect */
 static atomic_ulong to_claim;   /* messages of this phase not yet taken */
 static atomic_int errors_shown;
 static atomic_int stopping;     /* SIGUSR1 came: start no more sessions */
@@ -218,166 +201,45 @@ session_error(struct worker *w, const struct link *l, const char *fmt, ...)
 	int n;
 
 	n = snprintf(w->error, sizeof w->error, "%s: ",
-	    l ? l->target->spec : "session");
+	    l ? l->spec : "session");
 	va_start(ap, fmt);
 	vsnprintf(w->error + n, sizeof w->error - (size_t)n, fmt, ap);
 	va_end(ap);
 	return O_ERROR;
 }
 
+/* The library's error on l's connection ends the session. */
+static enum outcome
+link_error(struct worker *w, const struct link *l)
+{
+	return session_error(w, l, "%s", mc_error(l->c));
+}
+
 /* ---- targets ------------------------------------------------------------- */
 
+/* A --target: checked (and looked up) now, connected to per session. */
 static void
-parse_target(const char *spec)
+add_target(const char *spec)
 {
-	struct target *t;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
 
 	if (ntargets == MAX_TARGETS)
 		fatal("more than %d targets", MAX_TARGETS);
-	t = &targets[ntargets++];
-	t->spec = spec;
-	if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&t->addr;
-		const char *path = strchr(spec, ':') + 1;
-
-		if (strlen(path) >= sizeof sun->sun_path)
-			fatal("%s: socket path too long", spec);
-		sun->sun_family = AF_UNIX;
-		strcpy(sun->sun_path, path);
-		t->addrlen = sizeof *sun;
-		return;
-	}
-	if (strncmp(spec, "inet:", 5) == 0 || strncmp(spec, "inet6:", 6) == 0) {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-		const char *port = strchr(spec, ':') + 1;
-		const char *at = strchr(port, '@');
-		char portbuf[16];
-		int rc;
-
-		hints.ai_family = spec[4] == '6' ? AF_INET6 : AF_INET;
-		if (at == NULL || (size_t)(at - port) >= sizeof portbuf)
-			fatal("%s: want inet:PORT@HOST", spec);
-		memcpy(portbuf, port, (size_t)(at - port));
-		portbuf[at - port] = '\0';
-		if ((rc = getaddrinfo(at + 1, portbuf, &hints, &ai)) != 0)
-			fatal("%s: %s", spec, gai_strerror(rc));
-		memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
-		t->addrlen = ai->ai_addrlen;
-		freeaddrinfo(ai);
-		return;
-	}
-	fatal("%s: want unix:/path or inet:PORT@HOST", spec);
-}
-
-/* ---- the wire ------------------------------------------------------------ */
-
-/* Append one command to the write buffer. */
-static void
-put_cmd(struct worker *w, char cmd, const void *data, size_t len)
-{
-	uint32_t n = htonl((uint32_t)len + 1);
-
-	memcpy(w->wbuf + w->wlen, &n, 4);
-	w->wbuf[w->wlen + 4] = (unsigned char)cmd;
-	if (len > 0)
-		memcpy(w->wbuf + w->wlen + 5, data, len);
-	w->wlen += len + 5;
-}
-
-static int
-flush(struct worker *w, struct link *l)
-{
-	const unsigned char *p = w->wbuf;
-	size_t len = w->wlen;
-
-	w->wlen = 0;
-	while (len > 0) {
-		ssize_t n = write(l->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			session_error(w, l, "write: %s", strerror(errno));
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-read_exact(struct worker *w, struct link *l, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		size_t take;
-
-		if (l->rpos == l->rlen) {
-			ssize_t n = read(l->fd, l->rbuf, sizeof l->rbuf);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				session_error(w, l, "read: %s", n == 0 ?
-				    "connection closed by the milter" :
-				    strerror(errno));
-				return -1;
-			}
-			l->rpos = 0;
-			l->rlen = (size_t)n;
-		}
-		take = l->rlen - l->rpos;
-		if (take > len)
-			take = len;
-		memcpy(p, l->rbuf + l->rpos, take);
-		l->rpos += take;
-		p += take;
-		len -= take;
-	}
-	return 0;
-}
-
-/* Read one reply: its letter, or -1.  Its data goes to w->reply. */
-static int
-read_reply(struct worker *w, struct link *l)
-{
-	uint32_t n;
-	unsigned char cmd;
-
-	if (read_exact(w, l, &n, 4) < 0)
-		return -1;
-	n = ntohl(n);
-	if (n < 1 || n > REPLY_MAX) {
-		session_error(w, l, "reply length %u", (unsigned)n);
-		return -1;
-	}
-	if (read_exact(w, l, &cmd, 1) < 0 ||
-	    read_exact(w, l, w->reply, n - 1) < 0)
-		return -1;
-	w->reply_len = n - 1;
-	return cmd;
+	if (mc_resolve(spec, &ss, &len, err, sizeof err) < 0)
+		fatal("%s", err);
+	targets[ntargets++] = spec;
 }
 
 /* ---- macros -------------------------------------------------------------- */
 
-/* Postfix's default macro lists (milter_*_macros). */
-static const char *const default_macros[M_STAGES] = {
-	[M_CONNECT] = "j {daemon_name} {daemon_addr} v _",
-	[M_HELO] = "{tls_version} {cipher} {cipher_bits} {cert_subject} "
-	    "{cert_issuer}",
-	[M_MAIL] = "i {auth_type} {auth_authen} {auth_author} {mail_addr} "
-	    "{mail_host} {mail_mailer}",
-	[M_RCPT] = "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
-	[M_DATA] = "i",
-	[M_EOM] = "i",
-	[M_EOH] = "i",
-};
-
-/* The value smtpd would give a macro, or NULL if it has none here. */
+/*
+ * The value smtpd would give a macro (name as the list has it, with or
+ * without braces), or NULL if it has none here.  arg: the worker.
+ */
 static const char *
-macro_value(const struct worker *w, const char *name, size_t len)
+macro_value(void *arg, const char *name)
 {
 	static const struct { const char *name, *value; } fixed[] = {
 		{ "j", "mx.bench.test" },
@@ -394,6 +256,8 @@ macro_value(const struct worker *w, const char *name, size_t len)
 		{ "rcpt_host", "mx.example.test" },
 		{ "rcpt_mailer", "smtp" },
 	};
+	const struct worker *w = arg;
+	size_t len = strlen(name);
 
 	if (len > 2 && name[0] == '{' && name[len - 1] == '}') {
 		name++;
@@ -402,148 +266,128 @@ macro_value(const struct worker *w, const char *name, size_t len)
 	if (len == 1 && name[0] == 'i')
 		return w->qid;
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (strlen(fixed[i].name) == len &&
-		    memcmp(fixed[i].name, name, len) == 0)
+		if (fixed[i].name[0] == name[0] &&
+		    strncmp(fixed[i].name, name, len) == 0 &&
+		    fixed[i].name[len] == '\0')
 			return fixed[i].value[0] ? fixed[i].value : NULL;
 	return NULL;
 }
 
-/* Queue the macros of a stage for one target (none if it has no values). */
-static void
-put_macros(struct worker *w, const struct link *l, int stage, char cmd)
-{
-	const char *list = l->symlist[stage] ? l->symlist[stage] :
-	    default_macros[stage];
-	unsigned char data[2048];
-	size_t len = 1;
-
-	data[0] = (unsigned char)cmd;
-	for (const char *p = list; *p != '\0';) {
-		size_t n = strcspn(p, " ,");
-		const char *v = n > 0 ? macro_value(w, p, n) : NULL;
-
-		if (v != NULL && len + n + strlen(v) + 4 < sizeof data) {
-			/* Long names go with braces, as Postfix sends them. */
-			bool brace = n > 1 && p[0] != '{';
-
-			if (brace)
-				data[len++] = '{';
-			memcpy(data + len, p, n);
-			len += n;
-			if (brace)
-				data[len++] = '}';
-			data[len++] = '\0';
-			memcpy(data + len, v, strlen(v) + 1);
-			len += strlen(v) + 1;
-		}
-		p += n;
-		p += strspn(p, " ,");
-	}
-	if (len > 1)
-		put_cmd(w, SMFIC_MACRO, data, len);
-}
-
 /* ---- events -------------------------------------------------------------- */
 
-/* What an event is and which steps concern it. */
-struct event {
-	char cmd;
-	int macro_stage;   /* M_* or -1 */
-	uint32_t no_step;  /* SMFIP_NO*: the target does not want it */
-	uint32_t no_reply; /* SMFIP_NR_*: the target will not answer */
-	bool connection;   /* connect or helo: accept covers the connection */
+/* What an event carries besides its command (connect and helo: ours). */
+struct payload {
+	const char *name;         /* header: its name */
+	const char *value;        /* header: " value", the leading space
+				   * dropped for the targets that do not
+				   * want it */
+	const char *const *argv;  /* mail, rcpt */
+	const void *chunk;        /* body */
+	size_t len;
 };
 
-static const struct event EV_CONNECT = { SMFIC_CONNECT, M_CONNECT,
-	SMFIP_NOCONNECT, SMFIP_NR_CONN, true };
-static const struct event EV_HELO = { SMFIC_HELO, M_HELO, SMFIP_NOHELO,
-	SMFIP_NR_HELO, true };
-static const struct event EV_MAIL = { SMFIC_MAIL, M_MAIL, SMFIP_NOMAIL,
-	SMFIP_NR_MAIL, false };
-static const struct event EV_RCPT = { SMFIC_RCPT, M_RCPT, SMFIP_NORCPT,
-	SMFIP_NR_RCPT, false };
-static const struct event EV_DATA = { SMFIC_DATA, M_DATA, SMFIP_NODATA,
-	SMFIP_NR_DATA, false };
-static const struct event EV_HEADER = { SMFIC_HEADER, -1, SMFIP_NOHDRS,
-	SMFIP_NR_HDR, false };
-static const struct event EV_EOH = { SMFIC_EOH, M_EOH, SMFIP_NOEOH,
-	SMFIP_NR_EOH, false };
-static const struct event EV_BODY = { SMFIC_BODY, -1, SMFIP_NOBODY,
-	SMFIP_NR_BODY, false };
-
 static bool
-link_wants(const struct link *l, const struct event *ev)
+link_wants(const struct link *l, enum mc_event ev)
 {
-	if (l->conn_done || (!ev->connection && l->msg_done))
+	if (l->conn_done || (!mc_event_info(ev)->connection && l->msg_done))
 		return false;
-	if (ev->cmd == SMFIC_BODY && l->skip_body)
+	if (ev == MC_EV_BODY && l->skip_body)
 		return false;
-	return (l->steps & ev->no_step) == 0;
+	return mc_wants(l->c, ev);
 }
 
-/* The final answers any event may get; the others are errors. */
-static enum outcome
-final_answer(struct worker *w, struct link *l, const struct event *ev,
-    int r)
+/* Queue event ev to one target: its macros (the target's lists, else
+ * Postfix's defaults), its command; then write them. */
+static int
+send_event(struct worker *w, struct link *l, enum mc_event ev,
+	   const struct payload *p)
 {
-	switch (r) {
-	case SMFIR_CONTINUE:
-		return O_CONTINUE;
-	case SMFIR_ACCEPT:
-		if (ev->connection)
+	const struct mc_event_info *e = mc_event_info(ev);
+	int rc;
+
+	if (e->macro_stage != MC_M_NONE) {
+		const char *list = mc_macro_list(l->c, e->macro_stage);
+
+		if (mc_put_macros(l->c, e->cmd, list ? list :
+		    mc_default_macros(e->macro_stage), macro_value, w) < 0)
+			return -1;
+	}
+	switch (ev) {
+	case MC_EV_CONNECT:
+		rc = mc_put_connect(l->c, "client.example.test",
+		    (const struct sockaddr *)&client_addr);
+		break;
+	case MC_EV_HELO:
+		rc = mc_put_helo(l->c, "client.example.test");
+		break;
+	case MC_EV_MAIL:
+	case MC_EV_RCPT:
+		rc = mc_put_argv(l->c, e->cmd, p->argv);
+		break;
+	case MC_EV_HEADER:
+		rc = mc_put_header(l->c, p->name, p->value +
+		    ((mc_steps(l->c) & MC_P_HDR_LEADSPC) == 0));
+		break;
+	case MC_EV_BODY:
+		rc = mc_put_body(l->c, p->chunk, p->len);
+		break;
+	default:  /* data, eoh, eom */
+		rc = mc_put(l->c, e->cmd, NULL, 0);
+		break;
+	}
+	return rc < 0 ? -1 : mc_flush(l->c);
+}
+
+/* What a final answer to ev (checked by the library) means. */
+static enum outcome
+final_answer(struct link *l, enum mc_event ev, const struct mc_reply *r)
+{
+	switch (r->code) {
+	case MC_R_ACCEPT:
+		if (mc_event_info(ev)->connection)
 			l->conn_done = true;
 		else
 			l->msg_done = true;
 		return O_CONTINUE;
-	case SMFIR_REJECT:
+	case MC_R_REJECT:
 		return O_REJECT;
-	case SMFIR_TEMPFAIL:
+	case MC_R_TEMPFAIL:
 		return O_TEMPFAIL;
-	case SMFIR_REPLYCODE:
-		if (w->reply_len < 4 || (w->reply[0] != '4' &&
-		    w->reply[0] != '5'))
-			return session_error(w, l, "bad reply code to %c",
-			    ev->cmd);
-		return w->reply[0] == '5' ? O_REJECT : O_TEMPFAIL;
-	case SMFIR_DISCARD:
-		if (ev->connection)
-			break;
+	case MC_R_REPLYCODE:
+		return r->text[0] == '5' ? O_REJECT : O_TEMPFAIL;
+	case MC_R_DISCARD:
 		return O_DISCARD;
-	case SMFIR_SKIP:
-		if (ev->cmd != SMFIC_BODY)
-			break;
+	case MC_R_SKIP:
 		l->skip_body = true;
 		return O_CONTINUE;
-	case SMFIR_CONN_FAIL:
-	case SMFIR_SHUTDOWN:
+	case MC_R_CONN_FAIL:
+	case MC_R_SHUTDOWN:
 		return O_CONNFAIL;
 	}
-	return session_error(w, l, "unexpected reply '%c' to event '%c'", r,
-	    ev->cmd);
+	return O_CONTINUE;
 }
 
-/* Send an event to one target and read its answer. */
+/*
+ * Send an event to one target and read its answer.  Without a reply
+ * negotiated for ev, nothing is read: a decision made there comes as
+ * the answer to the target's next answered event.
+ */
 static enum outcome
-event_to(struct worker *w, struct link *l, const struct event *ev,
-    const void *data, size_t len)
+event_to(struct worker *w, struct link *l, enum mc_event ev,
+	 const struct payload *p)
 {
-	int r;
+	struct mc_reply r;
 
-	if (ev->macro_stage >= 0)
-		put_macros(w, l, ev->macro_stage, ev->cmd);
-	put_cmd(w, ev->cmd, data, len);
-	if (flush(w, l) < 0)
-		return O_ERROR;
-	if (l->steps & ev->no_reply) {
+	if (send_event(w, l, ev, p) < 0)
+		return link_error(w, l);
+	if (!mc_answers_event(l->c, ev)) {
 		if (w->record)
 			w->noreply++;
 		return O_CONTINUE;
 	}
-	while ((r = read_reply(w, l)) == SMFIR_PROGRESS)
-		;
-	if (r < 0)
-		return O_ERROR;
-	return final_answer(w, l, ev, r);
+	if (mc_read_answer(l->c, ev, &r, NULL) < 0)
+		return link_error(w, l);
+	return final_answer(l, ev, &r);
 }
 
 /*
@@ -551,44 +395,17 @@ event_to(struct worker *w, struct link *l, const struct event *ev,
  * refusal ends the event there.
  */
 static enum outcome
-event(struct worker *w, const struct event *ev, const void *data,
-    size_t len)
+event(struct worker *w, enum mc_event ev, const struct payload *p)
 {
 	for (size_t i = 0; i < w->nlinks; i++) {
 		struct link *l = &w->links[i];
 		enum outcome o;
 
 		if (link_wants(l, ev) &&
-		    (o = event_to(w, l, ev, data, len)) != O_CONTINUE)
+		    (o = event_to(w, l, ev, p)) != O_CONTINUE)
 			return o;
 	}
 	return O_CONTINUE;
-}
-
-/* The action a message change needs, or 0 if r is not one. */
-static uint32_t
-change_action(int r)
-{
-	switch (r) {
-	case SMFIR_ADDHEADER:
-	case SMFIR_INSHEADER:
-		return SMFIF_ADDHDRS;
-	case SMFIR_CHGHEADER:
-		return SMFIF_CHGHDRS;
-	case SMFIR_REPLBODY:
-		return SMFIF_CHGBODY;
-	case SMFIR_ADDRCPT:
-		return SMFIF_ADDRCPT;
-	case SMFIR_ADDRCPT_PAR:
-		return SMFIF_ADDRCPT_PAR;
-	case SMFIR_DELRCPT:
-		return SMFIF_DELRCPT;
-	case SMFIR_CHGFROM:
-		return SMFIF_CHGFROM;
-	case SMFIR_QUARANTINE:
-		return SMFIF_QUARANTINE;
-	}
-	return 0;
 }
 
 /* ---- signatures (--signatures) ------------------------------------------ */
@@ -621,62 +438,28 @@ signature_put(struct worker *w, const char *text, bool escape)
 	}
 }
 
-/*
- * The NUL-terminated string at *off in the reply, or NULL if the reply
- * ends before its NUL; *off moves past it.
- */
-static const char *
-reply_string(const struct worker *w, size_t *off)
+/* Add the change r to the signature. */
+static void
+signature_change(struct worker *w, const struct mc_reply *r)
 {
-	const char *s = (const char *)w->reply + *off;
-	size_t n;
-
-	if (*off >= w->reply_len)
-		return NULL;
-	n = strnlen(s, w->reply_len - *off);
-	if (*off + n == w->reply_len)
-		return NULL;
-	*off += n + 1;
-	return s;
-}
-
-/* Add the change in w->reply (reply letter r) to the signature. */
-static enum outcome
-signature_change(struct worker *w, const struct link *l, int r)
-{
-	const char *name, *value;
-	size_t off = 0;
-	uint32_t idx = 0;
-	char num[16];
+	char num[32];
 
 	if (w->siglen > 0)
 		signature_put(w, " | ", false);
-	if (r != SMFIR_ADDHEADER && r != SMFIR_INSHEADER) {
-		snprintf(num, sizeof num, "change '%c'", r);
+	if (r->code != MC_R_ADDHEADER && r->code != MC_R_INSHEADER) {
+		snprintf(num, sizeof num, "change '%c'", r->code);
 		signature_put(w, num, false);
-		return O_CONTINUE;
+		return;
 	}
-	if (r == SMFIR_INSHEADER) {
-		if (w->reply_len < 4)
-			return session_error(w, l, "insert header without "
-			    "its index");
-		memcpy(&idx, w->reply, 4);
-		off = 4;
-	}
-	if ((name = reply_string(w, &off)) == NULL ||
-	    (value = reply_string(w, &off)) == NULL)
-		return session_error(w, l, "header change '%c' without a "
-		    "NUL-terminated name and value", r);
-	if (r == SMFIR_INSHEADER) {
-		snprintf(num, sizeof num, "insert %u ", (unsigned)ntohl(idx));
+	if (r->code == MC_R_INSHEADER) {
+		snprintf(num, sizeof num, "insert %u ", (unsigned)r->index);
 		signature_put(w, num, false);
 	} else {
 		signature_put(w, "add ", false);
 	}
-	signature_put(w, name, true);
+	signature_put(w, r->name, true);
 	signature_put(w, ": ", false);
-	signature_put(w, value, true);
-	return O_CONTINUE;
+	signature_put(w, r->value, true);
 }
 
 /* Count the message's signature; returns its index in w->sigs. */
@@ -711,36 +494,31 @@ signature_count(struct worker *w)
 static enum outcome
 end_of_message(struct worker *w)
 {
-	static const struct event ev = { SMFIC_BODYEOB, M_EOM, 0, 0, false };
-
 	for (size_t i = 0; i < w->nlinks; i++) {
 		struct link *l = &w->links[i];
+		struct mc_reply r;
 		enum outcome o;
-		uint32_t act;
-		int r;
 
-		if (!link_wants(l, &ev))
+		if (!link_wants(l, MC_EV_EOM))
 			continue;
-		put_macros(w, l, M_EOM, SMFIC_BODYEOB);
-		put_cmd(w, SMFIC_BODYEOB, NULL, 0);
-		if (flush(w, l) < 0)
-			return O_ERROR;
-		while ((r = read_reply(w, l)) >= 0 &&
-		    (r == SMFIR_PROGRESS || (act = change_action(r)) != 0)) {
-			if (r == SMFIR_PROGRESS)
+		if (send_event(w, l, MC_EV_EOM, NULL) < 0)
+			return link_error(w, l);
+		for (;;) {
+			if (mc_read(l->c, &r) < 0)
+				return link_error(w, l);
+			if (r.code == MC_R_PROGRESS)
 				continue;
-			if ((l->actions & act) == 0)
-				return session_error(w, l, "change '%c' "
-				    "without its action negotiated", r);
+			if (!mc_is_change(r.code, NULL))
+				break;
 			if (w->record)
 				w->changes++;
-			if (w->record && opt_signatures &&
-			    signature_change(w, l, r) == O_ERROR)
-				return O_ERROR;
+			if (w->record && opt_signatures)
+				signature_change(w, &r);
 		}
-		if (r < 0)
-			return O_ERROR;
-		if ((o = final_answer(w, l, &ev, r)) != O_CONTINUE)
+		if (!mc_answers(MC_EV_EOM, r.code))
+			return session_error(w, l, "reply '%c' to eom",
+			    r.code);
+		if ((o = final_answer(l, MC_EV_EOM, &r)) != O_CONTINUE)
 			return o;
 	}
 	return O_CONTINUE;
@@ -755,111 +533,23 @@ abort_message(struct worker *w)
 
 		if (l->conn_done)
 			continue;
-		put_cmd(w, SMFIC_ABORT, NULL, 0);
-		if (flush(w, l) < 0)
-			return O_ERROR;
+		if (mc_put(l->c, MC_CMD_ABORT, NULL, 0) < 0 ||
+		    mc_flush(l->c) < 0)
+			return link_error(w, l);
 	}
 	return O_CONTINUE;
 }
 
 /* ---- a session ----------------------------------------------------------- */
 
-static int
-connect_target(struct worker *w, struct link *l)
-{
-	int one = 1;
-
-	l->fd = socket(l->target->addr.ss_family, SOCK_STREAM, 0);
-	if (l->fd < 0) {
-		session_error(w, l, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (l->target->addr.ss_family != AF_UNIX &&
-	    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
-		session_error(w, l, "TCP_NODELAY: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(l->fd, (const struct sockaddr *)&l->target->addr,
-	    l->target->addrlen) < 0) {
-		session_error(w, l, "connect: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Read the macro lists that follow the negotiation's three numbers. */
-static int
-read_symlists(struct worker *w, struct link *l)
-{
-	size_t off = 12;
-
-	while (off + 4 < w->reply_len) {
-		uint32_t stage;
-		size_t n;
-
-		memcpy(&stage, w->reply + off, 4);
-		stage = ntohl(stage);
-		off += 4;
-		n = strnlen((char *)w->reply + off, w->reply_len - off);
-		if (stage >= M_STAGES || off + n == w->reply_len) {
-			session_error(w, l, "bad macro list in negotiation");
-			return -1;
-		}
-		free(l->symlist[stage]);
-		if ((l->symlist[stage] = strdup((char *)w->reply + off)) ==
-		    NULL)
-			fatal("out of memory");
-		off += n + 1;
-	}
-	return 0;
-}
-
-static int
-negotiate(struct worker *w, struct link *l)
-{
-	uint32_t offer[3] = { htonl(PROTO_VERSION), htonl(OFFER_ACTIONS),
-		htonl(OFFER_STEPS) };
-	uint32_t got[3];
-	int r;
-
-	put_cmd(w, SMFIC_OPTNEG, offer, sizeof offer);
-	if (flush(w, l) < 0 || (r = read_reply(w, l)) < 0)
-		return -1;
-	if (r != SMFIC_OPTNEG || w->reply_len < 12) {
-		session_error(w, l, "negotiation answered '%c'", r);
-		return -1;
-	}
-	memcpy(got, w->reply, sizeof got);
-	l->actions = ntohl(got[1]);
-	l->steps = ntohl(got[2]);
-	if (ntohl(got[0]) < 2 || ntohl(got[0]) > PROTO_VERSION ||
-	    (l->actions & ~OFFER_ACTIONS) != 0 ||
-	    (l->steps & ~OFFER_STEPS) != 0) {
-		session_error(w, l, "negotiated version %u, actions %#x, "
-		    "steps %#x: more than offered", (unsigned)ntohl(got[0]),
-		    (unsigned)l->actions, (unsigned)l->steps);
-		return -1;
-	}
-	return read_symlists(w, l);
-}
-
 static void
 close_links(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlinks; i++) {
-		struct link *l = &w->links[i];
-
-		if (l->fd >= 0)
-			close(l->fd);
-		l->fd = -1;
-		l->rpos = l->rlen = 0; /* unread bytes die with the socket */
-		for (int m = 0; m < M_STAGES; m++) {
-			free(l->symlist[m]);
-			l->symlist[m] = NULL;
-		}
+		mc_close(w->links[i].c);  /* unread bytes die with it */
+		w->links[i].c = NULL;
 	}
 }
-
 static double
 now_ms(void)
 {
@@ -912,9 +602,10 @@ static const char *const base_headers[][2] = {
 	{ "Message-ID", "<loadgen@example.test>" },
 };
 
-#define HEADER_MAX 512 /* name\0 value\0 of any header we send */
+#define HEADER_MAX 512 /* the value of any header we make */
 
-/* The headers of every message (--headers), made by make_headers. */
+/* The headers of every message (--headers), made by make_headers; each
+ * value with a leading space, for the targets that want it. */
 static const char **hdr_name, **hdr_value;
 static size_t nheaders;
 
@@ -985,46 +676,32 @@ make_headers(unsigned long n)
 		size_t b = h;
 
 		if (n > nbase && h > 0 && h <= n - nbase) {
-			extra_header((unsigned)h, &hdr_name[h], value,
-			    sizeof value);
-			if ((hdr_value[h] = strdup(value)) == NULL)
-				fatal("out of memory");
-			continue;
+			extra_header((unsigned)h, &hdr_name[h], value + 1,
+			    sizeof value - 1);
+		} else {
+			if (n > nbase && h > 0)
+				b = h - (n - nbase);
+			hdr_name[h] = base_headers[b][0];
+			snprintf(value + 1, sizeof value - 1, "%s",
+			    base_headers[b][1]);
 		}
-		if (n > nbase && h > 0)
-			b = h - (n - nbase);
-		hdr_name[h] = base_headers[b][0];
-		hdr_value[h] = base_headers[b][1];
+		value[0] = ' ';
+		if ((hdr_value[h] = strdup(value)) == NULL)
+			fatal("out of memory");
 	}
 	nheaders = n;
 }
 
-/* The headers, each with a leading space for the targets that want it. */
 static enum outcome
 send_headers(struct worker *w)
 {
 	for (size_t h = 0; h < nheaders; h++) {
-		char data[HEADER_MAX + 1];
-		size_t nlen = strlen(hdr_name[h]) + 1;
-		size_t vlen = strlen(hdr_value[h]) + 1;
+		const struct payload p = { .name = hdr_name[h],
+			.value = hdr_value[h] };
+		enum outcome o;
 
-		if (nlen + vlen + 1 > sizeof data)
-			fatal("header %s too long", hdr_name[h]);
-		memcpy(data, hdr_name[h], nlen);
-		data[nlen] = ' ';
-		for (size_t i = 0; i < w->nlinks; i++) {
-			struct link *l = &w->links[i];
-			size_t lead = (l->steps & SMFIP_HDR_LEADSPC) != 0;
-			enum outcome o;
-
-			if (!link_wants(l, &EV_HEADER))
-				continue;
-			memcpy(data + nlen + lead, hdr_value[h], vlen);
-			o = event_to(w, l, &EV_HEADER, data, nlen + lead +
-			    vlen);
-			if (o != O_CONTINUE)
-				return o;
-		}
+		if ((o = event(w, MC_EV_HEADER, &p)) != O_CONTINUE)
+			return o;
 	}
 	return O_CONTINUE;
 }
@@ -1035,15 +712,15 @@ send_content(struct worker *w)
 {
 	enum outcome o;
 
-	if ((o = event(w, &EV_DATA, NULL, 0)) != O_CONTINUE ||
+	if ((o = event(w, MC_EV_DATA, NULL)) != O_CONTINUE ||
 	    (o = send_headers(w)) != O_CONTINUE ||
-	    (o = event(w, &EV_EOH, NULL, 0)) != O_CONTINUE)
+	    (o = event(w, MC_EV_EOH, NULL)) != O_CONTINUE)
 		return o;
 	for (size_t off = 0; off < opt_size; off += CHUNK) {
-		size_t n = opt_size - off < CHUNK ? opt_size - off : CHUNK;
+		const struct payload p = { .chunk = body_text + off,
+			.len = opt_size - off < CHUNK ? opt_size - off : CHUNK };
 
-		if ((o = event(w, &EV_BODY, body_text + off, n)) !=
-		    O_CONTINUE)
+		if ((o = event(w, MC_EV_BODY, &p)) != O_CONTINUE)
 			return o;
 	}
 	return end_of_message(w);
@@ -1056,8 +733,8 @@ send_content(struct worker *w)
 static enum outcome
 message(struct worker *w, long *sig)
 {
-	static const char mail[] = "<sender@example.test>";
-	static const char rcpt[] = "<rcpt@example.test>";
+	static const char *const mail[] = { "<sender@example.test>", NULL };
+	static const char *const rcpt[] = { "<rcpt@example.test>", NULL };
 	double start = now_ms();
 	enum outcome o;
 
@@ -1069,8 +746,10 @@ message(struct worker *w, long *sig)
 	}
 	w->siglen = 0;
 	w->sig_cut = false;
-	if ((o = event(w, &EV_MAIL, mail, sizeof mail)) == O_CONTINUE &&
-	    (o = event(w, &EV_RCPT, rcpt, sizeof rcpt)) == O_CONTINUE &&
+	if ((o = event(w, MC_EV_MAIL, &(const struct payload){
+	    .argv = mail })) == O_CONTINUE &&
+	    (o = event(w, MC_EV_RCPT, &(const struct payload){
+	    .argv = rcpt })) == O_CONTINUE &&
 	    (o = send_content(w)) == O_CONTINUE) {
 		count(w, o, now_ms() - start);
 		if (w->record && opt_signatures)
@@ -1086,37 +765,42 @@ message(struct worker *w, long *sig)
 	return O_CONTINUE;
 }
 
-/* Connect, helo; a refusal there refuses the session's messages. */
+/*
+ * Open and negotiate (version 6, every action, every step) each target,
+ * then connect, helo; a refusal there refuses the session's messages.
+ */
 static enum outcome
 open_session(struct worker *w)
 {
-	static const char conn[] = "client.example.test\0" "4\x30\x39"
-	    "192.0.2.7";
 	enum outcome o;
 
 	for (size_t i = 0; i < w->nlinks; i++) {
 		struct link *l = &w->links[i];
+		char err[256];
 
 		l->conn_done = false;
-		if (connect_target(w, l) < 0 || negotiate(w, l) < 0)
+		if ((l->c = mc_open(l->spec, IO_TIMEOUT_MS, err,
+		    sizeof err)) == NULL) {
+			snprintf(w->error, sizeof w->error, "%s", err);
 			return O_ERROR;
+		}
+		if (mc_negotiate(l->c, MC_VERSION, MC_ACT_ALL, MC_P_ALL) < 0)
+			return link_error(w, l);
 	}
-	if ((o = event(w, &EV_CONNECT, conn, sizeof conn)) != O_CONTINUE)
+	if ((o = event(w, MC_EV_CONNECT, NULL)) != O_CONTINUE)
 		return o;
-	return event(w, &EV_HELO, "client.example.test", 20);
+	return event(w, MC_EV_HELO, NULL);
 }
 
 /*
  * Every answered event was answered: a reply waiting now answers nothing
- * (an event with no reply negotiated, say).  Seen only if it already came.
+ * (an event with no reply negotiated, say).  Seen only if it already came:
+ * in the connection's read buffer or in the socket.
  */
 static enum outcome
 check_no_stray(struct worker *w, struct link *l)
 {
-	unsigned char c;
-
-	if (l->rpos < l->rlen ||
-	    recv(l->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+	if (mc_pending(l->c))
 		return session_error(w, l, "a reply that no event waited for "
 		    "(to an event with no reply negotiated?)");
 	return O_CONTINUE;
@@ -1169,11 +853,13 @@ session(struct worker *w, unsigned long n)
 		w->mixed_sessions++;
 	if (o == O_CONTINUE)
 		for (size_t i = 0; i < w->nlinks && o == O_CONTINUE; i++) {
-			if ((o = check_no_stray(w, &w->links[i])) != O_CONTINUE)
+			struct link *l = &w->links[i];
+
+			if ((o = check_no_stray(w, l)) != O_CONTINUE)
 				break;
-			put_cmd(w, SMFIC_QUIT, NULL, 0);
-			if (flush(w, &w->links[i]) < 0)
-				o = O_ERROR;
+			if (mc_put(l->c, MC_CMD_QUIT, NULL, 0) < 0 ||
+			    mc_flush(l->c) < 0)
+				o = link_error(w, l);
 		}
 	close_links(w);
 	if (o == O_CONNFAIL)
@@ -1265,14 +951,10 @@ make_workers(void)
 		w->id = i;
 		w->nlinks = ntargets;
 		w->links = calloc(ntargets, sizeof *w->links);
-		w->wbuf = malloc(WBUF_SIZE);
-		w->reply = malloc(REPLY_MAX);
-		if (w->links == NULL || w->wbuf == NULL || w->reply == NULL)
+		if (w->links == NULL)
 			fatal("out of memory");
-		for (size_t t = 0; t < ntargets; t++) {
-			w->links[t].target = &targets[t];
-			w->links[t].fd = -1;
-		}
+		for (size_t t = 0; t < ntargets; t++)
+			w->links[t].spec = targets[t];
 	}
 	return ws;
 }
@@ -1289,8 +971,6 @@ free_workers(struct worker *ws)
 		free(w->sigs);
 		free(w->lat);
 		free(w->links);
-		free(w->wbuf);
-		free(w->reply);
 	}
 	free(ws);
 }
@@ -1388,7 +1068,9 @@ report(struct worker *ws, double secs)
 	if ((lat = malloc((nlat + 1) * sizeof *lat)) == NULL)
 		fatal("out of memory");
 	for (int i = 0; i < opt_connections; i++) {
-		memcpy(lat + sum.nlat, ws[i].lat, ws[i].nlat * sizeof *lat);
+		if (ws[i].nlat > 0)  /* else ws[i].lat may be NULL */
+			memcpy(lat + sum.nlat, ws[i].lat,
+			    ws[i].nlat * sizeof *lat);
 		sum.nlat += ws[i].nlat;
 		sum.msgs += ws[i].msgs;
 		sum.accepted += ws[i].accepted;
@@ -1450,8 +1132,8 @@ usage(void)
 	    "[--per-conn M]\n\t[--size BYTES] [--headers H] [--warmup N] "
 	    "[--rate R] [--signatures]\n\t--target SPEC [--target SPEC]..."
 	    "\n"
-	    "SPEC: unix:/path, inet:PORT@HOST or inet6:PORT@HOST; several "
-	    "targets form a chain\n");
+	    "SPEC: unix:/path, local:/path, inet:PORT@HOST or "
+	    "inet6:PORT@HOST; several targets form a chain\n");
 	exit(2);
 }
 
@@ -1502,7 +1184,7 @@ main(int argc, char **argv)
 			opt_signatures = true;
 			break;
 		case 't':
-			parse_target(optarg);
+			add_target(optarg);
 			break;
 		case 'w':
 			opt_warmup = number("warmup", optarg, 0);
@@ -1517,6 +1199,9 @@ main(int argc, char **argv)
 		fatal("--headers %lu: at most 10000", opt_headers);
 	make_headers(opt_headers);
 	body_text = make_body(opt_size);
+	client_addr.sin_family = AF_INET;
+	client_addr.sin_port = htons(12345);
+	inet_pton(AF_INET, "192.0.2.7", &client_addr.sin_addr);
 	ws = make_workers();
 	sa.sa_handler = stop_claiming;
 	sa.sa_flags = SA_RESTART;

@@ -79,7 +79,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,7 +309,8 @@ mi_init(const struct mh_init *init, void **state)
 		if (macros[s] != NULL &&
 		    (m->macros[s] = strdup(macros[s])) == NULL)
 			goto fail;
-	if (mc_check_spec(m->spec, err, sizeof err) < 0) {
+	if (mc_resolve(m->spec, &(struct sockaddr_storage){ 0 },
+	    &(socklen_t){ 0 }, err, sizeof err) < 0) {
 		mh_init_error(init, "socket", "%s", err);
 		goto fail;
 	}
@@ -723,9 +723,7 @@ open_conn(mh_ctx *ctx, const struct milter *m, struct conn *c,
 static bool
 closed_by_milter(const struct mc_conn *mc)
 {
-	struct pollfd p = { .fd = mc_fd(mc), .events = POLLIN };
-
-	return poll(&p, 1, 0) > 0;
+	return mc_pending(mc) || mc_closed(mc);
 }
 
 /*

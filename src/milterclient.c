@@ -6,6 +6,14 @@
  * mc_put* functions fill and mc_flush empties; reads through one that
  * holds at least one whole packet, whose fields struct mc_reply points
  * into.
+ *
+ * The socket is blocking, its SO_RCVTIMEO and SO_SNDTIMEO set to the
+ * connection's timeout: a read or write whose data is there is one system
+ * call, and one that must wait leaves the waiting to the kernel (a
+ * milter answers an event after a round trip: a non-blocking read would
+ * fail, poll, and read again).  An operation that needs a second call
+ * (a packet in pieces, a write taken in part, a signal) cuts the
+ * socket's timeout to what is left of the operation's (struct op).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +42,6 @@
 struct mc_conn {
 	int fd;
 	int timeout_ms;
-	int timeout_set;            /* what the socket has, -1: not set */
 	bool tcp;                   /* over TCP (else a unix socket) */
 	uint32_t version, actions, steps;
 	char *macros[MC_M_STAGES];  /* what the milter asked for */
@@ -187,10 +196,27 @@ mc_fd(const struct mc_conn *c)
 	return c->fd;
 }
 
+/* A blocking read (opt SO_RCVTIMEO) or write (SO_SNDTIMEO) of fd waits
+ * at most ms from now on; 0 or less: no limit. */
+static void
+set_io_timeout(int fd, int opt, double ms)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (ms > 0) {
+		tv.tv_sec = (time_t)(ms / 1e3);
+		tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1e3) *
+		    1e3) + 1;
+	}
+	setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
 void
 mc_set_timeout(struct mc_conn *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms;
+	set_io_timeout(c->fd, SO_RCVTIMEO, timeout_ms);
+	set_io_timeout(c->fd, SO_SNDTIMEO, timeout_ms);
 }
 
 /* ---- opening and closing ------------------------------------------------- */
@@ -239,24 +265,49 @@ deadline_of(int timeout_ms)
 }
 
 /*
- * The socket blocks, each send and recv bounded by SO_SNDTIMEO and
- * SO_RCVTIMEO: an event costs one send and one recv, with no poll.  The
- * options are set again only when the timeout changed.
+ * The time of one read (mc_read) or write (mc_flush): its deadline.  The
+ * first blocking call gets the socket's timeout as it is, all there is
+ * left then; each later one the timeout cut to what is left, set back by
+ * op_end.
  */
-static void
-apply_timeout(struct mc_conn *c)
-{
-	struct timeval tv = { 0, 0 };
+struct op {
+	double deadline;  /* 0: no limit */
+	int opt;          /* SO_RCVTIMEO or SO_SNDTIMEO */
+	bool started;     /* a call was made */
+	bool cut;         /* the socket's timeout was cut */
+};
 
-	if (c->timeout_set == c->timeout_ms)
-		return;
-	if (c->timeout_ms > 0) {
-		tv.tv_sec = c->timeout_ms / 1000;
-		tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+static struct op
+op_start(const struct mc_conn *c, int opt)
+{
+	return (struct op){ .deadline = deadline_of(c->timeout_ms),
+		.opt = opt };
+}
+
+/* Before each blocking call: 0, or -1 if the deadline passed. */
+static int
+op_wait(struct mc_conn *c, struct op *op)
+{
+	double left;
+
+	if (!op->started) {
+		op->started = true;
+		return 0;
 	}
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	c->timeout_set = c->timeout_ms;
+	if (op->deadline <= 0)
+		return 0;
+	if ((left = op->deadline - now_ms()) <= 0)
+		return -1;
+	set_io_timeout(c->fd, op->opt, left);
+	op->cut = true;
+	return 0;
+}
+
+static void
+op_end(struct mc_conn *c, const struct op *op)
+{
+	if (op->cut)
+		set_io_timeout(c->fd, op->opt, c->timeout_ms);
 }
 
 struct mc_conn *
@@ -267,11 +318,10 @@ mc_wrap(int fd, int timeout_ms)
 
 	if (c == NULL)
 		return NULL;
-	if (flags >= 0 && (flags & O_NONBLOCK))
+	if (flags >= 0 && (flags & O_NONBLOCK) != 0)
 		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	c->fd = fd;
-	c->timeout_ms = timeout_ms;
-	c->timeout_set = -1;
+	mc_set_timeout(c, timeout_ms);
 	{
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof ss;
@@ -301,9 +351,9 @@ mc_close(struct mc_conn *c)
  * inet:PORT@HOST and inet6:PORT@HOST, which are looked up.  0, or -1 with
  * the reason in err.
  */
-static int
-resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
-	char *err, size_t errlen)
+int
+mc_resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+	   char *err, size_t errlen)
 {
 	const char *path = NULL, *rest;
 	int family = 0;
@@ -370,41 +420,39 @@ resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
 	return 0;
 }
 
-int
-mc_check_spec(const char *spec, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-
-	return resolve(spec, &ss, &len, err, errlen);
-}
-
 /*
- * A unix socket whose listen queue is full refuses a non-blocking
- * connect with EAGAIN and stays unconnected: nothing is in progress to
- * wait for, so try again every 10 ms until the deadline.  0 once
- * connected, else the errno (ETIMEDOUT at the deadline).
+ * Connect a blocking unix socket, waiting at most until deadline.  A unix
+ * socket connects at once or, while the listener's backlog is full, not
+ * at all: non-blocking, connect fails with EAGAIN and nothing is in
+ * progress (a poll for POLLOUT returns at once, and the socket stays
+ * unconnected).  Blocking, the kernel waits for room, as long as
+ * SO_SNDTIMEO allows.  0, or an errno (ETIMEDOUT when too late).
  */
 static int
-connect_again(int fd, const struct sockaddr *sa, socklen_t len,
-	      double deadline)
+connect_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
+	     double deadline)
 {
-	for (;;) {
-		double left = deadline > 0 ? deadline - now_ms() : 10;
-		struct timespec pause;
+	int e = 0;
 
-		if (left <= 0)
-			return ETIMEDOUT;
-		if (left > 10)
-			left = 10;
-		pause.tv_sec = 0;
-		pause.tv_nsec = (long)(left * 1e6);
-		nanosleep(&pause, NULL);
-		if (connect(fd, sa, len) == 0)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return errno;
+	for (;;) {
+		if (deadline > 0) {
+			double left = deadline - now_ms();
+
+			if (left <= 0) {
+				e = ETIMEDOUT;
+				break;
+			}
+			set_io_timeout(fd, SO_SNDTIMEO, left);
+		}
+		if (connect(fd, (const struct sockaddr *)ss, len) == 0 ||
+		    errno == EISCONN)
+			break;
+		if (errno == EINTR)
+			continue;
+		e = errno == EAGAIN && deadline > 0 ? ETIMEDOUT : errno;
+		break;
 	}
+	return e;  /* mc_wrap sets SO_SNDTIMEO anew */
 }
 
 struct mc_conn *
@@ -414,25 +462,25 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 	socklen_t len, elen;
 	double deadline = deadline_of(timeout_ms);
 	int fd, one = 1, e = 0;
-	bool busy = false;
 	struct mc_conn *c;
 
-	if (resolve(spec, &ss, &len, err, errlen) < 0)
+	if (mc_resolve(spec, &ss, &len, err, errlen) < 0)
 		return NULL;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
+	/* TCP connects non-blocking (for its timeout), unix sockets
+	 * blocking (connect_unix); mc_wrap makes both blocking. */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    (ss.ss_family == AF_UNIX ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: socket: %s", spec, strerror(errno));
 		return NULL;
 	}
-	if (ss.ss_family != AF_UNIX)
+	if (ss.ss_family == AF_UNIX) {
+		e = connect_unix(fd, &ss, len, deadline);
+	} else {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		if (errno == EAGAIN && ss.ss_family == AF_UNIX) {
-			busy = true;
-			e = connect_again(fd, (struct sockaddr *)&ss, len,
-			    deadline);
-		} else if (errno != EINPROGRESS)
+		if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+			e = 0;
+		else if (errno != EINPROGRESS && errno != EAGAIN)
 			e = errno;
 		else if (wait_fd(fd, POLLOUT, deadline) < 0)
 			e = errno;
@@ -443,10 +491,8 @@ mc_open(const char *spec, int timeout_ms, char *err, size_t errlen)
 		}
 	}
 	if (e != 0) {
-		snprintf(err, errlen, "%s: cannot connect: %s%s", spec,
-		    e == ETIMEDOUT ? "timed out" : strerror(e),
-		    busy && e == ETIMEDOUT ? " (its listen queue is full)" :
-		    "");
+		snprintf(err, errlen, "%s: cannot connect: %s", spec,
+		    e == ETIMEDOUT ? "timed out" : strerror(e));
 		close(fd);
 		return NULL;
 	}
@@ -650,32 +696,39 @@ mc_put_unknown(struct mc_conn *c, const char *command)
 int
 mc_flush(struct mc_conn *c)
 {
+	struct op op = op_start(c, SO_SNDTIMEO);
 	size_t done = 0;
+	int rc = 0;
 
-	apply_timeout(c);
 	while (done < c->outlen) {
-		ssize_t n = send(c->fd, c->out + done, c->outlen - done,
-		    MSG_NOSIGNAL);
+		ssize_t n;
 
+		if (op_wait(c, &op) < 0) {
+			rc = fail(c, "write: timed out");
+			break;
+		}
+		n = send(c->fd, c->out + done, c->outlen - done,
+		    MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		c->outlen = 0;
-		return fail(c, "write: %s", errno == EAGAIN ||
-		    errno == EWOULDBLOCK ? "timed out" : strerror(errno));
+		rc = fail(c, "write: %s", n < 0 && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK) ? "timed out" : strerror(errno));
+		break;
 	}
+	op_end(c, &op);
 	c->outlen = 0;
-	return 0;
+	return rc;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
 /* Have at least want bytes unread in c->in; 0, or -1. */
 static int
-fill(struct mc_conn *c, size_t want)
+fill(struct mc_conn *c, size_t want, struct op *op)
 {
 	if (c->inlen - c->inpos >= want)
 		return 0;
@@ -696,9 +749,11 @@ fill(struct mc_conn *c, size_t want)
 		c->incap = cap;
 	}
 	while (c->inlen < want) {
-		ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen,
-		    0);
+		ssize_t n;
 
+		if (op_wait(c, op) < 0)
+			return fail(c, "read: timed out");
+		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
 		if (n > 0) {
 			c->inlen += (size_t)n;
 			continue;
@@ -823,18 +878,22 @@ known_reply(char code)
 int
 mc_read(struct mc_conn *c, struct mc_reply *r)
 {
-	uint32_t n;
+	struct op op = op_start(c, SO_RCVTIMEO);
+	uint32_t n = 0;
 	uint32_t action;
+	int rc;
 
 	memset(r, 0, sizeof *r);
-	apply_timeout(c);
-	if (fill(c, 4) < 0)
-		return -1;
-	memcpy(&n, c->in + c->inpos, 4);
-	n = ntohl(n);
-	if (n < 1 || n > PACKET_MAX)
-		return fail(c, "a packet of %u bytes", (unsigned)n);
-	if (fill(c, 4 + (size_t)n) < 0)
+	if ((rc = fill(c, 4, &op)) == 0) {
+		memcpy(&n, c->in + c->inpos, 4);
+		n = ntohl(n);
+		if (n < 1 || n > PACKET_MAX)
+			rc = fail(c, "a packet of %u bytes", (unsigned)n);
+		else
+			rc = fill(c, 4 + (size_t)n, &op);
+	}
+	op_end(c, &op);
+	if (rc < 0)
 		return -1;
 	r->code = (char)c->in[c->inpos + 4];
 	r->data = c->in + c->inpos + 5;
@@ -868,6 +927,25 @@ mc_read_answer(struct mc_conn *c, enum mc_event ev, struct mc_reply *r,
 	if (!mc_answers(ev, r->code))
 		return fail(c, "reply '%c' to %s", r->code, events[ev].name);
 	return 0;
+}
+
+bool
+mc_pending(const struct mc_conn *c)
+{
+	char b;
+
+	return c->inpos < c->inlen ||
+	    recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+bool
+mc_closed(const struct mc_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR);
 }
 
 /* ---- negotiation -------------------------------------------------------- */

@@ -8,9 +8,9 @@
  * generator and the wire tests' client.  It has no libmilter in it: the
  * protocol's numbers are the wire's, defined below.
  *
- * I/O is blocking and bounded: each read and write of the socket waits at
- * most the connection's timeout (SO_RCVTIMEO and SO_SNDTIMEO), so an
- * event costs one write and, if answered, one read.
+ * I/O is blocking and bounded: every read and write waits at most the
+ * connection's timeout (the socket is blocking, with SO_RCVTIMEO and
+ * SO_SNDTIMEO; a caller may poll mc_fd, but see mc_pending).
  * Commands are queued (mc_put*) and written by mc_flush, so that the
  * macros of an event and the event go out in one write.  Every function
  * returning int returns 0 (or a count) on success and -1 on an error,
@@ -213,21 +213,23 @@ struct mc_conn;
  * Connect to a milter: spec is "inet:PORT@HOST", "inet6:PORT@HOST",
  * "unix:PATH", "local:PATH" or an absolute PATH (HOST: a name or an
  * address; inet6 takes IPv6 addresses only).  TCP connections get
- * TCP_NODELAY.  Waits at most timeout_ms for the connection (a unix
- * socket whose listen queue is full is tried again until then); that is
+ * TCP_NODELAY.  Waits at most timeout_ms for the connection; that is
  * also the connection's I/O timeout until mc_set_timeout changes it.
  * Returns the connection, or NULL with the reason (naming spec) in err.
  */
 struct mc_conn *mc_open(const char *spec, int timeout_ms, char *err,
 			size_t errlen);
 
-/* Check spec as mc_open would, without connecting (the host is looked
- * up).  0, or -1 with the reason in err. */
-int mc_check_spec(const char *spec, char *err, size_t errlen);
+/* The address mc_open would connect to for spec, looked up now (for
+ * checking a spec before any connection); 0, or -1 with the reason
+ * (naming spec) in err. */
+int mc_resolve(const char *spec, struct sockaddr_storage *addr,
+	       socklen_t *len, char *err, size_t errlen);
 
 /* A connection over a socket the caller opened (a socketpair in the unit
- * tests); it is made non-blocking and closed by mc_close.  NULL if out
- * of memory (fd is then left open). */
+ * tests); it is made blocking, its SO_RCVTIMEO and SO_SNDTIMEO set to
+ * timeout_ms, and closed by mc_close.  NULL if out of memory (fd is then
+ * left open). */
 struct mc_conn *mc_wrap(int fd, int timeout_ms);
 
 /* Close the socket (without a QUIT: send one first if the milter should
@@ -235,7 +237,7 @@ struct mc_conn *mc_wrap(int fd, int timeout_ms);
 void mc_close(struct mc_conn *c);
 
 /* How long a read or write may wait from now on, in milliseconds; 0 or
- * less: no limit. */
+ * less: no limit.  (Sets the socket's SO_RCVTIMEO and SO_SNDTIMEO.) */
 void mc_set_timeout(struct mc_conn *c, int timeout_ms);
 
 /* The socket (for poll), and the text of the last error ("" if none). */
@@ -319,5 +321,21 @@ int mc_read(struct mc_conn *c, struct mc_reply *r);
  */
 int mc_read_answer(struct mc_conn *c, enum mc_event ev, struct mc_reply *r,
 		   unsigned *progress);
+
+/*
+ * Has the milter sent anything that no mc_read took yet: bytes in the
+ * connection's read buffer (which mc_read fills as far as the socket
+ * has them) or waiting in the socket?  Does not wait.  A reply there
+ * when every event sent was answered answers nothing.  (Polling mc_fd
+ * alone misses what sits in the buffer.)
+ */
+bool mc_pending(const struct mc_conn *c);
+
+/*
+ * Has the milter closed the connection (or has it failed), as far as the
+ * socket tells without waiting?  Unread data is not a close: the close
+ * shows once it is read.
+ */
+bool mc_closed(const struct mc_conn *c);
 
 #endif /* MILTERHOST_MILTERCLIENT_H */
