@@ -2,9 +2,11 @@
 # postfix.sh - the end-to-end benchmark: mail sent with smtp-source through
 # a private Postfix instance on loopback, with no milter, with one bare
 # libmilter milter, with milterhost running 5 no-op plugins, with 5 bare
-# milters chained in smtpd_milters, and, over TCP, a bare libmilter milter
-# adding a header against milterhost with a header-adding plugin, measured
-# in one run; then a group of the same kind with messages of 30 headers.
+# milters chained in smtpd_milters, with milterhost relaying to bare
+# milters through its milter plugin against those milters directly, and,
+# over TCP, a bare libmilter milter adding a header against milterhost
+# with a header-adding plugin, measured in one run; then a group of the
+# same kind with messages of 30 headers.
 #
 #	make bench-postfix	(make bench runs it after run.sh)
 #	sh bench/postfix.sh	from the build directory
@@ -18,6 +20,17 @@
 # TCP, where libmilter's missing TCP_NODELAY costs a bare milter ~40 ms per
 # message.  milter_default_action = tempfail, so a milter that cannot be
 # reached fails the run instead of being skipped.
+#
+# The milter plugin (issue 17): mh_relay1 is milterhost with one instance
+# of the bundled milter plugin (plugins/.libs/milter.so), relaying every
+# event to a bare no-op milter of its own (its own process and socket);
+# bare, the same bare milter in smtpd_milters directly, is its rival, so
+# the difference is the cost of the relay: milterhost in between, one more
+# hop per event.  The milter CPU of mh_relay1 counts milterhost and its
+# bare milter.  bare3 is three bare milters chained in smtpd_milters;
+# mh_relay3 milterhost with three instances of the plugin, each relaying
+# to a bare milter of its own (Postfix then talks to one milter,
+# milterhost to three, one after the other).  All on unix sockets.
 #
 # Round after round, every case runs interleaved (A B C D A B C D ...), each
 # after its own warm-up and with Postfix's queue empty at its start:
@@ -46,12 +59,21 @@
 # machine's CPU per message (busy ticks of /proc/stat: Postfix, milters,
 # smtp-source and smtp-sink together), and the milters' RSS.  Before
 # that, it checks Postfix's log: every message sent was delivered to
-# smtp-sink, nothing was deferred, bounced, rejected or warned about, and
-# cleanup took the 30-header message in as often as it was sent.  Last,
-# the 30-header group's table, with ratios to h30_none and h30_bare and
-# each round's msgs/s, and the target of issue 13 as a PASS or MISS line:
-# milterhost with 5 header plugins at 1.1 times the msgs/s of the bare
-# milter answering every header, or more.
+# smtp-sink, nothing was deferred, bounced, rejected or warned about,
+# cleanup took the 30-header message in as often as it was sent, and
+# milterhost's logs of the relays have no error or warning (the plugin
+# reached its milters every time).  Then the milter plugin's pairs,
+# mh_relay1 against bare and mh_relay3 against bare3, as ratios of msgs/s
+# (of the medians, and within each round), of milter CPU per message and
+# of machine CPU per message, and the target of issue 17 as a PASS or
+# MISS line: mh_relay1 at 0.85 times bare's msgs/s (the ratio of the
+# medians), or more, with the median of the rounds' ratios and the milter
+# CPU ratio beside it (mh_relay3 against bare3 is reported, with no
+# target).
+# Last, the 30-header group's table, with ratios to h30_none and h30_bare
+# and each round's msgs/s, and the target of issue 13 as a PASS or MISS
+# line: milterhost with 5 header plugins at 1.1 times the msgs/s of the
+# bare milter answering every header, or more.
 #
 # Environment (defaults in brackets):
 #	BENCH_PF_ROUNDS [3]		rounds
@@ -59,8 +81,9 @@
 #	BENCH_PF_WARMUP [100]		messages before each measured run
 #	BENCH_PF_SESSIONS [10]		parallel SMTP sessions
 #	BENCH_PF_SIZE [4096]		body bytes per message
-#	BUILDDIR [.]			where bench/bare_milter, src/milterhost
-#					and bench/.libs/{noop,hdr}.so were built
+#	BUILDDIR [.]			where bench/bare_milter, src/milterhost,
+#					bench/.libs/{noop,hdr}.so and
+#					plugins/.libs/milter.so were built
 #	srcdir [the script's ..]	the source tree (for instance.sh)
 #
 # Exit status: 0 if every run went through without an error, whether the
@@ -87,8 +110,9 @@ if ! pf_available; then
 fi
 bare=$b/bench/bare_milter
 milterhost=$b/src/milterhost
+milter_so=$b/plugins/.libs/milter.so
 for f in "$bare" "$milterhost" "$b/bench/.libs/noop.so" \
-    "$b/bench/.libs/hdr.so"; do
+    "$b/bench/.libs/hdr.so" "$milter_so"; do
 	if [ ! -e "$f" ]; then
 		echo "postfix.sh: $f is missing: run make bench-postfix" >&2
 		exit 1
@@ -107,10 +131,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Ten loopback ports that nothing listens on: the sink (base), six smtpds
-# (base+1..6), the two header milters (base+7, base+8) and the smtpd of
-# h30_nr (base+9).
-base=$(pf_free_ports 10)
+# Thirteen loopback ports that nothing listens on: the sink (base), six
+# smtpds (base+1..6), the two header milters (base+7, base+8), the smtpd
+# of h30_nr (base+9) and those of mh_relay1, bare3 and mh_relay3
+# (base+10..12).
+base=$(pf_free_ports 13)
 
 # ---- milters ----------------------------------------------------------------
 
@@ -184,6 +209,46 @@ done
 # The 30-header group's bare milter that answers no header.
 start_bare nr -N
 
+# start_relay NAME BACKEND...: milterhost on $tmp/NAME.sock (mode 0666)
+# with one instance of the milter plugin per BACKEND, each relaying to
+# the bare milter $tmp/BACKEND.sock (started before: the plugin probes
+# it at start-up); sets pid_NAME.
+start_relay() {
+	sr_name=$1
+	shift
+	{
+		printf '[milterhost]\nsocket = unix:%s\nsocket_mode = 0666\n' \
+		    "$tmp/$sr_name.sock"
+		for sr_b in "$@"; do
+			printf '[plugin:%s]\nmodule = %s\nsocket = unix:%s\n' \
+			    "$sr_b" "$milter_so" "$tmp/$sr_b.sock"
+		done
+	} >"$tmp/$sr_name.ini"
+	"$milterhost" -f -c "$tmp/$sr_name.ini" 2>"$tmp/$sr_name.log" &
+	eval "pid_$sr_name=$!"
+	pids="$pids $!"
+	wait_up "$tmp/$sr_name.sock" $!
+}
+
+# The milter plugin (issue 17): milterhost relaying to bare milters of
+# its own, one (mh_relay1, against bare) and three (mh_relay3, against
+# bare3: three more bare milters chained in smtpd_milters).
+start_bare r1b
+start_relay mh_relay1 r1b
+relay3_pids=
+for i in 1 2 3; do
+	start_bare "r3b$i"
+	eval "relay3_pids=\"\$relay3_pids \$pid_r3b$i\""
+done
+start_relay mh_relay3 r3b1 r3b2 r3b3
+chain3= chain3_pids=
+for i in 1 2 3; do
+	start_bare "b3_$i"
+	eval "p=\$pid_b3_$i"
+	chain3="$chain3${chain3:+,}unix:$tmp/b3_$i.sock"
+	chain3_pids="$chain3_pids $p"
+done
+
 # ---- the 30-header message --------------------------------------------------
 
 # 29 headers, as "loadgen --headers 30" makes its 24 extra ones and the
@@ -239,7 +304,7 @@ fi
 
 # ---- Postfix ----------------------------------------------------------------
 
-cases="none bare mh5 chain5 barehdr_tcp mhhdr_tcp"
+cases="none bare mh_relay1 mh5 chain5 bare3 mh_relay3 barehdr_tcp mhhdr_tcp"
 h30cases="h30_none h30_bare h30_nr h30_mh5"
 case_port() {
 	case $1 in
@@ -250,6 +315,9 @@ case_port() {
 	barehdr_tcp) echo $((base + 5)) ;;
 	mhhdr_tcp) echo $((base + 6)) ;;
 	h30_nr) echo $((base + 9)) ;;
+	mh_relay1) echo $((base + 10)) ;;
+	bare3) echo $((base + 11)) ;;
+	mh_relay3) echo $((base + 12)) ;;
 	h30_*) case_port "${1#h30_}" ;;
 	esac
 }
@@ -262,6 +330,9 @@ case_pids() {
 	barehdr_tcp) echo "$pid_barehdr" ;;
 	mhhdr_tcp) echo "$pid_mhhdr" ;;
 	h30_nr) echo "$pid_nr" ;;
+	mh_relay1) echo "$pid_mh_relay1 $pid_r1b" ;;
+	bare3) echo "$chain3_pids" ;;
+	mh_relay3) echo "$pid_mh_relay3 $relay3_pids" ;;
 	h30_*) case_pids "${1#h30_}" ;;
 	esac
 }
@@ -279,6 +350,11 @@ pf_smtpd "$pf" "$(case_port barehdr_tcp)" \
 pf_smtpd "$pf" "$(case_port mhhdr_tcp)" \
     "smtpd_milters=inet:127.0.0.1:$((base + 8))"
 pf_smtpd "$pf" "$(case_port h30_nr)" "smtpd_milters=unix:$tmp/nr.sock"
+pf_smtpd "$pf" "$(case_port mh_relay1)" \
+    "smtpd_milters=unix:$tmp/mh_relay1.sock"
+pf_smtpd "$pf" "$(case_port bare3)" "smtpd_milters=$chain3"
+pf_smtpd "$pf" "$(case_port mh_relay3)" \
+    "smtpd_milters=unix:$tmp/mh_relay3.sock"
 pf_start "$pf" || exit 1
 
 # ---- measuring --------------------------------------------------------------
@@ -392,6 +468,15 @@ for p in $pids; do
 		exit 1
 	fi
 done
+# The relays' milter plugin instances reached their bare milters every
+# time (a failure would be answered by on_error, tempfail, and show in
+# Postfix's log too).
+if grep -E '^milterhost: (error|warning):' "$tmp/mh_relay1.log" \
+    "$tmp/mh_relay3.log" >&2; then
+	echo "postfix.sh: milterhost's milter plugin instances logged" \
+	    "errors or warnings (above)" >&2
+	exit 1
+fi
 
 # ---- the table --------------------------------------------------------------
 
@@ -424,9 +509,13 @@ END {
 		    v[2] / f, v[3], v[4], v[5] / 1024
 	}
 }' "$summary"
-echo "(none: no milter; bare: one bare libmilter milter; mh5: milterhost" \
-    "with 5 no-op plugins; chain5: 5 bare milters in smtpd_milters;" \
-    "*hdr_tcp: adding a header, over TCP, bare libmilter or milterhost." \
+echo "(none: no milter; bare: one bare libmilter milter; mh_relay1:" \
+    "milterhost with one milter plugin instance relaying to a bare" \
+    "milter of its own; mh5: milterhost with 5 no-op plugins; chain5: 5" \
+    "bare milters in smtpd_milters; bare3: 3 of them; mh_relay3:" \
+    "milterhost with 3 milter plugin instances, each relaying to a bare" \
+    "milter of its own; *hdr_tcp: adding a header, over TCP, bare" \
+    "libmilter or milterhost; milterhost's figures count its bare milters." \
     "msgs/s: median over $rounds rounds; ratio: over none's; milter CPU:" \
     "utime+stime of the milter processes, machine CPU: all busy time," \
     "both over all rounds' messages, tick $((1000 / tck)) ms; all" \
@@ -443,6 +532,48 @@ h=$(awk '$1 == "mhhdr_tcp" { print $2 }' "$summary")
 hb=$(awk '$1 == "barehdr_tcp" { print $2 }' "$summary")
 echo "milterhost adding a header over TCP against a bare libmilter milter" \
     "doing the same: x$(awk "BEGIN { printf \"%.2f\", $h / $hb }") msgs/s"
+
+# The milter plugin (issue 17): the relay against the direct path.
+# by_round A B: the ratio of A's msgs/s to B's within each round.
+by_round() {
+	awk -v a="$1" -v b="$2" '$1 == a { x[$2] = $3 } $1 == b { y[$2] = $3 }
+	    END { for (r = 1; r in x; r++) printf " %.2f", x[r] / y[r] }' \
+	    "$results"
+}
+# compare A B: "xR msgs/s (a vs b), xC milter CPU per message (a vs b us),
+# xM machine CPU per message (a vs b us), by round: ..."
+compare() {
+	awk -v a="$1" -v b="$2" -v rounds="$(by_round "$1" "$2")" '
+	    $1 == a { ra = $2; ca = $3; ma = $4 }
+	    $1 == b { rb = $2; cb = $3; mb = $4 }
+	    END {
+		printf "x%.2f msgs/s (%.0f vs %.0f), x%.2f milter CPU per" \
+		    " message (%d vs %d us), x%.2f machine CPU per message" \
+		    " (%d vs %d us); msgs/s ratio by round:%s\n", ra / rb,
+		    ra, rb, ca / cb, ca, cb, ma / mb, ma, mb, rounds
+	    }' "$summary"
+}
+echo
+echo "milterhost relaying to a bare milter (one milter plugin instance)" \
+    "against the bare milter directly: $(compare mh_relay1 bare)"
+echo "milterhost relaying to 3 bare milters (3 instances) against 3 bare" \
+    "milters chained by Postfix (reported, no target):" \
+    "$(compare mh_relay3 bare3)"
+rr=$(awk '$1 == "mh_relay1" { print $2 }' "$summary")
+rb=$(awk '$1 == "bare" { print $2 }' "$summary")
+cr=$(awk '$1 == "mh_relay1" { print $3 }' "$summary")
+cb=$(awk '$1 == "bare" { print $3 }' "$summary")
+if awk "BEGIN { exit !($rr >= 0.85 * $rb) }"; then
+	v=PASS
+else
+	v=MISS
+fi
+echo "$v  milterhost+milter plugin relaying to a bare milter >= 0.85 x" \
+    "the bare milter directly, through Postfix: $rr vs $rb msgs/s" \
+    "(x$(awk "BEGIN { printf \"%.2f\", $rr / $rb }"), median of the" \
+    "rounds' ratios x$(by_round mh_relay1 bare | tr ' ' '\n' | sed '/^$/d' |
+    median); milter CPU per message $cr vs $cb us," \
+    "x$(awk "BEGIN { printf \"%.2f\", $cr / $cb }"); issue 17)"
 
 # ---- 30 headers -------------------------------------------------------------
 

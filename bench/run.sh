@@ -16,15 +16,18 @@
 # cases sends 30 headers per message instead of 6: the floor (which answers
 # every header), a bare milter with SMFIP_NR_HDR (it answers no header, so
 # the load generator sends them without waiting, as Postfix does), and
-# milterhost with its 5 no-op plugins (each implements header).
+# milterhost with its 5 no-op plugins (each implements header).  And the
+# milter plugin (issue 17): milterhost with one instance of it relaying to
+# a bare milter of its own (mh_relay1: the servers' CPU counts both),
+# against the floor: the cost of the relay's second hop.
 # Then, round after round, it runs every case at 1 and at 4 connections,
 # interleaved (A B C ... A B C ...) so that drift hits every case alike,
 # each case after its own warm-up.  It prints per case the medians over the
 # rounds, the ratio of msgs/s to the floor's, the servers' CPU per message
 # (utime + stime from /proc/PID/stat, summed over the chain's servers,
 # over all rounds) and their RSS (VmRSS, summed), then checks the targets
-# of issue 5, and of issue 13 for 30 headers, and prints PASS or MISS for
-# each.  Last, it runs
+# of issue 5, of issue 13 for 30 headers, and of issue 17 for the relay
+# (0.85 of the floor's msgs/s), and prints PASS or MISS for each.  Last, it runs
 # BENCH_RSS_MESSAGES messages through milterhost with 10 plugins and
 # reports how much its RSS grew.
 #
@@ -61,8 +64,9 @@ b=$(cd "${BUILDDIR:-.}" && pwd)
 loadgen=$b/bench/loadgen
 bare=$b/bench/bare_milter
 milterhost=$b/src/milterhost
+milter_so=$b/plugins/.libs/milter.so
 for f in "$loadgen" "$bare" "$milterhost" "$b/bench/.libs/noop.so" \
-    "$b/bench/.libs/hdr.so"; do
+    "$b/bench/.libs/hdr.so" "$milter_so"; do
 	if [ ! -e "$f" ]; then
 		echo "run.sh: $f is missing: run make bench" >&2
 		exit 1
@@ -148,17 +152,29 @@ done
 start_bare barehdr "inet:$port1@127.0.0.1" -H -E
 start_mh mhhdr "inet:$port2@127.0.0.1" hdr 1
 start_bare nrhdr "unix:$tmp/nrhdr.sock" -N
+# The milter plugin (issue 17): milterhost relaying to a bare milter of
+# its own, started first (the plugin probes it at start-up).
+start_bare relayb "unix:$tmp/relayb.sock"
+printf '[milterhost]\nsocket = unix:%s\n[plugin:relay]\nmodule = %s\nsocket = unix:%s\n' \
+    "$tmp/mh_relay1.sock" "$milter_so" "$tmp/relayb.sock" \
+    >"$tmp/mh_relay1.ini"
+"$milterhost" -f -c "$tmp/mh_relay1.ini" 2>"$tmp/mh_relay1.log" &
+pid_mh_relay1=$!
+pids="$pids $!"
+wait_ready "unix:$tmp/mh_relay1.sock"
 
 # The cases: name, servers, loadgen targets.  The h30_ cases send 30
 # headers per message: h30_bare to the floor, h30_nr to the bare milter
-# with NR_HDR, h30_mh5 to milterhost with 5 no-op plugins.  (A case named
-# *hdr* must get a header change per message.)
-cases="floor mh1 mh5 mh10 mh10m chain5 chain10 barehdr_tcp mhhdr_tcp"
+# with NR_HDR, h30_mh5 to milterhost with 5 no-op plugins; mh_relay1 to
+# milterhost relaying to its bare milter.  (A case named *hdr* must get a
+# header change per message.)
+cases="floor mh_relay1 mh1 mh5 mh10 mh10m chain5 chain10 barehdr_tcp mhhdr_tcp"
 cases="$cases h30_bare h30_nr h30_mh5"
 case_pids() {
 	case $1 in
 	floor | h30_bare) echo "$pid_floor" ;;
 	mh1 | mh5 | mh10 | mh10m) eval "echo \$pid_$1" ;;
+	mh_relay1) echo "$pid_mh_relay1 $pid_relayb" ;;
 	chain5) echo "$chain5_pids" ;;
 	chain10) echo "$chain10_pids" ;;
 	barehdr_tcp) echo "$pid_barehdr" ;;
@@ -169,7 +185,8 @@ case_pids() {
 }
 case_targets() {
 	case $1 in
-	floor | mh1 | mh5 | mh10 | mh10m) echo "--target unix:$tmp/$1.sock" ;;
+	floor | mh_relay1 | mh1 | mh5 | mh10 | mh10m)
+		echo "--target unix:$tmp/$1.sock" ;;
 	chain5) echo "$chain5" ;;
 	chain10) echo "$chain10" ;;
 	barehdr_tcp) echo "--target inet:$port1@127.0.0.1" ;;
@@ -389,6 +406,16 @@ for n in 1 4; do
 	mc=$(get mh10 $n 8)
 	verdict "CPU/msg of milterhost+10 <= 1.2 x floor at $n conn.: $mc us vs $fc us (x$(awk "BEGIN { printf \"%.2f\", $mc / $fc }"))" \
 	    "$mc <= 1.2 * $fc"
+done
+# The milter plugin: milterhost relaying to a bare milter against that
+# milter directly; CPU per message counts milterhost and its bare milter.
+for n in 1 4; do
+	fl=$(get floor $n 3)
+	rl=$(get mh_relay1 $n 3)
+	fc=$(get floor $n 8)
+	rc=$(get mh_relay1 $n 8)
+	verdict "milterhost+milter plugin relaying to a bare milter >= 0.85 x floor msgs/s at $n conn.: $rl vs $fl (x$(awk "BEGIN { printf \"%.2f\", $rl / $fl }"); CPU/msg $rc us vs $fc us, x$(awk "BEGIN { printf \"%.2f\", $rc / $fc }"); issue 17)" \
+	    "$rl >= 0.85 * $fl"
 done
 
 
