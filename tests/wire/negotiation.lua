@@ -14,25 +14,6 @@ dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
 
 local SOCKET = os.getenv("MH_WIRE_SOCKET")
 local SCENARIO = os.getenv("MH_WIRE_SCENARIO")
-local LOG = os.getenv("MH_WIRE_LOG")
-
--- How many lines of the daemon's log contain text.
-local function log_count(text)
-	local f = io.open(LOG, "r")
-	local n = 0
-
-	if f == nil then
-		return 0
-	end
-	for line in f:lines() do
-		if line:find(text, 1, true) then
-			n = n + 1
-		end
-	end
-	f:close()
-	return n
-end
-
 -- Wait (up to 5 s) until the log has n more lines with text than it had
 -- when have was counted: a session's close is logged by the daemon after
 -- the client left, and the next session's lines must come after it.

@@ -10,22 +10,6 @@ SOCKET = os.getenv("MH_WIRE_SOCKET")
 LOG = os.getenv("MH_WIRE_LOG")
 
 dofile(debug.getinfo(1, "S").source:match("^@?(.*/)") .. "wire_lib.lua")
--- How many lines of the daemon's log contain text (plainly).
-function log_count(text)
-	local f = io.open(LOG, "r")
-	local n = 0
-
-	if f == nil then
-		fail("cannot read the log %s", tostring(LOG))
-	end
-	for line in f:lines() do
-		if line:find(text, 1, true) then
-			n = n + 1
-		end
-	end
-	f:close()
-	return n
-end
 
 -- The number of calls of instance inst in scenario scen whose log text
 -- starts with what ("eom", "envrcpt <r1@x>", "body 2").

@@ -17,6 +17,24 @@ function fail(fmt, ...)
 	error(string.format(fmt, ...), 0)
 end
 
+-- How many lines of the daemon's log (MH_WIRE_LOG) contain text, plainly.
+function log_count(text)
+	local log = os.getenv("MH_WIRE_LOG")
+	local f = log and io.open(log, "r")
+	local n = 0
+
+	if f == nil then
+		fail("cannot read the log %s", tostring(log))
+	end
+	for line in f:lines() do
+		if line:find(text, 1, true) then
+			n = n + 1
+		end
+	end
+	f:close()
+	return n
+end
+
 -- The name of a reply letter from mt.getreply, for messages.
 function reply_name(r)
 	local names = {
