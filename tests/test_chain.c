@@ -1535,6 +1535,7 @@ test_kv_refusal_does_not_fail_the_callback(void)
 	/* The value the refused incr found stays. */
 	EXPECT_STR(stored(kv, "p1:k"), "ten");
 	finish();
+	kv_close(kv);
 
 	/* The plugin's own decision stands as it made it. */
 	kv = fixture_kv();
