@@ -1544,10 +1544,24 @@ test_plugin_using_every_host_function_loads_and_runs(void)
 	    "changes = yes\nreject_rcpt = <bad@example.org>\n"
 	    "on_error = reject\n");
 
+	struct kv_store *kv = kv_memory_open(KV_MEMORY_MIN, KV_MEMORY_SHARDS,
+	    NULL);
+	char buf[8];
+	size_t len = 0;
+
 	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kv);
 	CU_ASSERT_STRING_EQUAL(set->instances[0].desc->name, "allapi");
+	CU_ASSERT_STRING_EQUAL(set->instances[0].kv_ns, "allapi");
+	set->kv = kv;
 	run_allapi_session(set);
 	unload(set);
+	/* Its one message counted under its namespace. */
+	CU_ASSERT_EQUAL(kv_get(kv, "allapi:messages", buf, sizeof buf, &len),
+	    MH_OK);
+	CU_ASSERT_EQUAL(len, 1);
+	CU_ASSERT_EQUAL(buf[0], '1');
+	kv_close(kv);
 }
 
 static void
