@@ -61,6 +61,7 @@
 enum set_result {
 	SET_OK,
 	SET_BAD,   /* the value is not one the key takes */
+	SET_LATER, /* a value of a later version: not yet supported */
 	SET_NOMEM
 };
 
@@ -468,6 +469,62 @@ set_metrics_listen(struct config *cfg, struct config_instance *inst,
 	return set_string(&cfg->metrics_listen, value);
 }
 
+/* The Redis forms are parsed, and refused until the backend comes. */
+static enum set_result
+set_kv(struct config *cfg, struct config_instance *inst, const char *value)
+{
+	if (!kv_parse_spec(value, &cfg->kv))
+		return SET_BAD;
+	return cfg->kv.type == KV_MEMORY ? SET_OK : SET_LATER;
+}
+
+static enum set_result
+set_kv_timeout_ms(struct config *cfg, struct config_instance *inst,
+		  const char *value)
+{
+	long n;
+
+	if (!parse_number(value, strlen(value), 10, KV_TIMEOUT_MS_MAX, &n) ||
+	    n == 0)
+		return SET_BAD;
+	cfg->kv.timeout_ms = (unsigned)n;
+	return SET_OK;
+}
+
+/* A number of bytes, with an optional K, M or G (powers of 1024). */
+static bool
+parse_size(const char *value, size_t *out)
+{
+	size_t len = strlen(value);
+	unsigned shift = 0;
+	long n;
+
+	if (len > 0) {
+		switch (value[len - 1]) {
+		case 'K': case 'k': shift = 10; break;
+		case 'M': case 'm': shift = 20; break;
+		case 'G': case 'g': shift = 30; break;
+		}
+	}
+	if (!parse_number(value, len - (shift > 0), 10,
+	    (long)(SIZE_MAX >> 1 >> shift), &n))
+		return false;
+	*out = (size_t)n << shift;
+	return true;
+}
+
+static enum set_result
+set_kv_memory_max_bytes(struct config *cfg, struct config_instance *inst,
+			const char *value)
+{
+	size_t n;
+
+	if (!parse_size(value, &n) || n < KV_MEMORY_MIN)
+		return SET_BAD;
+	cfg->kv.memory_max = n;
+	return SET_OK;
+}
+
 static enum set_result
 set_dry_run(struct config *cfg, struct config_instance *inst,
 	    const char *value)
@@ -511,6 +568,11 @@ static const struct host_key host_keys[] = {
 	    "a number of milliseconds, 0 to log no slow callback" },
 	{ "metrics_listen", set_metrics_listen,
 	    "ADDRESS:PORT with a numeric IPv4 address, or [IPv6]:PORT" },
+	{ "kv", set_kv, "memory, redis://HOST:PORT[/DB] or unix:/PATH" },
+	{ "kv_timeout_ms", set_kv_timeout_ms,
+	    "a number of milliseconds from 1 to 10000" },
+	{ "kv_memory_max_bytes", set_kv_memory_max_bytes,
+	    "a number of bytes, with K, M or G for KB, MB or GB, at least 8M" },
 };
 
 static const struct host_key plugin_keys[] = {
@@ -884,6 +946,10 @@ set_host_key(struct parser *p, const struct host_key *k, int *seen,
 	case SET_BAD:
 		return fail(p, p->lineno, "bad value '%s' for key '%s': "
 		    "expected %s", value, k->name, k->expected);
+	case SET_LATER:
+		return fail(p, p->lineno, "value '%s' for key '%s' is not yet "
+		    "supported by this version: expected memory", value,
+		    k->name);
 	case SET_NOMEM:
 		return fail_nomem(p);
 	}
@@ -1068,6 +1134,7 @@ config_new(const char *path)
 	cfg->on_error = ON_ERROR_TEMPFAIL;
 	cfg->autoload = false;
 	cfg->slow_ms = DEFAULT_SLOW_MS;
+	kv_spec_default(&cfg->kv);
 	return cfg;
 }
 

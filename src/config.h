@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "cond.h"
+#include "kv.h"
 #include "score.h"
 
 /* What the host does when a plugin's callback fails. */
@@ -83,6 +84,8 @@ struct config {
 	int slow_ms;       /* log callbacks slower than this; 0: never */
 	char *metrics_listen; /* "HOST:PORT" of /metrics, or NULL: none */
 	struct sockaddr_storage metrics_addr; /* the same, parsed */
+	/* kv, kv_timeout_ms, kv_memory_max_bytes: the plugins' store. */
+	struct kv_spec kv;
 	struct config_instance *instances;
 	size_t ninstances;
 };

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "kv.h"
 #include "log.h"
 #include "session.h"
 
@@ -716,6 +717,158 @@ mh_score_get(mh_ctx *ctx, double *total)
 	return MH_OK;
 }
 
+/* ---- the key-value store (ABI 1.4) ---------------------------------- */
+
+/*
+ * Log a kv call that did not do what it was asked.  Unlike refuse(), the
+ * callback does not fail: what a store error means (fail open, tempfail)
+ * is the plugin's to decide, and it sees the code.
+ */
+static int
+kv_decline(mh_ctx *ctx, int err, const char *fn, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+kv_decline(mh_ctx *ctx, int err, const char *fn, const char *fmt, ...)
+{
+	char why[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	log_msg(LOG_ERR, "%s: [%s] %s at %s: %s (%s)",
+	    session_qid(ctx->session), ctx->inst->name, fn,
+	    stage_name(ctx->session->stage), why, mh_strerror(err));
+	return err;
+}
+
+/*
+ * The checks every kv call starts with: the thread, the key, the store.
+ * On success *kv is the store and full the key with its namespace.
+ */
+static int
+kv_enter(mh_ctx *ctx, const char *fn, const char *key, char *full,
+    struct kv_store **kv)
+{
+	const char *ns;
+	int rc;
+
+	if ((rc = enter(ctx, fn)) != MH_OK)
+		return rc;
+	if (key == NULL)
+		return kv_decline(ctx, MH_E_INVALID, fn, "NULL key");
+	if (!kv_key_ok(key))
+		return kv_decline(ctx, MH_E_INVALID, fn, "bad key '%.80s': 1 "
+		    "to %d bytes of printable ASCII without spaces", key,
+		    MH_KV_KEY_MAX);
+	if ((*kv = ctx->session->set->kv) == NULL)
+		return kv_decline(ctx, MH_E_UNAVAILABLE, fn, "no key-value "
+		    "store in this program");
+	ns = ctx->inst->kv_ns ? ctx->inst->kv_ns : ctx->inst->name;
+	if (kv_full_key(full, KV_FULL_KEY_MAX, ns, key) < 0)
+		return kv_decline(ctx, MH_E_INVALID, fn, "the instance name "
+		    "is longer than a namespace may be (%d bytes): declare "
+		    "one", KV_NS_MAX);
+	return MH_OK;
+}
+
+/* What the store answered: answers pass, failures are logged. */
+static int
+kv_result(mh_ctx *ctx, const char *fn, const char *key, int rc)
+{
+	if (rc == MH_OK || rc == MH_E_NOTFOUND || rc == MH_E_EXISTS)
+		return rc;
+	return kv_decline(ctx, rc, fn, "key '%s'", key);
+}
+
+static int
+kv_check_value(mh_ctx *ctx, const char *fn, const void *value, size_t len)
+{
+	if (value == NULL && len > 0)
+		return kv_decline(ctx, MH_E_INVALID, fn, "NULL value of %zu "
+		    "bytes", len);
+	if (len > MH_KV_VALUE_MAX)
+		return kv_decline(ctx, MH_E_INVALID, fn, "value of %zu bytes: "
+		    "at most %d", len, MH_KV_VALUE_MAX);
+	return MH_OK;
+}
+
+int
+mh_kv_get(mh_ctx *ctx, const char *key, void *buf, size_t size, size_t *len)
+{
+	char full[KV_FULL_KEY_MAX];
+	struct kv_store *kv;
+	int rc;
+
+	if ((rc = kv_enter(ctx, __func__, key, full, &kv)) != MH_OK)
+		return rc;
+	if (buf == NULL && size > 0)
+		return kv_decline(ctx, MH_E_INVALID, __func__, "NULL buffer "
+		    "of %zu bytes", size);
+	return kv_result(ctx, __func__, key, kv_get(kv, full, buf, size,
+	    len));
+}
+
+int
+mh_kv_set(mh_ctx *ctx, const char *key, const void *value, size_t len,
+    unsigned ttl_s)
+{
+	char full[KV_FULL_KEY_MAX];
+	struct kv_store *kv;
+	int rc;
+
+	if ((rc = kv_enter(ctx, __func__, key, full, &kv)) != MH_OK ||
+	    (rc = kv_check_value(ctx, __func__, value, len)) != MH_OK)
+		return rc;
+	return kv_result(ctx, __func__, key, kv_set(kv, full, value, len,
+	    ttl_s));
+}
+
+int
+mh_kv_add(mh_ctx *ctx, const char *key, const void *value, size_t len,
+    unsigned ttl_s)
+{
+	char full[KV_FULL_KEY_MAX];
+	struct kv_store *kv;
+	int rc;
+
+	if ((rc = kv_enter(ctx, __func__, key, full, &kv)) != MH_OK ||
+	    (rc = kv_check_value(ctx, __func__, value, len)) != MH_OK)
+		return rc;
+	return kv_result(ctx, __func__, key, kv_add(kv, full, value, len,
+	    ttl_s));
+}
+
+int
+mh_kv_incr(mh_ctx *ctx, const char *key, long long by, unsigned ttl_s,
+    long long *result)
+{
+	char full[KV_FULL_KEY_MAX];
+	struct kv_store *kv;
+	int rc;
+
+	if ((rc = kv_enter(ctx, __func__, key, full, &kv)) != MH_OK)
+		return rc;
+	rc = kv_incr(kv, full, by, ttl_s, result);
+	if (rc == MH_E_INVALID)
+		return kv_decline(ctx, rc, __func__, "key '%s': the value is "
+		    "not a decimal integer, or the sum is out of range", key);
+	return kv_result(ctx, __func__, key, rc);
+}
+
+int
+mh_kv_delete(mh_ctx *ctx, const char *key)
+{
+	char full[KV_FULL_KEY_MAX];
+	struct kv_store *kv;
+	int rc;
+
+	if ((rc = kv_enter(ctx, __func__, key, full, &kv)) != MH_OK)
+		return rc;
+	return kv_result(ctx, __func__, key, kv_delete(kv, full));
+}
+
 const char *
 mh_strerror(int err)
 {
@@ -730,6 +883,12 @@ mh_strerror(int err)
 		return "not allowed at this stage";
 	case MH_E_NOMEM:
 		return "out of memory";
+	case MH_E_NOTFOUND:
+		return "no such key";
+	case MH_E_EXISTS:
+		return "the key exists";
+	case MH_E_UNAVAILABLE:
+		return "the key-value store did not answer in time";
 	}
 	return "unknown error";
 }

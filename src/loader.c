@@ -51,6 +51,7 @@
 #include "array.h"
 #include "dlfile.h"
 #include "elfdesc.h"
+#include "kv.h"
 #include "loader.h"
 #include "stage.h"
 #include "log.h"
@@ -90,6 +91,7 @@ struct init_call {
 	char *macros[MH_STAGE_COUNT];
 	unsigned observes;
 	unsigned unused;
+	char *kv_ns;            /* mh_declare_kv_namespace's, or NULL */
 	bool bad_declaration;   /* an mh_declare_* call was refused */
 	bool reported;          /* mh_init_error was called */
 	bool has_key;
@@ -481,6 +483,31 @@ mh_declare_macros(const struct mh_init *init, mh_stage stage,
 	return MH_OK;
 }
 
+/*
+ * (ABI 1.4) One namespace per instance: a second declaration would leave
+ * the keys of the first unreachable, which is a plugin bug.
+ */
+int
+mh_declare_kv_namespace(const struct mh_init *init, const char *name)
+{
+	struct init_call *call;
+
+	if (init == NULL || name == NULL)
+		return refuse_declaration(init, __func__, "NULL name");
+	call = init_call_of(init);
+	if (call->kv_ns != NULL)
+		return refuse_declaration(init, __func__, "namespace '%.80s' "
+		    "declared after '%s': one per instance", name,
+		    call->kv_ns);
+	if (!kv_ns_ok(name))
+		return refuse_declaration(init, __func__, "bad namespace "
+		    "'%.80s': 1 to %d letters, digits, '_', '.' and '-'",
+		    name, KV_NS_MAX);
+	if ((call->kv_ns = strdup(name)) == NULL)
+		return refuse_declaration(init, __func__, "out of memory");
+	return MH_OK;
+}
+
 /* ---- what an instance takes ------------------------------------------ */
 
 bool
@@ -538,6 +565,7 @@ plugin_set_destroy(struct plugin_set *set)
 			lifecycle_leave();
 		}
 		free(in->name);
+		free(in->kv_ns);
 		free_macros(in->macros);
 		cond_release(in->cond);
 	}
@@ -642,6 +670,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	}
 	if (rc != 0) {
 		free(copy);
+		free(call->kv_ns);
 		free_macros(call->macros);
 		return -1;
 	}
@@ -653,6 +682,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 			lifecycle_leave();
 		}
 		free(copy);
+		free(call->kv_ns);
 		free_macros(call->macros);
 		return -1;
 	}
@@ -665,6 +695,7 @@ instance_init(struct plugin_set *set, const char *name, struct module *m,
 	in->unused = call->unused;
 	in->observes = call->observes & ~call->unused;
 	memcpy(in->macros, call->macros, sizeof in->macros);
+	in->kv_ns = call->kv_ns;
 	in->name = copy;
 	in->module = m;
 	in->desc = &m->desc;

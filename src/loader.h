@@ -53,6 +53,8 @@ struct instance {
 	struct cond *cond;   /* when it takes part (if_* keys), or NULL */
 	uint64_t slow_ns;    /* a callback slower is logged; 0: never */
 	void *host_data;     /* the daemon's (its metrics), or NULL */
+	/* The namespace of its mh_kv_* keys (ABI 1.4), or NULL: its name. */
+	char *kv_ns;
 	size_t index;        /* position in the chain */
 };
 
@@ -65,6 +67,12 @@ struct plugin_set {
 	size_t modules_cap;  /* room in modules */
 	unsigned refs;       /* atomic */
 	struct score_policy score; /* [milterhost]'s score_* keys */
+	/*
+	 * The key-value store of mh_kv_*, borrowed: it belongs to the
+	 * program (the daemon keeps one across reloads, kv.h) and outlives
+	 * every set it is given to.  NULL: mh_kv_* answer MH_E_UNAVAILABLE.
+	 */
+	struct kv_store *kv;
 };
 
 /*

@@ -273,6 +273,7 @@ serve(const struct config *cfg, bool foreground)
 {
 	char err[1024];
 	struct plugin_set *set;
+	struct kv_store *kv;
 
 	/* First: a stop or reload signal during start-up waits for the
 	 * service thread instead of killing the process. */
@@ -286,6 +287,9 @@ serve(const struct config *cfg, bool foreground)
 		fail("%s", err);
 	drop_privileges(cfg);
 	runfiles_check_removable();
+	if ((kv = kv_open(&cfg->kv, err, sizeof err)) == NULL)
+		fail("%s: %s", cfg->file, err);
+	milter_set_store(kv);
 	if ((set = plugin_set_load(cfg, err, sizeof err)) == NULL)
 		fail("%s", err);
 	if (cfg->metrics_listen != NULL) {

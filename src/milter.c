@@ -59,6 +59,8 @@ _Static_assert(MACRO_CONNECT == SMFIM_CONNECT && MACRO_HELO == SMFIM_HELO &&
 
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct plugin_set *current_set;
+/* The plugins' key-value store: the daemon's, given to every set. */
+static struct kv_store *daemon_kv;
 static unsigned open_sessions; /* atomic */
 
 /* Set once, before smfi_main. */
@@ -67,10 +69,19 @@ static int listen_fd = -1;     /* libmilter's listening socket */
 static unsigned idle_limit;    /* seconds a reuse record may live */
 
 void
+milter_set_store(struct kv_store *kv)
+{
+	daemon_kv = kv;
+}
+
+/* Every set gets the one store: what plugins stored survives a reload. */
+void
 milter_set_plugins(struct plugin_set *set)
 {
 	struct plugin_set *old;
 
+	if (set != NULL)
+		set->kv = daemon_kv;
 	pthread_mutex_lock(&set_lock);
 	old = current_set;
 	if (set != NULL && metrics_enabled()) {

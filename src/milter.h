@@ -24,6 +24,9 @@ int milter_setup(const struct config *cfg, char *err, size_t errlen);
 
 /* The plugin set new connections run (retained; the previous released). */
 void milter_set_plugins(struct plugin_set *set);
+/* The store of mh_kv_* that milter_set_plugins gives every set: set once,
+ * before the first set, and kept for the life of the process. */
+void milter_set_store(struct kv_store *kv);
 
 /*
  * Serve.  libmilter's loop does not end at a stop signal (service.c takes

@@ -806,6 +806,7 @@ main(int argc, char **argv)
 	struct totals tot = { { 0 }, 0 };
 	struct plugin_set *set;
 	struct config *cfg;
+	struct kv_store *kv;
 	struct mta *mta;
 	int first;
 
@@ -837,7 +838,11 @@ main(int argc, char **argv)
 		tot.code = EXIT_CONFIG;
 		goto out;
 	}
-	if ((mta = mta_new(set, &o.mta, o.macros, &t)) != NULL) {
+	/* Its own store, in memory whatever kv says: a replay must not
+	 * count into the daemons' state.  The messages of one run share it. */
+	kv = kv_memory_open(cfg->kv.memory_max, KV_MEMORY_SHARDS, NULL);
+	set->kv = kv;
+	if (kv != NULL && (mta = mta_new(set, &o.mta, o.macros, &t)) != NULL) {
 		for (size_t i = 0; i < in.n; i++) {
 			t.msg = (unsigned)i + 1;
 			replay_one(&o, mta, &t, in.paths[i], &tot);
@@ -849,6 +854,7 @@ main(int argc, char **argv)
 		tot.code |= EXIT_NOT_REPLAYED;
 	}
 	plugin_set_release(set);
+	kv_close(kv);
 	config_free(cfg);
 	trace_totals(&t, &tot, in.n);
 out:

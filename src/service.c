@@ -201,6 +201,11 @@ note_restart_keys(const struct config *now, const struct config *next)
 			    "takes a restart; the running value stays",
 			    strings[i].key, next->file);
 	}
+	if (!kv_spec_equal(&now->kv, &next->kv))
+		log_msg(LOG_WARNING, "reload: kv, kv_timeout_ms or "
+		    "kv_memory_max_bytes changed in %s: they take a restart "
+		    "(the store is kept across reloads); the running values "
+		    "stay", next->file);
 	if (now->socket_mode != next->socket_mode ||
 	    now->timeout != next->timeout || now->backlog != next->backlog ||
 	    now->log_facility != next->log_facility ||

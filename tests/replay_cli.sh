@@ -15,6 +15,8 @@
 #    stage as Postfix sends them (the queue id only after a recipient).
 #  - stages an instance declares unused (ABI 1.3): not called, not
 #    traced, not asked for when no other instance takes them.
+#  - the key-value store (ABI 1.4): a memory store of the replay's own,
+#    shared by the messages of one run, empty at the next.
 #
 # Exit statuses follow automake: 0 pass, 1 fail, 99 hard error.
 
@@ -374,6 +376,20 @@ run unused_alone 0 -c "$tmp/unused_alone.ini" "$tmp/plain.eml" &&
     "$tmp/unused_alone.out" ||
     fail "unused alone: envrcpt and body not negotiated away"
 ok "stages declared unused: not called, not traced, not asked for"
+
+# ---- the key-value store (ABI 1.4) ----------------------------------------
+
+config kv <<EOF
+[plugin:count]
+module = $plugins/scripted.so
+do = eom kv_count n X-Count
+EOF
+run kv 0 -c "$tmp/kv.ini" "$tmp/plain.eml" "$tmp/plain.eml" &&
+    has kv 'change 1 [count] add_header X-Count "1"' &&
+    has kv 'change 2 [count] add_header X-Count "2"'
+run kv_again 0 -c "$tmp/kv.ini" "$tmp/plain.eml" &&
+    has kv_again 'change 1 [count] add_header X-Count "1"'
+ok "the key-value store: one per run, shared by its messages"
 
 [ $status -eq 0 ] && echo "PASS: replay_cli"
 exit $status

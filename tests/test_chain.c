@@ -153,6 +153,9 @@ rc_name(int rc)
 	case MH_E_ACTION: return "E_ACTION";
 	case MH_E_STAGE: return "E_STAGE";
 	case MH_E_NOMEM: return "E_NOMEM";
+	case MH_E_NOTFOUND: return "E_NOTFOUND";
+	case MH_E_EXISTS: return "E_EXISTS";
+	case MH_E_UNAVAILABLE: return "E_UNAVAILABLE";
 	default: return "E_?";
 	}
 }
@@ -1318,6 +1321,280 @@ test_score_arguments_checked(void)
 	v = ev_connect();
 	EXPECT_STATUS(v, MH_TEMPFAIL);
 	EXPECT_STR(P[0]->rcs, "E_STAGE E_STAGE");
+	finish();
+}
+
+/* ---- tests: the key-value store (ABI 1.4) ------------------------------ */
+
+/* Count in key aux with mh_kv_incr; note the count. */
+static mh_status
+hook_kv_count(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	long long n = 0;
+
+	keep(p, mh_kv_incr(ctx, p->aux, 1, 0, &n));
+	note(p, "%s=%lld", (const char *)p->aux, n);
+	return MH_CONTINUE;
+}
+
+static int
+declare_shared(const struct mh_init *init)
+{
+	return mh_declare_kv_namespace(init, "shared");
+}
+
+static struct kv_store *
+fixture_kv(void)
+{
+	struct kv_store *kv;
+
+	fixture();
+	kv = kv_memory_open(KV_MEMORY_MIN, KV_MEMORY_SHARDS, NULL);
+	CU_ASSERT_FATAL(kv != NULL);
+	set->kv = kv;
+	return kv;
+}
+
+/* The value the store holds under a full key, or "(none)". */
+static const char *
+stored(struct kv_store *kv, const char *full)
+{
+	static char buf[64];
+	size_t len;
+
+	if (kv_get(kv, full, buf, sizeof buf - 1, &len) != MH_OK)
+		return "(none)";
+	buf[len < sizeof buf - 1 ? len : sizeof buf - 1] = '\0';
+	return buf;
+}
+
+/*
+ * Keys are the instance's own unless it declared a namespace: p1 and p2
+ * count apart under one key name, s1 and s2 (namespace "shared") count
+ * together.  Every callback may use the store: connect, a message stage,
+ * close.
+ */
+static void
+test_kv_namespaces(void)
+{
+	struct kv_store *kv = fixture_kv();
+	static const mh_stage stages[] = { MH_STAGE_CONNECT,
+	    MH_STAGE_ENVRCPT, MH_STAGE_CLOSE };
+	const struct mod_list *mods;
+
+	add_plain("p1");
+	add_plain("p2");
+	declare = declare_shared;
+	add_plain("s1");
+	add_plain("s2");
+	declare = NULL;
+	CU_ASSERT_PTR_NULL(set->instances[0].kv_ns);
+	CU_ASSERT_STRING_EQUAL(set->instances[2].kv_ns, "shared");
+	for (size_t i = 0; i < nplug; i++) {
+		P[i]->aux = "n";
+		for (size_t k = 0; k < sizeof stages / sizeof stages[0]; k++)
+			P[i]->hook[stages[k]] = hook_kv_count;
+	}
+	start();
+	connected();
+	scored_message(&mods);
+	applied();
+	ev_close();
+	closed = true;
+	EXPECT_STR(P[0]->notes, "n=1 n=2 n=3");
+	EXPECT_STR(P[1]->notes, "n=1 n=2 n=3");
+	EXPECT_STR(P[2]->notes, "n=1 n=3 n=5");
+	EXPECT_STR(P[3]->notes, "n=2 n=4 n=6");
+	EXPECT_STR(stored(kv, "p1:n"), "3");
+	EXPECT_STR(stored(kv, "p2:n"), "3");
+	EXPECT_STR(stored(kv, "shared:n"), "6");
+	EXPECT_STR(stored(kv, "s1:n"), "(none)");
+	finish();
+	/* The store outlives the set: a new set (a reload) counts on. */
+	set = plugin_set_new();
+	CU_ASSERT_FATAL(set != NULL);
+	set->kv = kv;
+	nplug = 0;
+	add_plain("p1");
+	P[0]->aux = "n";
+	P[0]->hook[MH_STAGE_CONNECT] = hook_kv_count;
+	start();
+	ev_connect();
+	EXPECT_STR(P[0]->notes, "n=4");
+	finish();
+	kv_close(kv);
+}
+
+/* Every operation through the host functions, answers not logged. */
+static mh_status
+hook_kv_all(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	char buf[4];
+	size_t len = 0;
+	long long n = 0;
+
+	keep(p, mh_kv_get(ctx, "k", buf, sizeof buf, &len));
+	keep(p, mh_kv_add(ctx, "k", "hello", 5, 60));
+	keep(p, mh_kv_add(ctx, "k", "again", 5, 60));
+	keep(p, mh_kv_get(ctx, "k", buf, sizeof buf, &len));
+	note(p, "%.*s/%zu", (int)sizeof buf, buf, len);
+	keep(p, mh_kv_get(ctx, "k", NULL, 0, NULL));
+	keep(p, mh_kv_set(ctx, "k", "", 0, 0));
+	keep(p, mh_kv_get(ctx, "k", NULL, 0, &len));
+	note(p, "%zu", len);
+	keep(p, mh_kv_set(ctx, "c", "41", 2, 0));
+	keep(p, mh_kv_incr(ctx, "c", 1, 0, &n));
+	note(p, "%lld", n);
+	keep(p, mh_kv_delete(ctx, "c"));
+	keep(p, mh_kv_delete(ctx, "c"));
+	keep(p, mh_kv_get(ctx, "c", buf, sizeof buf, &len));
+	return MH_CONTINUE;
+}
+
+static void
+test_kv_operations(void)
+{
+	struct kv_store *kv = fixture_kv();
+	const char *log;
+	struct verdict v;
+
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_HELO] = hook_kv_all;
+	start();
+	ev_connect();
+	unit_capture_start();
+	v = ev_helo("client.example.com");
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "E_NOTFOUND OK E_EXISTS OK OK OK OK OK OK "
+	    "OK OK E_NOTFOUND");
+	EXPECT_STR(P[0]->notes, "hell/5 0 42");
+	EXPECT_STR(log, "");
+	finish();
+	kv_close(kv);
+}
+
+/*
+ * A refused kv call is logged and returned, and unlike a refused message
+ * change it does not fail the callback: the plugin's status stands (a
+ * score call at the same stage fails it, for comparison).
+ */
+static mh_status
+hook_kv_bad(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	static char big[MH_KV_VALUE_MAX + 1];
+	char longkey[MH_KV_KEY_MAX + 2];
+	long long n;
+
+	memset(longkey, 'k', sizeof longkey - 1);
+	longkey[sizeof longkey - 1] = '\0';
+	keep(p, mh_kv_get(ctx, NULL, NULL, 0, NULL));
+	keep(p, mh_kv_get(ctx, "a b", NULL, 0, NULL));
+	keep(p, mh_kv_set(ctx, longkey, "v", 1, 0));
+	keep(p, mh_kv_set(ctx, "k", NULL, 1, 0));
+	keep(p, mh_kv_add(ctx, "k", big, sizeof big, 0));
+	keep(p, mh_kv_get(ctx, "k", NULL, 4, NULL));
+	keep(p, mh_kv_set(ctx, "k", "ten", 3, 0));
+	keep(p, mh_kv_incr(ctx, "k", 1, 0, &n));
+	keep(p, mh_kv_delete(ctx, "caf\xc3\xa9"));
+	return p->status[MH_STAGE_CONNECT];
+}
+
+static mh_status
+hook_kv_none(mh_ctx *ctx, struct tplug *p, const char *arg)
+{
+	keep(p, mh_kv_set(ctx, "k", "v", 1, 0));
+	keep(p, mh_kv_incr(ctx, "k", 1, 0, NULL));
+	return MH_CONTINUE;
+}
+
+static void
+test_kv_refusal_does_not_fail_the_callback(void)
+{
+	struct kv_store *kv = fixture_kv();
+	const char *log;
+	struct verdict v;
+
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_kv_bad;
+	start();
+	unit_capture_start();
+	v = ev_connect();
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "E_INVALID E_INVALID E_INVALID E_INVALID "
+	    "E_INVALID E_INVALID OK E_INVALID E_INVALID");
+	EXPECT_LOGGED(log, "error: " QID ": [p1] mh_kv_get at connect: NULL "
+	    "key (invalid argument)\n");
+	EXPECT_LOGGED(log, "[p1] mh_kv_get at connect: bad key 'a b': 1 to "
+	    "200 bytes of printable ASCII without spaces");
+	EXPECT_LOGGED(log, "[p1] mh_kv_add at connect: value of 65537 bytes: "
+	    "at most 65536");
+	EXPECT_LOGGED(log, "[p1] mh_kv_incr at connect: key 'k': the value "
+	    "is not a decimal integer");
+	/* The value the refused incr found stays. */
+	EXPECT_STR(stored(kv, "p1:k"), "ten");
+	finish();
+	kv_close(kv);
+
+	/* The plugin's own decision stands as it made it. */
+	kv = fixture_kv();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_kv_bad;
+	P[0]->status[MH_STAGE_CONNECT] = MH_REJECT;
+	start();
+	v = ev_connect();
+	EXPECT_STATUS(v, MH_REJECT);
+	finish();
+	kv_close(kv);
+
+	/* Without a store (a program that made none): unavailable. */
+	fixture();
+	add_plain("p1");
+	P[0]->hook[MH_STAGE_CONNECT] = hook_kv_none;
+	start();
+	unit_capture_start();
+	v = ev_connect();
+	log = unit_capture_end(true);
+	EXPECT_STATUS(v, MH_CONTINUE);
+	EXPECT_STR(P[0]->rcs, "E_UNAVAILABLE E_UNAVAILABLE");
+	EXPECT_LOGGED(log, "[p1] mh_kv_set at connect: no key-value store");
+	finish();
+}
+
+/* mh_declare_kv_namespace checks its name, and takes one per instance. */
+static int
+declare_bad_namespace(const struct mh_init *init)
+{
+	return mh_declare_kv_namespace(init, "a:b") == MH_E_INVALID ? 0 : -1;
+}
+
+static int
+declare_two_namespaces(const struct mh_init *init)
+{
+	if (mh_declare_kv_namespace(init, "one") != MH_OK)
+		return -1;
+	return mh_declare_kv_namespace(init, "two") == MH_E_INVALID ? 0 : -1;
+}
+
+static void
+test_kv_namespace_declarations_checked(void)
+{
+	char err[512];
+
+	fixture();
+	declare = declare_bad_namespace;
+	CU_ASSERT_EQUAL(plugin_set_add(set, "p1", &test_plugin, NULL, 0,
+	    ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
+	EXPECT_LOGGED(err, "mh_declare_kv_namespace: bad namespace 'a:b'");
+	declare = declare_two_namespaces;
+	CU_ASSERT_EQUAL(plugin_set_add(set, "p2", &test_plugin, NULL, 0,
+	    ON_ERROR_TEMPFAIL, false, err, sizeof err), -1);
+	EXPECT_LOGGED(err, "namespace 'two' declared after 'one': one per "
+	    "instance");
+	declare = NULL;
+	CU_ASSERT_EQUAL(set->ninstances, 0);
+	CU_ASSERT_EQUAL(mh_declare_kv_namespace(NULL, "x"), MH_E_INVALID);
 	finish();
 }
 
@@ -5639,6 +5916,22 @@ test_thread_logs_while_session_runs(void)
 	finish();
 }
 
+/* The key-value functions (ABI 1.4), with good arguments. */
+static void
+call_kv(mh_ctx *ctx, char *out, size_t size)
+{
+	long long n;
+	char buf[8];
+	size_t len;
+
+	append(out, size, " %s", rc_name(mh_kv_get(ctx, "k", buf, sizeof buf,
+	    &len)));
+	append(out, size, " %s", rc_name(mh_kv_set(ctx, "k", "v", 1, 0)));
+	append(out, size, " %s", rc_name(mh_kv_add(ctx, "k", "v", 1, 0)));
+	append(out, size, " %s", rc_name(mh_kv_incr(ctx, "k", 1, 0, &n)));
+	append(out, size, " %s", rc_name(mh_kv_delete(ctx, "k")));
+}
+
 /*
  * Every host function that needs a callback of ctx, called with it; the
  * results, in order, as "stage conn msg macro qid addr" (the value, or
@@ -5687,11 +5980,13 @@ call_everything(mh_ctx *ctx, char *out, size_t size)
 	    free)));
 	append(out, size, " %s", rc_name(mh_set_msg_data_free(ctx, &bogus,
 	    free)));
+	call_kv(ctx, out, size);
 }
 
 #define ALL_REFUSED "none null null (null) (null) (null) E_STAGE E_STAGE " \
 	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE "  \
-	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE"
+	"E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE E_STAGE " \
+	"E_STAGE E_STAGE"
 
 /* The host functions refused outside callbacks, each logged by name. */
 static void
@@ -5705,7 +6000,8 @@ check_refusals_logged(const char *log, const char *inst, int line)
 		"mh_header_change", "mh_header_delete", "mh_body_replace",
 		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
 		"mh_quarantine", "mh_progress", "mh_set_conn_data_free",
-		"mh_set_msg_data_free",
+		"mh_set_msg_data_free", "mh_kv_get", "mh_kv_set", "mh_kv_add",
+		"mh_kv_incr", "mh_kv_delete",
 	};
 	char want[128];
 
@@ -5914,12 +6210,14 @@ call_everything_null(char *out, size_t size)
 	    free)));
 	append(out, size, " %s", rc_name(mh_set_msg_data_free(NULL, out,
 	    free)));
+	call_kv(NULL, out, size);
 }
 
 #define ALL_NULL_CTX "null (null) none null null (null) (null) (null) "   \
 	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
 	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
-	"E_INVALID E_INVALID E_INVALID"
+	"E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID E_INVALID "    \
+	"E_INVALID E_INVALID"
 
 static mh_status
 hook_null_ctx(mh_ctx *ctx, struct tplug *p, const char *arg)
@@ -5940,7 +6238,8 @@ test_null_context_refused(void)
 		"mh_header_change", "mh_header_delete", "mh_body_replace",
 		"mh_rcpt_add", "mh_rcpt_delete", "mh_from_change",
 		"mh_quarantine", "mh_progress", "mh_set_conn_data_free",
-		"mh_set_msg_data_free",
+		"mh_set_msg_data_free", "mh_kv_get", "mh_kv_set", "mh_kv_add",
+		"mh_kv_incr", "mh_kv_delete",
 	};
 	const struct mod_list *mods;
 	struct verdict v;
@@ -6394,6 +6693,10 @@ static const struct unit_test tests[] = {
 	TEST(test_score_plugin_reject_wins),
 	TEST(test_score_keeps_message_to_its_end),
 	TEST(test_score_arguments_checked),
+	TEST(test_kv_namespaces),
+	TEST(test_kv_operations),
+	TEST(test_kv_refusal_does_not_fail_the_callback),
+	TEST(test_kv_namespace_declarations_checked),
 	TEST(test_cond_client_out_for_the_connection),
 	TEST(test_cond_daemon_name),
 	TEST(test_cond_message_conditions_per_message),

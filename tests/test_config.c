@@ -421,6 +421,61 @@ test_score_keys(void)
 	    "'score_tempfail_reply' without 'score_tempfail'");
 }
 
+/* The key-value store's keys: defaults, sizes with suffixes, ranges, and
+ * the Redis forms parsed but not yet supported. */
+static void
+test_kv_keys(void)
+{
+	struct config *cfg = load("[milterhost]\n");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.type, KV_MEMORY);
+	CU_ASSERT_EQUAL(cfg->kv.timeout_ms, 250);
+	CU_ASSERT_EQUAL(cfg->kv.memory_max, (size_t)64 << 20);
+	config_free(cfg);
+	cfg = load("[milterhost]\nkv = memory\nkv_timeout_ms = 10000\n"
+	    "kv_memory_max_bytes = 512M\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.type, KV_MEMORY);
+	CU_ASSERT_EQUAL(cfg->kv.timeout_ms, 10000);
+	CU_ASSERT_EQUAL(cfg->kv.memory_max, (size_t)512 << 20);
+	config_free(cfg);
+	cfg = load("[milterhost]\nkv_memory_max_bytes = 8388608\n"
+	    "kv_timeout_ms = 1\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.memory_max, 8388608);
+	CU_ASSERT_EQUAL(cfg->kv.timeout_ms, 1);
+	config_free(cfg);
+	cfg = load("[milterhost]\nkv_memory_max_bytes = 2g\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.memory_max, (size_t)2 << 30);
+	config_free(cfg);
+
+	check_error("[milterhost]\nkv = redis://127.0.0.1:6379/0\n", 2,
+	    "'redis://127.0.0.1:6379/0'", "'kv'", "not yet supported");
+	check_error("[milterhost]\n\nkv = unix:/run/redis.sock\n", 3, "'kv'",
+	    "not yet supported");
+	check_error("[milterhost]\nkv = redis\n", 2, "bad value 'redis' for "
+	    "key 'kv'", "memory, redis://HOST:PORT[/DB] or unix:/PATH");
+	check_error("[milterhost]\nkv = redis://host\n", 2, "'kv'");
+	check_error("[milterhost]\nkv_timeout_ms = 0\n", 2,
+	    "'kv_timeout_ms'", "1 to 10000");
+	check_error("[milterhost]\nkv_timeout_ms = 10001\n", 2,
+	    "'kv_timeout_ms'");
+	check_error("[milterhost]\nkv_timeout_ms = 1s\n", 2,
+	    "'kv_timeout_ms'");
+	check_error("[milterhost]\nkv_memory_max_bytes = 1M\n", 2,
+	    "'kv_memory_max_bytes'", "at least 8M");
+	check_error("[milterhost]\nkv_memory_max_bytes = 64MB\n", 2,
+	    "'kv_memory_max_bytes'");
+	check_error("[milterhost]\nkv_memory_max_bytes = M\n", 2,
+	    "'kv_memory_max_bytes'");
+	check_error("[milterhost]\nkv_memory_max_bytes = "
+	    "99999999999999999999\n", 2, "'kv_memory_max_bytes'");
+	check_error("[milterhost]\nkv = memory\nkv = memory\n", 3,
+	    "'kv' given twice");
+}
+
 /* Condition keys are the host's: kept apart from the plugin's settings,
  * compiled when the section ends, refused with file, line and key. */
 static void
@@ -1281,6 +1336,7 @@ static const struct unit_test tests[] = {
 	TEST(test_socket_mode_is_octal_up_to_0777),
 	TEST(test_pidfile_must_be_absolute),
 	TEST(test_score_keys),
+	TEST(test_kv_keys),
 	TEST(test_condition_keys),
 	TEST(test_log_settings_take_their_names),
 	TEST(test_bad_log_settings_are_errors),

@@ -1544,10 +1544,24 @@ test_plugin_using_every_host_function_loads_and_runs(void)
 	    "changes = yes\nreject_rcpt = <bad@example.org>\n"
 	    "on_error = reject\n");
 
+	struct kv_store *kv = kv_memory_open(KV_MEMORY_MIN, KV_MEMORY_SHARDS,
+	    NULL);
+	char buf[8];
+	size_t len = 0;
+
 	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kv);
 	CU_ASSERT_STRING_EQUAL(set->instances[0].desc->name, "allapi");
+	CU_ASSERT_STRING_EQUAL(set->instances[0].kv_ns, "allapi");
+	set->kv = kv;
 	run_allapi_session(set);
 	unload(set);
+	/* Its one message counted under its namespace. */
+	CU_ASSERT_EQUAL(kv_get(kv, "allapi:messages", buf, sizeof buf, &len),
+	    MH_OK);
+	CU_ASSERT_EQUAL(len, 1);
+	CU_ASSERT_EQUAL(buf[0], '1');
+	kv_close(kv);
 }
 
 static void
@@ -1561,9 +1575,9 @@ test_allapi_init_uses_parse_bool(void)
 
 /*
  * abi10.so is tests/plugins/abi10.c built against the plugin.h of ABI 1.0
- * as released (tests/abi/milterhost-1.0), abi10_11.so and abi10_12.so
- * against those of 1.1 and 1.2, abi10_now.so the same source built
- * against the current one.  When later minors extend the ABI, a plugin
+ * as released (tests/abi/milterhost-1.0), abi10_11.so, abi10_12.so and
+ * abi10_13.so against those of 1.1, 1.2 and 1.3, abi10_now.so the same
+ * source built against the current one.  When later minors extend the ABI, a plugin
  * built for an older one must keep loading and doing what it did: each
  * build runs through one session, and the transcripts of what the engine
  * got from them (verdicts, replies, the changes at eom, the plugin's log
@@ -1865,9 +1879,10 @@ static void
 test_plugin_built_for_1_0_behaves_as_built_now(void)
 {
 	static char old[32768], now[32768], v11[32768], v12[32768];
+	static char v13[32768];
 
 	abi10_run("abi10", 0, ABI10_DESC_SIZE, old, sizeof old);
-	/* Built against the 1.1 and 1.2 headers: no later minor added a
+	/* Built against the 1.1 to 1.3 headers: no later minor added a
 	 * descriptor field. */
 	abi10_run("abi10_11", 1, sizeof(struct mh_plugin), v11, sizeof v11);
 	if (strcmp(old, v11) != 0)
@@ -1879,6 +1894,11 @@ test_plugin_built_for_1_0_behaves_as_built_now(void)
 		fprintf(stderr, "\n  built for 1.0:\n%s\n  built for 1.2:\n%s\n",
 		    old, v12);
 	CU_ASSERT_STRING_EQUAL(old, v12);
+	abi10_run("abi10_13", 3, sizeof(struct mh_plugin), v13, sizeof v13);
+	if (strcmp(old, v13) != 0)
+		fprintf(stderr, "\n  built for 1.0:\n%s\n  built for 1.3:\n%s\n",
+		    old, v13);
+	CU_ASSERT_STRING_EQUAL(old, v13);
 	abi10_run("abi10_now", MH_ABI_MINOR, sizeof(struct mh_plugin), now,
 	    sizeof now);
 	if (strcmp(old, now) != 0)

@@ -64,8 +64,8 @@
  *   mh_client_address, the	MH_E_STAGE (NULL, MH_STAGE_COUNT or nothing
  *   data slots,		for the functions without a status) and is
  *   mh_current_stage,		logged, naming the instance and the
- *   mh_progress, scores	function.  It does not make the callback
- *				running meanwhile fail.
+ *   mh_progress, scores,	function.  It does not make the callback
+ *   mh_kv_*			running meanwhile fail.
  *
  *   mh_init_error,		only from within init, on its thread.
  *   mh_declare_*
@@ -117,9 +117,12 @@ extern "C" {
  *   1.2  the message's score: mh_score_add, mh_score_get
  *   1.3  mh_declare_unused: stages whose callback an instance does not
  *        need; the wish MH_WANT_EARLIER_CHANGES
+ *   1.4  the key-value store: mh_kv_get, mh_kv_set, mh_kv_add,
+ *        mh_kv_incr, mh_kv_delete, mh_declare_kv_namespace; the codes
+ *        MH_E_NOTFOUND, MH_E_EXISTS, MH_E_UNAVAILABLE
  */
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 3
+#define MH_ABI_MINOR 4
 
 /* Start every descriptor with this: it records the ABI the plugin was
  * built against and how large the descriptor is. */
@@ -270,6 +273,10 @@ typedef enum mh_stage {
 #define MH_E_ACTION (-2)  /* the action is not declared in the descriptor */
 #define MH_E_STAGE (-3)   /* not allowed at this stage */
 #define MH_E_NOMEM (-4)   /* out of memory */
+/* (ABI 1.4) Results of the key-value store (mh_kv_*). */
+#define MH_E_NOTFOUND (-5)    /* no such key, or it expired */
+#define MH_E_EXISTS (-6)      /* mh_kv_add: the key is there already */
+#define MH_E_UNAVAILABLE (-7) /* the store did not answer in time */
 
 typedef struct mh_ctx mh_ctx;
 
@@ -424,6 +431,16 @@ int mh_declare_observer(const struct mh_init *init, mh_stage stage);
  * unused: MH_E_INVALID, refused as above.
  */
 int mh_declare_unused(const struct mh_init *init, mh_stage stage);
+
+/*
+ * (ABI 1.4) Share the instance's keys in the key-value store (mh_kv_*)
+ * under namespace name instead of its own: every instance that declares
+ * the same name reads and writes the same keys.  name: 1 to 128 letters,
+ * digits, '_', '.' and '-' (as instance names).  Call it once at most.
+ * Returns MH_OK, or MH_E_INVALID for a bad name or a second call, refused
+ * as above.  See "Key-value store" below.
+ */
+int mh_declare_kv_namespace(const struct mh_init *init, const char *name);
 
 /* Parse a boolean setting (yes/no, true/false, on/off, 1/0).  Returns 0
  * and sets *out, or -1 if value is none of these (or value or out is
@@ -607,6 +624,86 @@ int mh_score_add(mh_ctx *ctx, double points, const char *reason);
 int mh_score_get(mh_ctx *ctx, double *total);
 
 /* ---- end of scores ----------------------------------------------------- */
+
+/* ---- Key-value store (ABI 1.4) ----------------------------------------- */
+
+/*
+ * (ABI 1.4) A store of byte strings by key, with a time to live, shared
+ * by the sessions of the daemon: counters and memories that outlive one
+ * message or connection (rate limits, greylisting).  [milterhost]'s kv
+ * key says where it lives (README "Configuration reference"): in the
+ * daemon's memory (kv = memory, the default: bounded by
+ * kv_memory_max_bytes, the entries expiring soonest evicted first when
+ * full; lost at restart, kept across reload), or on a Redis server that
+ * several hosts share.
+ *
+ * Keys: 1 to MH_KV_KEY_MAX bytes of printable ASCII without spaces
+ * (33 to 126).  Values: 0 to MH_KV_VALUE_MAX bytes of any kind.
+ *
+ * Namespaces: the store prefixes every key with a namespace and a colon.
+ * By default the namespace is the instance's name ("tag" of
+ * [plugin:tag]), so two instances never see each other's keys, whatever
+ * they call them; an instance that declared a namespace in init
+ * (mh_declare_kv_namespace) uses that one instead, and shares its keys
+ * with every instance that declared the same name: instances of one
+ * plugin in the chain, and, through Redis, the instances of every host
+ * that uses it.  A namespace named like an instance shares that
+ * instance's keys.  The stored key is "NAMESPACE:key".
+ *
+ * Times to live: ttl_s seconds from the write, 0 for none.  An entry is
+ * gone once it expired: reads return MH_E_NOTFOUND and mh_kv_add and
+ * mh_kv_incr see it absent.
+ *
+ * Callable from any callback of ctx (connection or message stages, abort
+ * and close included), on its thread, as the other functions taking a
+ * ctx (see "Threads"): elsewhere MH_E_STAGE.  Unlike message changes, a
+ * call that is refused (MH_E_INVALID, MH_E_STAGE) or fails (MH_E_NOMEM,
+ * MH_E_UNAVAILABLE) does not make the callback fail: the plugin decides
+ * what an answer means (fail open, or tempfail), and returns its status
+ * as usual.  Refusals and failures are logged; MH_OK, MH_E_NOTFOUND and
+ * MH_E_EXISTS, which are answers, are not.  A dry_run instance's calls
+ * are made as any other's: the store is not a change to the message.
+ *
+ * MH_E_UNAVAILABLE: the store did not answer within [milterhost]'s
+ * kv_timeout_ms (Redis down or slow); the memory store never returns it.
+ * Each call stands alone: there are no transactions, but mh_kv_add and
+ * mh_kv_incr are atomic, also between hosts sharing a Redis.
+ */
+#define MH_KV_KEY_MAX 200
+#define MH_KV_VALUE_MAX 65536
+
+/*
+ * Copy key's value into buf, up to size bytes (buf may be NULL when size
+ * is 0), and its whole length into *len (len may be NULL): a value longer
+ * than size is cut, and *len > size says so.  The value is not
+ * NUL-terminated.  Returns MH_OK, MH_E_NOTFOUND (absent or expired),
+ * MH_E_INVALID, MH_E_STAGE or MH_E_UNAVAILABLE.
+ */
+int mh_kv_get(mh_ctx *ctx, const char *key, void *buf, size_t size,
+	      size_t *len);
+/* Store len bytes at value as key's value (value may be NULL when len is
+ * 0), replacing any value and its time to live.  ttl_s 0: no expiry. */
+int mh_kv_set(mh_ctx *ctx, const char *key, const void *value, size_t len,
+	      unsigned ttl_s);
+/* The same if key is absent (or expired): MH_OK; else MH_E_EXISTS and the
+ * entry stays as it was. */
+int mh_kv_add(mh_ctx *ctx, const char *key, const void *value, size_t len,
+	      unsigned ttl_s);
+/*
+ * Add by (may be negative) to key's value, a decimal integer ("-12"),
+ * and store the sum into *result (result may be NULL).  An absent key is
+ * created with the value by and the time to live ttl_s; an existing one
+ * keeps its time to live (ttl_s applies only at creation: a fixed window
+ * starts with the first count).  A value that is not a decimal integer
+ * of the range of long long, or a sum out of it, is MH_E_INVALID and
+ * leaves the value as it was.
+ */
+int mh_kv_incr(mh_ctx *ctx, const char *key, long long by, unsigned ttl_s,
+	       long long *result);
+/* Remove key: MH_OK whether or not it was there. */
+int mh_kv_delete(mh_ctx *ctx, const char *key);
+
+/* ---- end of the key-value store --------------------------------------- */
 
 /* A short English text for an MH_E_* value. */
 const char *mh_strerror(int err);

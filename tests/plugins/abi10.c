@@ -34,6 +34,9 @@
 #if defined(ABI12_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 2)
 #error "abi10_12 must be built against the ABI 1.2 header fixture"
 #endif
+#if defined(ABI13_FIXTURE) && (MH_ABI_MAJOR != 1 || MH_ABI_MINOR != 3)
+#error "abi10_13 must be built against the ABI 1.3 header fixture"
+#endif
 
 struct abi10 {
 	char *reject_rcpt;

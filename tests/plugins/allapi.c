@@ -11,6 +11,8 @@
  *
  * Per connection it counts messages, per message recipients, in the
  * data slots; a missing slot where one must be makes the callback fail.
+ * At eom it counts the messages in the key-value store (ABI 1.4), under
+ * the namespace "allapi" its init declares: key "messages".
  * So does a host function that refuses a request.
  */
 #include <stdarg.h>
@@ -92,6 +94,10 @@ allapi_init(const struct mh_init *init, void **state)
 			allapi_fini(a);
 			return -1;
 		}
+	}
+	if (mh_declare_kv_namespace(init, "allapi") != MH_OK) {
+		allapi_fini(a);
+		return -1;
 	}
 	*state = a;
 	return 0;
@@ -202,6 +208,28 @@ free_msg(mh_ctx *ctx)
 	mh_set_msg_data(ctx, NULL);
 }
 
+/* Every function of the key-value store, each with the answer it must
+ * give; MH_OK if they all did. */
+static int
+use_store(mh_ctx *ctx)
+{
+	char buf[32];
+	size_t len = 0;
+	long long n = 0;
+
+	if (mh_kv_set(ctx, "scratch", "x", 1, 60) != MH_OK ||
+	    mh_kv_add(ctx, "scratch", "y", 1, 60) != MH_E_EXISTS ||
+	    mh_kv_delete(ctx, "scratch") != MH_OK ||
+	    mh_kv_get(ctx, "scratch", buf, sizeof buf, &len) !=
+	    MH_E_NOTFOUND ||
+	    mh_kv_incr(ctx, "messages", 1, 0, &n) != MH_OK ||
+	    mh_kv_get(ctx, "messages", buf, sizeof buf, &len) != MH_OK)
+		return MH_E_INVALID;
+	mh_log(ctx, MH_LOG_DEBUG, "message %lld (%.*s)", n,
+	    (int)(len < sizeof buf ? len : sizeof buf), buf);
+	return MH_OK;
+}
+
 static mh_status
 allapi_eom(mh_ctx *ctx)
 {
@@ -210,6 +238,10 @@ allapi_eom(mh_ctx *ctx)
 	int rc = MH_OK;
 
 	if (m == NULL || mh_current_stage(ctx) != MH_STAGE_EOM) {
+		free_msg(ctx);
+		return MH_FAIL;
+	}
+	if (use_store(ctx) != MH_OK) {
 		free_msg(ctx);
 		return MH_FAIL;
 	}

@@ -57,6 +57,8 @@
  *   quarantine REASON		mh_quarantine
  *   progress			mh_progress
  *   sleep MS			sleep MS milliseconds (a slow callback)
+ *   kv_count KEY NAME		mh_kv_incr of KEY by 1 (ABI 1.4), then
+ *				mh_header_add NAME with the count
  *
  * Settings: "observe" (a list key): a stage where the instance declares
  * it only observes (mh_declare_observer, ABI 1.1).
@@ -94,7 +96,8 @@ enum action {
 	A_STATUS, A_REPLY_STATUS, A_RETURN, A_REPLY, A_REPLY_ML,
 	A_ADD_HEADER, A_INSERT_HEADER, A_CHANGE_HEADER, A_DELETE_HEADER,
 	A_REPLACE_BODY, A_REPLACE_BODY_SIZE, A_ADD_RCPT, A_ADD_RCPT_ARGS,
-	A_DELETE_RCPT, A_CHANGE_FROM, A_QUARANTINE, A_PROGRESS, A_SLEEP
+	A_DELETE_RCPT, A_CHANGE_FROM, A_QUARANTINE, A_PROGRESS, A_SLEEP,
+	A_KV_COUNT
 };
 
 /* How an action's words after its name are split: the number of single
@@ -129,6 +132,7 @@ static const struct action_def {
 	{ "quarantine", A_QUARANTINE, 0, 0, 1 },
 	{ "progress", A_PROGRESS, 0, 0, 0 },
 	{ "sleep", A_SLEEP, 0, 1, 0 },
+	{ "kv_count", A_KV_COUNT, 0, 2, 0 },
 };
 
 static const char *const stage_names[MH_STAGE_COUNT] = {
@@ -481,6 +485,21 @@ status_reply(mh_ctx *ctx, const char *rest)
 	    rest + off);
 }
 
+/* Count in the key-value store and show the count in a header: a test
+ * sees what the store kept (across a reload, not across a restart). */
+static int
+kv_count(mh_ctx *ctx, const char *key, const char *header)
+{
+	char value[32];
+	long long n = 0;
+	int rc;
+
+	if ((rc = mh_kv_incr(ctx, key, 1, 0, &n)) != MH_OK)
+		return rc;
+	snprintf(value, sizeof value, "%lld", n);
+	return mh_header_add(ctx, header, value);
+}
+
 /* Run one step's host call; returns its result. */
 static int
 host_call(mh_ctx *ctx, const struct step *st)
@@ -522,6 +541,8 @@ host_call(mh_ctx *ctx, const struct step *st)
 		return mh_quarantine(ctx, rest);
 	case A_PROGRESS:
 		return mh_progress(ctx);
+	case A_KV_COUNT:
+		return kv_count(ctx, st->word[0], st->word[1]);
 	case A_SLEEP: {
 		struct timespec ts = { st->number / 1000,
 		    (st->number % 1000) * 1000000 };
