@@ -469,13 +469,29 @@ set_metrics_listen(struct config *cfg, struct config_instance *inst,
 	return set_string(&cfg->metrics_listen, value);
 }
 
-/* The Redis forms are parsed, and refused until the backend comes. */
 static enum set_result
 set_kv(struct config *cfg, struct config_instance *inst, const char *value)
 {
 	if (!kv_parse_spec(value, &cfg->kv))
 		return SET_BAD;
-	return cfg->kv.type == KV_MEMORY ? SET_OK : SET_LATER;
+	return SET_OK;
+}
+
+/* Redis's AUTH password: printable ASCII without spaces, so that what the
+ * file says is what Redis gets. */
+static enum set_result
+set_kv_password(struct config *cfg, struct config_instance *inst,
+		const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len >= sizeof cfg->kv.password)
+		return SET_BAD;
+	for (size_t i = 0; i < len; i++)
+		if (value[i] < 33 || value[i] > 126)
+			return SET_BAD;
+	memcpy(cfg->kv.password, value, len + 1);
+	return SET_OK;
 }
 
 static enum set_result
@@ -569,6 +585,8 @@ static const struct host_key host_keys[] = {
 	{ "metrics_listen", set_metrics_listen,
 	    "ADDRESS:PORT with a numeric IPv4 address, or [IPv6]:PORT" },
 	{ "kv", set_kv, "memory, redis://HOST:PORT[/DB] or unix:/PATH" },
+	{ "kv_password", set_kv_password,
+	    "1 to 255 characters of printable ASCII without spaces" },
 	{ "kv_timeout_ms", set_kv_timeout_ms,
 	    "a number of milliseconds from 1 to 10000" },
 	{ "kv_memory_max_bytes", set_kv_memory_max_bytes,

@@ -100,8 +100,9 @@ kv_spec_equal(const struct kv_spec *a, const struct kv_spec *b)
 {
 	return a->type == b->type && strcmp(a->host, b->host) == 0 &&
 	    a->port == b->port && a->db == b->db &&
-	    strcmp(a->path, b->path) == 0 && a->timeout_ms == b->timeout_ms &&
-	    a->memory_max == b->memory_max;
+	    strcmp(a->path, b->path) == 0 &&
+	    strcmp(a->password, b->password) == 0 &&
+	    a->timeout_ms == b->timeout_ms && a->memory_max == b->memory_max;
 }
 
 struct kv_store *
@@ -110,9 +111,10 @@ kv_open(const struct kv_spec *spec, char *err, size_t errlen)
 	struct kv_store *kv;
 
 	if (spec->type != KV_MEMORY) {
-		snprintf(err, errlen, "kv: the Redis backend is not yet "
-		    "supported (only kv = memory)");
-		return NULL;
+		if ((kv = kv_redis_open(spec)) == NULL)
+			snprintf(err, errlen, "kv: out of memory for the "
+			    "store");
+		return kv;
 	}
 	if ((kv = kv_memory_open(spec->memory_max, KV_MEMORY_SHARDS,
 	    NULL)) == NULL)

@@ -45,6 +45,7 @@ struct kv_spec {
 	unsigned port;
 	unsigned db;
 	char path[108];        /* KV_REDIS_UNIX: a sun_path */
+	char password[256];    /* kv_password: "" for none */
 	unsigned timeout_ms;   /* kv_timeout_ms */
 	size_t memory_max;     /* kv_memory_max_bytes */
 };
@@ -116,6 +117,11 @@ bool kv_parse_integer(const char *s, size_t len, long long *out);
  */
 struct kv_store *kv_memory_open(size_t max_bytes, unsigned nshards,
 				uint64_t (*clock_ms)(void));
+/*
+ * The Redis backend (kv_redis.c) for spec (KV_REDIS_TCP or KV_REDIS_UNIX):
+ * connects lazily, per thread, so it only fails for want of memory.
+ */
+struct kv_store *kv_redis_open(const struct kv_spec *spec);
 /* Bytes counted and entries held, over all shards (tests, metrics). */
 void kv_memory_usage(struct kv_store *kv, size_t *bytes, size_t *entries);
 

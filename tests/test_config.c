@@ -421,8 +421,8 @@ test_score_keys(void)
 	    "'score_tempfail_reply' without 'score_tempfail'");
 }
 
-/* The key-value store's keys: defaults, sizes with suffixes, ranges, and
- * the Redis forms parsed but not yet supported. */
+/* The key-value store's keys: defaults, sizes with suffixes, ranges, the
+ * Redis forms and kv_password. */
 static void
 test_kv_keys(void)
 {
@@ -451,10 +451,24 @@ test_kv_keys(void)
 	CU_ASSERT_EQUAL(cfg->kv.memory_max, (size_t)2 << 30);
 	config_free(cfg);
 
-	check_error("[milterhost]\nkv = redis://127.0.0.1:6379/0\n", 2,
-	    "'redis://127.0.0.1:6379/0'", "'kv'", "not yet supported");
-	check_error("[milterhost]\n\nkv = unix:/run/redis.sock\n", 3, "'kv'",
-	    "not yet supported");
+	cfg = load("[milterhost]\nkv = redis://127.0.0.1:6379/3\n"
+	    "kv_password = s3cr#t!\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.type, KV_REDIS_TCP);
+	CU_ASSERT_STRING_EQUAL(cfg->kv.host, "127.0.0.1");
+	CU_ASSERT_EQUAL(cfg->kv.port, 6379);
+	CU_ASSERT_EQUAL(cfg->kv.db, 3);
+	CU_ASSERT_STRING_EQUAL(cfg->kv.password, "s3cr#t!");
+	config_free(cfg);
+	cfg = load("[milterhost]\nkv = unix:/run/redis.sock\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->kv.type, KV_REDIS_UNIX);
+	CU_ASSERT_STRING_EQUAL(cfg->kv.path, "/run/redis.sock");
+	CU_ASSERT_STRING_EQUAL(cfg->kv.password, "");
+	config_free(cfg);
+	check_error("[milterhost]\n\nkv_password = a\tb\n", 3,
+	    "'kv_password'", "printable ASCII without spaces");
+	check_error("[milterhost]\nkv_password =\n", 2, "'kv_password'");
 	check_error("[milterhost]\nkv = redis\n", 2, "bad value 'redis' for "
 	    "key 'kv'", "memory, redis://HOST:PORT[/DB] or unix:/PATH");
 	check_error("[milterhost]\nkv = redis://host\n", 2, "'kv'");
