@@ -287,7 +287,9 @@ redis_get(void *impl, const char *key, void *buf, size_t size, size_t *len)
 	if (rep->type == REDIS_REPLY_NIL) {
 		rc = MH_E_NOTFOUND;
 	} else if (rep->type == REDIS_REPLY_STRING) {
-		memcpy(buf, rep->str, rep->len < size ? rep->len : size);
+		if (size > 0)
+			memcpy(buf, rep->str, rep->len < size ? rep->len :
+			    size);
 		if (len != NULL)
 			*len = rep->len;
 		rc = MH_OK;
