@@ -202,8 +202,8 @@ note_restart_keys(const struct config *now, const struct config *next)
 			    strings[i].key, next->file);
 	}
 	if (!kv_spec_equal(&now->kv, &next->kv))
-		log_msg(LOG_WARNING, "reload: kv, kv_timeout_ms or "
-		    "kv_memory_max_bytes changed in %s: they take a restart "
+		log_msg(LOG_WARNING, "reload: kv, kv_password, kv_timeout_ms "
+		    "or kv_memory_max_bytes changed in %s: they take a restart "
 		    "(the store is kept across reloads); the running values "
 		    "stay", next->file);
 	if (now->socket_mode != next->socket_mode ||

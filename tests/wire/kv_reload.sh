@@ -2,7 +2,7 @@
 # kv_reload.sh - the plugins' key-value store (ABI 1.4, kv = memory)
 # belongs to the daemon: what a plugin counted there survives a reload
 # (a new plugin set, even with changed kv keys, which take a restart and
-# are said so), and is gone after a restart.  The scripted plugin counts
+# are said so: kv = redis:// too), and is gone after a restart.  The scripted plugin counts
 # messages in key "n" at eom and adds the count as a header.
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
@@ -63,7 +63,7 @@ sed -i 's/^log_level = debug$/log_level = debug\nkv_memory_max_bytes = 16M/' \
     "$ini"
 grep -q "^kv_memory_max_bytes = 16M$" "$ini" || wire_error "sed failed"
 reload
-grep -q "reload: kv, kv_timeout_ms or kv_memory_max_bytes changed in $ini: they take a restart" \
+grep -q "reload: kv, kv_password, kv_timeout_ms or kv_memory_max_bytes changed in $ini: they take a restart" \
     "$WIRE_LOG" || wire_fail "no warning that the kv keys take a restart"
 expect "after a reload changing the bound" 4 "$(count X-Counted)"
 
@@ -72,11 +72,20 @@ wire_stop
 wire_start "$ini" || wire_exit
 expect "after a restart" 1 "$(count X-Counted)"
 
-# Redis is refused for now, with the file, line and key.
+# kv = redis:// is a change of store: it takes a restart, said so, and
+# the memory store stays until then.
 sed -i 's|^kv_memory_max_bytes = 16M$|kv = redis://127.0.0.1:6379/0|' "$ini"
+grep -q "^kv = redis://127.0.0.1:6379/0$" "$ini" || wire_error "sed failed"
 reload
-grep -q "reload failed, the running configuration stays: $ini:[0-9]*: value 'redis://127.0.0.1:6379/0' for key 'kv' is not yet supported" \
-    "$WIRE_LOG" || wire_fail "no refusal of kv = redis naming the key"
-expect "after the refused reload" 2 "$(count X-Counted)"
+[ "$(grep -c "reload: kv, kv_password, kv_timeout_ms or kv_memory_max_bytes changed in $ini: they take a restart" \
+    "$WIRE_LOG")" -eq 2 ] || wire_fail "no warning that kv = redis takes a restart"
+expect "after a reload to kv = redis" 2 "$(count X-Counted)"
+
+# A bad kv_password is refused with the file, line and key.
+sed -i 's|^kv = redis://127.0.0.1:6379/0$|&\nkv_password = two words|' "$ini"
+reload
+grep -q "reload failed, the running configuration stays: $ini:[0-9]*: bad value 'two words' for key 'kv_password'" \
+    "$WIRE_LOG" || wire_fail "no refusal of a bad kv_password naming the key"
+expect "after the refused reload" 3 "$(count X-Counted)"
 wire_stop
 wire_exit
