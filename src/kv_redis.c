@@ -14,9 +14,11 @@
  * the connection and starts a backoff for that thread: no new attempt for
  * 100 ms, doubling at each failed attempt up to 5 s, and back to nothing
  * after a success.  During the backoff a call answers MH_E_UNAVAILABLE at
- * once.  The backend logs (warning) a connection that fails after having
- * worked, or the first failure of a thread, and a refused AUTH or SELECT,
- * with Redis's words; not every call during an outage.
+ * once.  One exception: a connection that was idle and turns out closed
+ * (Redis restarted, or closed it) is reopened at once, within the same
+ * deadline, before anything counts as a failure.  The backend logs
+ * (warning) the first failure of a thread's outage, with Redis's words
+ * (a refused AUTH or SELECT too), and (notice) its end; not every call.
  *
  * Writing to a socket Redis closed raises SIGPIPE: opening the backend
  * ignores SIGPIPE if it has its default action (libmilter ignores it too).
@@ -52,7 +54,6 @@ struct conn {
 	redisContext *c;
 	uint64_t retry_at;    /* no attempt before this (monotonic ms) */
 	unsigned backoff_ms;  /* the next backoff; 0 after a success */
-	bool was_up;          /* for the log: a connection that worked */
 	bool logged;          /* the failure was logged since it last worked */
 };
 
@@ -124,7 +125,6 @@ fail_conn(struct kv_redis *r, struct conn *cn, const char *what)
 	    cn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    cn->backoff_ms * 2;
 	cn->retry_at = now_ms() + cn->backoff_ms;
-	cn->was_up = false;
 }
 
 /* Give the next step of a call what is left before deadline; false if
@@ -223,7 +223,6 @@ get_conn(struct kv_redis *r, uint64_t deadline)
 	}
 	cn->backoff_ms = 0;
 	cn->logged = false;
-	cn->was_up = true;
 	return cn->c;
 }
 
@@ -240,8 +239,12 @@ command(struct kv_redis *r, int *rc, const char *fmt, ...)
 	redisReply *rep;
 	char what[300];
 	va_list ap;
+	bool reused;
 
 	*rc = MH_E_UNAVAILABLE;
+again:
+	cn = pthread_getspecific(r->key);
+	reused = cn != NULL && cn->c != NULL;
 	if ((c = get_conn(r, deadline)) == NULL)
 		return NULL;
 	cn = pthread_getspecific(r->key);
@@ -253,11 +256,20 @@ command(struct kv_redis *r, int *rc, const char *fmt, ...)
 	rep = redisvCommand(c, fmt, ap);
 	va_end(ap);
 	if (rep == NULL) {
+		bool timed_out = c->err == REDIS_ERR_IO &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK);
+
+		if (reused && (c->err == REDIS_ERR_EOF ||
+		    (c->err == REDIS_ERR_IO && !timed_out))) {
+			/* Closed while idle: once more on a new one. */
+			redisFree(c);
+			cn->c = NULL;
+			goto again;
+		}
 		if (c->err == REDIS_ERR_OOM)
 			*rc = MH_E_NOMEM;
-		snprintf(what, sizeof what, "%s", c->err == REDIS_ERR_IO &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK) ?
-		    "timed out" : c->errstr);
+		snprintf(what, sizeof what, "%s", timed_out ? "timed out" :
+		    c->errstr);
 		fail_conn(r, cn, what);
 		return NULL;
 	}

@@ -6,7 +6,7 @@
  * selection, a password (right and wrong), concurrent increments from
  * several threads, and Redis going away: killed (then restarted) and
  * blackholed (a socket that listens and never answers), with the time
- * calls take measured.  Skips (77) when redis-server is not installed.
+ * calls take measured, and restarted under an idle connection.  Skips (77) when redis-server is not installed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -446,6 +446,14 @@ test_redis_killed(void)
 	    (now_s() - t0) * 1000, calls);
 	CU_ASSERT_EQUAL(rc, MH_OK);
 	CU_ASSERT_STRING_EQUAL(value_of(kv, "t:k"), "2");
+	/* Restarted while the connection was idle: the next call reopens it
+	 * at once and works, without a failure, or a log line. */
+	stop_redis(&pid_dead);
+	pid_dead = start_redis(sock_dead, NULL);
+	unit_capture_start();
+	CU_ASSERT_EQUAL(kv_set(kv, "t:k", "3", 1, 0), MH_OK);
+	CU_ASSERT_STRING_EQUAL(unit_capture_end(true), "");
+	CU_ASSERT_STRING_EQUAL(value_of(kv, "t:k"), "3");
 	kv_close(kv);
 	stop_redis(&pid_dead);
 }
