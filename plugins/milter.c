@@ -112,8 +112,11 @@ struct conn {
 	struct mc_conn *mc;        /* NULL: not open */
 	bool down;                 /* it failed: nothing more for this
 				    * message; reopened at the next */
-	bool conn_done, msg_done;  /* it accepted the connection, message */
-	bool skip_body;            /* it answered skip to a body chunk */
+	/* It accepted the connection (at a connect or HELO replayed at a
+	 * later event, which the host took as that event's accept).  An
+	 * accepted message or a skipped body needs nothing here: the host
+	 * calls the instance no more for them. */
+	bool conn_done;
 	bool in_message;           /* MAIL FROM was sent */
 	unsigned headers_due;      /* headers sent, answers not read yet */
 	/* For replaying connect and HELO to a new connection. */
@@ -535,8 +538,6 @@ decision(mh_ctx *ctx, struct conn *c, enum mc_event ev,
 	case MC_R_ACCEPT:
 		if (mc_event_info(ev)->connection)
 			c->conn_done = true;
-		else
-			c->msg_done = true;
 		return MH_ACCEPT;
 	case MC_R_REJECT:
 		return MH_REJECT;
@@ -545,7 +546,6 @@ decision(mh_ctx *ctx, struct conn *c, enum mc_event ev,
 	case MC_R_DISCARD:
 		return MH_DISCARD;
 	case MC_R_SKIP:
-		c->skip_body = true;
 		return MH_SKIP;
 	case MC_R_REPLYCODE:
 		return reply_code(ctx, r->text);
@@ -747,7 +747,6 @@ relay(mh_ctx *ctx, enum mc_event ev, const struct args *a)
 		return MH_FAIL;
 	if (ev == MC_EV_MAIL) {
 		c->in_message = true;
-		c->msg_done = c->skip_body = false;
 		/* Nothing of this message has gone to the milter yet: a new
 		 * connection (with connect and HELO replayed) serves it. */
 		if (c->mc != NULL && !c->conn_done &&
@@ -766,8 +765,7 @@ relay(mh_ctx *ctx, enum mc_event ev, const struct args *a)
 		if ((st = open_conn(ctx, m, c, ev)) != MH_CONTINUE)
 			return st;
 	}
-	if (!mc_wants(c->mc, ev) || c->conn_done ||
-	    (c->msg_done && !mc_event_info(ev)->connection))
+	if (!mc_wants(c->mc, ev) || c->conn_done)
 		return MH_CONTINUE;
 	if (ev == MC_EV_RCPT && m->rcpt_rej &&
 	    !(mc_steps(c->mc) & MC_P_RCPT_REJ)) {
@@ -876,10 +874,6 @@ mi_eoh(mh_ctx *ctx)
 static mh_status
 mi_body(mh_ctx *ctx, const unsigned char *chunk, size_t len)
 {
-	struct conn *c = mh_conn_data(ctx);
-
-	if (c != NULL && c->skip_body)
-		return MH_SKIP;
 	return relay(ctx, MC_EV_BODY,
 	    &(struct args){ .chunk = chunk, .len = len });
 }
@@ -992,11 +986,10 @@ mi_eom(mh_ctx *ctx)
 	 * open yet: the end of the message is the first event it takes. */
 	if (!was_down && c->mc == NULL)
 		st = open_conn(ctx, m, c, MC_EV_EOM);
-	if (!was_down && st == MH_CONTINUE && c->mc != NULL && !c->msg_done &&
-	    !c->conn_done)
+	if (!was_down && st == MH_CONTINUE && c->mc != NULL && !c->conn_done)
 		st = end_of_message(ctx, m, c);
 	/* The next message starts afresh, whatever happened to this one. */
-	c->in_message = c->msg_done = c->skip_body = c->down = false;
+	c->in_message = c->down = false;
 	return st;
 }
 
@@ -1025,7 +1018,7 @@ mi_abort(mh_ctx *ctx)
 			c->mc = NULL;
 		}
 	}
-	c->in_message = c->msg_done = c->skip_body = false;
+	c->in_message = false;
 	c->down = false;
 }
 
