@@ -31,7 +31,6 @@
  * message ends; the instance state (max and the parsed reply) is
  * read-only after init, so sessions share it without locks.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +43,7 @@
 
 struct rcptlimit {
 	unsigned long max;
-	char rcode[4];  /* "452" */
-	char xcode[12]; /* "4.5.3", or "" for none */
-	char *text;
+	struct bundled_tempfail reply;
 };
 
 /* Per message: the recipients let through so far. */
@@ -61,67 +58,11 @@ rl_fini(void *state)
 
 	if (rl == NULL)
 		return;
-	free(rl->text);
+	bundled_tempfail_free(&rl->reply);
 	free(rl);
 }
 
 /* ---- init: the settings ------------------------------------------------ */
-
-/* The digits of a number from 1 to MAX_LIMIT. */
-static int
-parse_max(const struct mh_init *init, const char *value, unsigned long *out)
-{
-	unsigned long n = 0;
-
-	if (*value == '\0')
-		goto bad;
-	for (const char *p = value; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p))
-			goto bad;
-		n = n * 10 + (unsigned long)(*p - '0');
-		if (n > MAX_LIMIT)
-			goto bad;
-	}
-	if (n == 0)
-		goto bad;
-	*out = n;
-	return 0;
-bad:
-	return mh_init_error(init, "max", "bad number of recipients '%s': "
-	    "expected a number from 1 to %d", value, MAX_LIMIT);
-}
-
-/*
- * "CODE [X.Y.Z] text": a 4xx code, an optional enhanced status code of
- * class 4 and a text, which must not be empty.
- */
-static int
-parse_reply(const struct mh_init *init, const char *value,
-	    struct rcptlimit *rl)
-{
-	struct bundled_reply reply;
-	char err[1024];
-
-	if (!bundled_reply_has_code(value))
-		return mh_init_error(init, "reply", "bad reply '%s': expected "
-		    "'4xx [4.x.y] text', e.g. '%s'", value, DEFAULT_REPLY);
-	if (value[0] == '5')
-		return mh_init_error(init, "reply", "reply code %.3s is "
-		    "permanent: a client gives such recipients up and the "
-		    "mail is lost; use a 4xx code, such as 452, so that it "
-		    "sends them again later", value);
-	if (value[0] != '4')
-		return mh_init_error(init, "reply", "reply code %.3s is not "
-		    "4xx: the recipients beyond max are tempfailed", value);
-	if (bundled_parse_reply(value, DEFAULT_REPLY, &reply, err,
-	    sizeof err) < 0)
-		return mh_init_error(init, "reply", "%s", err);
-	memcpy(rl->rcode, reply.rcode, sizeof rl->rcode);
-	memcpy(rl->xcode, reply.xcode, sizeof rl->xcode);
-	if ((rl->text = strdup(reply.text)) == NULL)
-		return mh_init_error(init, NULL, "out of memory");
-	return 0;
-}
 
 /* The settings of the section, checked one by one. */
 struct settings {
@@ -156,9 +97,10 @@ rl_init(const struct mh_init *init, void **state)
 		return -1;
 	if ((rl = calloc(1, sizeof *rl)) == NULL)
 		return mh_init_error(init, NULL, "out of memory");
-	if (parse_max(init, s.max, &rl->max) < 0 ||
-	    parse_reply(init, s.reply != NULL ? s.reply : DEFAULT_REPLY,
-	    rl) < 0) {
+	if (bundled_parse_number(init, "max", s.max, 1, MAX_LIMIT,
+	    &rl->max) < 0 || bundled_parse_tempfail(init, "reply",
+	    s.reply != NULL ? s.reply : DEFAULT_REPLY, DEFAULT_REPLY,
+	    &rl->reply) < 0) {
 		rl_fini(rl);
 		return -1;
 	}
@@ -203,10 +145,10 @@ rl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
 	}
 	mh_log(ctx, MH_LOG_INFO, "recipient %s: the message has %lu "
 	    "already (max %lu): %s %s%s%s", rcpt, c->rcpts, rl->max,
-	    rl->rcode, rl->xcode, rl->xcode[0] != '\0' ? " " : "", rl->text);
+	    rl->reply.rcode, rl->reply.xcode, rl->reply.xcode[0] != '\0' ?
+	    " " : "", rl->reply.text);
 	/* A refused reply is logged by the host and fails the callback. */
-	if (mh_set_reply(ctx, rl->rcode, rl->xcode[0] != '\0' ? rl->xcode :
-	    NULL, rl->text) != MH_OK)
+	if (bundled_set_tempfail(ctx, &rl->reply) != MH_OK)
 		return MH_FAIL;
 	return MH_TEMPFAIL;
 }

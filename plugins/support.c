@@ -3,8 +3,11 @@
  * support.h.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <milterhost/plugin.h>
@@ -135,4 +138,220 @@ bundled_check_reply_text(const char *text, char *err, size_t errlen)
 	snprintf(err, errlen, "the reply's text is %zu bytes long, more than "
 	    "%d", strlen(text), BUNDLED_REPLY_TEXT_MAX);
 	return -1;
+}
+
+int
+bundled_parse_tempfail(const struct mh_init *init, const char *key,
+		       const char *value, const char *example,
+		       struct bundled_tempfail *reply)
+{
+	struct bundled_reply parsed;
+	char err[1024];
+
+	memset(reply, 0, sizeof *reply);
+	if (!bundled_reply_has_code(value))
+		return mh_init_error(init, key, "bad reply '%s': expected "
+		    "'4xx [4.x.y] text', e.g. '%s'", value, example);
+	if (value[0] == '5')
+		return mh_init_error(init, key, "reply code %.3s is "
+		    "permanent: a client gives up what it hears it for and "
+		    "the mail is lost; use a 4xx code, such as %.3s, so that "
+		    "it tries again later", value, example);
+	if (value[0] != '4')
+		return mh_init_error(init, key, "reply code %.3s is not 4xx: "
+		    "this reply tempfails", value);
+	if (bundled_parse_reply(value, example, &parsed, err, sizeof err) < 0)
+		return mh_init_error(init, key, "%s", err);
+	memcpy(reply->rcode, parsed.rcode, sizeof reply->rcode);
+	memcpy(reply->xcode, parsed.xcode, sizeof reply->xcode);
+	if ((reply->text = strdup(parsed.text)) == NULL)
+		return mh_init_error(init, NULL, "out of memory");
+	return 0;
+}
+
+void
+bundled_tempfail_free(struct bundled_tempfail *reply)
+{
+	free(reply->text);
+	reply->text = NULL;
+}
+
+int
+bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply)
+{
+	return mh_set_reply(ctx, reply->rcode, reply->xcode[0] != '\0' ?
+	    reply->xcode : NULL, reply->text);
+}
+
+/* ---- numbers and durations ---------------------------------------------- */
+
+/* Leading digits of s into *out (saturating above max); the end in *end. */
+static bool
+digits(const char *s, unsigned long max, unsigned long *out,
+       const char **end)
+{
+	unsigned long n = 0;
+	bool over = false;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (ULONG_MAX - 9) / 10 || n > max)
+			over = true;
+		else
+			n = n * 10 + (unsigned long)(*s - '0');
+	}
+	*out = over ? ULONG_MAX : n;
+	*end = s;
+	return true;
+}
+
+int
+bundled_parse_number(const struct mh_init *init, const char *key,
+		     const char *value, unsigned long min, unsigned long max,
+		     unsigned long *out)
+{
+	const char *end;
+	unsigned long n;
+
+	if (!digits(value, max, &n, &end) || *end != '\0' || n < min ||
+	    n > max)
+		return mh_init_error(init, key, "bad number '%s': expected a "
+		    "number from %lu to %lu", value, min, max);
+	*out = n;
+	return 0;
+}
+
+int
+bundled_parse_duration(const struct mh_init *init, const char *key,
+		       const char *value, unsigned long min,
+		       unsigned long max, unsigned long *out)
+{
+	const char *end;
+	unsigned long n, unit = 1;
+
+	if (!digits(value, max, &n, &end))
+		goto bad;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'd':
+		unit = 86400;
+		break;
+	default:
+		goto bad;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		goto bad;
+	if (n > max / unit || n * unit < min)
+		return mh_init_error(init, key, "duration '%s' out of range: "
+		    "from %lus to %lus", value, min, max);
+	*out = n * unit;
+	return 0;
+bad:
+	return mh_init_error(init, key, "bad duration '%s': expected a number "
+	    "of seconds, or a number and a unit: s, m, h or d (e.g. 90s, 5m, "
+	    "4h, 36d)", value);
+}
+
+/* ---- networks ------------------------------------------------------------ */
+
+int
+bundled_parse_nets(const struct mh_init *init, const char *key,
+		   const char *value, struct bundled_nets *nets)
+{
+	const char *p = value;
+
+	for (;;) {
+		char word[128], err[256];
+		size_t len;
+		struct netmask *v;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if (len >= sizeof word)
+			return mh_init_error(init, key, "'%.*s' is not an IPv4 "
+			    "or IPv6 address or a network (ADDRESS/BITS)",
+			    (int)len, p);
+		memcpy(word, p, len);
+		word[len] = '\0';
+		p += len;
+		if ((v = realloc(nets->v, (nets->n + 1) * sizeof *v)) == NULL)
+			return mh_init_error(init, NULL, "out of memory");
+		nets->v = v;
+		if (netmask_parse(word, &nets->v[nets->n], err, sizeof err) < 0)
+			return mh_init_error(init, key, "%s", err);
+		nets->n++;
+	}
+	return 0;
+}
+
+bool
+bundled_nets_contain(const struct bundled_nets *nets, const char *address)
+{
+	struct netaddr addr;
+
+	if (nets->n == 0 || !netaddr_parse(address, &addr))
+		return false;
+	for (size_t i = 0; i < nets->n; i++)
+		if (netmask_contains(&nets->v[i], &addr))
+			return true;
+	return false;
+}
+
+void
+bundled_nets_free(struct bundled_nets *nets)
+{
+	free(nets->v);
+	nets->v = NULL;
+	nets->n = 0;
+}
+
+/* ---- keys of the key-value store --------------------------------------- */
+
+void
+bundled_key_part(const char *text, bool lower, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t hash = 0xcbf29ce484222325ULL;
+	size_t used = 0;
+	bool fits = true;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0';
+	    p++) {
+		unsigned char c = lower ? (unsigned char)tolower(*p) : *p;
+
+		hash = (hash ^ c) * 0x100000001b3ULL;
+		if (!fits)
+			continue;
+		if (c > 32 && c < 127 && c != '%') {
+			if (used + 1 >= size)
+				fits = false;
+			else
+				buf[used++] = (char)c;
+		} else if (used + 3 >= size) {
+			fits = false;
+		} else {
+			buf[used++] = '%';
+			buf[used++] = hex[c >> 4];
+			buf[used++] = hex[c & 15];
+		}
+	}
+	if (fits) {
+		buf[used] = '\0';
+		return;
+	}
+	buf[0] = '#';
+	for (int i = 0; i < 16; i++)
+		buf[1 + i] = hex[(hash >> (60 - 4 * i)) & 15];
+	buf[17] = '\0';
 }

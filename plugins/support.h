@@ -1,13 +1,14 @@
 /*
- * support - what the init functions of the bundled plugins share:
- * reading the keys of the plugin's section, and SMTP replies written in
- * a setting.
+ * support - what the bundled plugins share: reading the keys of the
+ * plugin's section, SMTP replies, numbers, durations and networks
+ * written in a setting, and parts of store keys.
  *
  * Built as a convenience library linked into each bundled plugin, so
  * every plugin file has its own copy; the plugins export nothing but
  * their descriptor (plugins/plugin.sym), so these functions never meet
  * another plugin's or the host's.  They use only <milterhost/plugin.h>,
- * like any plugin.  The names start with bundled_, for the reader.
+ * like any plugin, and the host's src/netaddr.c, which needs only the C
+ * library and is linked into this library as one of its files.  The names start with bundled_, for the reader.
  */
 #ifndef PLUGINS_SUPPORT_H
 #define PLUGINS_SUPPORT_H
@@ -16,6 +17,8 @@
 #include <stddef.h>
 
 #include <milterhost/plugin.h>
+
+#include "../src/netaddr.h"
 
 /* ---- the keys of the section ------------------------------------------ */
 
@@ -85,5 +88,75 @@ int bundled_parse_reply(const char *value, const char *example,
  * with the reason in err.
  */
 int bundled_check_reply_text(const char *text, char *err, size_t errlen);
+
+/*
+ * A tempfail reply written in a setting (key), owned: a 4xx code, an
+ * optional enhanced status code of class 4 and a text.  A 5xx code is
+ * refused: the client would give up what it was told to send again, and
+ * mail would be lost.  Returns 0, or -1 reported with mh_init_error.
+ */
+struct bundled_tempfail {
+	char rcode[4];
+	char xcode[12];
+	char *text;     /* malloc'd: bundled_tempfail_free() */
+};
+
+int bundled_parse_tempfail(const struct mh_init *init, const char *key,
+			   const char *value, const char *example,
+			   struct bundled_tempfail *reply);
+void bundled_tempfail_free(struct bundled_tempfail *reply);
+/* Set reply as the callback's; MH_OK or what mh_set_reply returned. */
+int bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply);
+
+/* ---- numbers and durations ---------------------------------------------- */
+
+/*
+ * A number from min to max in decimal digits.  Returns 0, or -1 reported
+ * with mh_init_error for key.
+ */
+int bundled_parse_number(const struct mh_init *init, const char *key,
+			 const char *value, unsigned long min,
+			 unsigned long max, unsigned long *out);
+
+/*
+ * A duration in seconds from min to max: digits, then optionally one of
+ * s (seconds, the default), m (minutes), h (hours) or d (days): "90",
+ * "90s", "5m", "4h", "36d".  Returns 0, or -1 reported for key.
+ */
+int bundled_parse_duration(const struct mh_init *init, const char *key,
+			   const char *value, unsigned long min,
+			   unsigned long max, unsigned long *out);
+
+/* ---- networks ------------------------------------------------------------ */
+
+/* A list of networks (exempt_networks); zeroed: empty. */
+struct bundled_nets {
+	struct netmask *v;
+	size_t n;
+};
+
+/*
+ * Add the networks of value to nets: addresses or ADDRESS/BITS, IPv4 or
+ * IPv6, separated by blanks or commas.  key: the setting's own key
+ * string (init->settings[i].key) for the line of the error.  Returns 0,
+ * or -1 reported with mh_init_error.
+ */
+int bundled_parse_nets(const struct mh_init *init, const char *key,
+		       const char *value, struct bundled_nets *nets);
+/* Is the client address (text, NULL for none) in one of the networks? */
+bool bundled_nets_contain(const struct bundled_nets *nets,
+			  const char *address);
+void bundled_nets_free(struct bundled_nets *nets);
+
+/* ---- keys of the key-value store --------------------------------------- */
+
+/*
+ * Write text as a part of a store key into buf (size bytes, at least
+ * 20): printable ASCII (33 to 126) as it is, lowercased if lower, other
+ * bytes and '%' as %XX; and, if that does not fit, "#" and 16 hex digits
+ * of a 64-bit hash of the whole text (FNV-1a, after lowercasing), so
+ * that a long or odd address still has a key of its own.
+ */
+void bundled_key_part(const char *text, bool lower, char *buf, size_t size);
 
 #endif /* PLUGINS_SUPPORT_H */

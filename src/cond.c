@@ -3,11 +3,8 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +17,7 @@
 #include "array.h"
 #include "cond.h"
 #include "config.h"
+#include "netaddr.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -27,9 +25,7 @@
 struct net {
 	bool exclude;   /* written with '!' */
 	bool unknown;   /* "unknown": a client without an IP address */
-	int family;     /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	int bits;       /* prefix length */
+	struct netmask mask;
 };
 
 /* One entry of if_daemon. */
@@ -108,11 +104,7 @@ next_word(const char **p, char *buf, size_t size)
 static int
 parse_net(struct compiler *cc, const char *word, struct net *net)
 {
-	char addr[64];
-	const char *slash;
-	char *end;
-	long bits;
-	int max;
+	char err[256];
 
 	memset(net, 0, sizeof *net);
 	if ((net->exclude = word[0] == '!'))
@@ -121,27 +113,8 @@ parse_net(struct compiler *cc, const char *word, struct net *net)
 		net->unknown = true;
 		return 0;
 	}
-	slash = strchr(word, '/');
-	snprintf(addr, sizeof addr, "%.*s", slash ? (int)(slash - word) :
-	    (int)strlen(word), word);
-	if (inet_pton(AF_INET, addr, net->addr) == 1) {
-		net->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, net->addr) == 1) {
-		net->family = AF_INET6;
-		max = 128;
-	} else {
-		return refuse(cc, "'%s' is not an IPv4 or IPv6 address, a "
-		    "network (ADDRESS/BITS) or 'unknown'", word);
-	}
-	net->bits = max;
-	if (slash != NULL) {
-		bits = strtol(slash + 1, &end, 10);
-		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > max)
-			return refuse(cc, "'%s': the prefix length must be 0 "
-			    "to %d", word, max);
-		net->bits = (int)bits;
-	}
+	if (netmask_parse(word, &net->mask, err, sizeof err) < 0)
+		return refuse(cc, "%s, nor the word 'unknown'", err);
 	return 0;
 }
 
@@ -495,43 +468,18 @@ get_macro(struct cond_data *d, const char *name)
 	return v;
 }
 
-static bool
-net_contains(const struct net *net, int family, const uint8_t *addr)
-{
-	int full = net->bits / 8, rest = net->bits % 8;
-
-	if (net->family != family)
-		return false;
-	if (memcmp(net->addr, addr, (size_t)full) != 0)
-		return false;
-	return rest == 0 ||
-	    ((net->addr[full] ^ addr[full]) & (0xFF << (8 - rest))) == 0;
-}
-
 /* Does the client address (text) match the if_client list? */
 static bool
 client_matches(const struct cond *c, const char *text)
 {
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    0xFF, 0xFF };
-	uint8_t addr[16];
-	int family = 0;
+	struct netaddr addr;
+	bool known = netaddr_parse(text, &addr);
 	bool have_include = false, included = false;
 
-	if (text != NULL && inet_pton(AF_INET, text, addr) == 1) {
-		family = AF_INET;
-	} else if (text != NULL && inet_pton(AF_INET6, text, addr) == 1) {
-		family = AF_INET6;
-		/* ::ffff:192.0.2.1 is an IPv4 client. */
-		if (memcmp(addr, v4mapped, sizeof v4mapped) == 0) {
-			memmove(addr, addr + 12, 4);
-			family = AF_INET;
-		}
-	}
 	for (size_t i = 0; i < c->nnets; i++) {
 		const struct net *net = &c->nets[i];
-		bool hit = net->unknown ? family == 0 :
-		    family != 0 && net_contains(net, family, addr);
+		bool hit = net->unknown ? !known :
+		    known && netmask_contains(&net->mask, &addr);
 
 		if (hit && net->exclude)
 			return false;

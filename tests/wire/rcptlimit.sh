@@ -31,22 +31,22 @@ wire_expect_refused no-max max "missing" <<'EOF'
 [plugin:t]
 module = rcptlimit
 EOF
-wire_expect_refused max-zero max "bad number of recipients '0'" <<'EOF'
+wire_expect_refused max-zero max "bad number '0'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 0
 EOF
-wire_expect_refused max-word max "bad number of recipients 'ten'" <<'EOF'
+wire_expect_refused max-word max "bad number 'ten'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = ten
 EOF
-wire_expect_refused max-sign max "bad number of recipients '-1'" <<'EOF'
+wire_expect_refused max-sign max "bad number '-1'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = -1
 EOF
-wire_expect_refused max-big max "bad number of recipients '100001'" <<'EOF'
+wire_expect_refused max-big max "bad number '100001'" <<'EOF'
 [plugin:t]
 module = rcptlimit
 max = 100001
