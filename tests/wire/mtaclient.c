@@ -106,6 +106,13 @@
  *	helo NAME | mail ARG... | rcpt ARG... | data | unknown TEXT
  *	header NAME VALUE | eoh | body TEXT | eom | abort | quit
  *
+ *	mta				from here on, act as an MTA after a
+ *					MAIL not answered with continue: the
+ *					message's rcpt, data, header, eoh,
+ *					body and eom commands, up to the next
+ *					abort or mail, are not sent (each is
+ *					printed "skipped COMMAND")
+ *
  *	Each command goes out as written, whatever was negotiated (no
  *	event is left out), and each but negotiate, macro, abort and quit
  *	waits for its answer: a script that negotiates a "no reply" bit
@@ -1305,9 +1312,27 @@ script_macro(struct mc_conn *c, char **f, int n)
 	free(data);
 }
 
+/* The "mta" command: skip the rest of a message whose MAIL was not
+ * answered with continue. */
+static bool script_as_mta;
+static bool script_message_over;
+
+/* Is op a command of a message after its MAIL? */
+static bool
+in_message(const char *op)
+{
+	static const char *const ops[] = { "rcpt", "data", "header", "eoh",
+	    "body", "eom" };
+
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Read the answer to command what: "reply WHAT LETTER [TEXT]", after
- * "mod ..." for each change at end of message. */
-static void
+ * "mod ..." for each change at end of message; returns the letter. */
+static int
 script_answer(struct mc_conn *c, const char *what)
 {
 	bool eom = strcmp(what, "eom") == 0;
@@ -1325,7 +1350,7 @@ script_answer(struct mc_conn *c, const char *what)
 		if (r.code == MC_R_REPLYCODE)
 			printf(" %s", r.text);
 		putchar('\n');
-		return;
+		return r.code;
 	}
 }
 
@@ -1362,6 +1387,16 @@ script_command(struct mc_conn *c, char **f, int n)
 				    mc_macro_list(c, m));
 		return true;
 	}
+	if (strcmp(op, "mta") == 0) {
+		script_as_mta = true;
+		return true;
+	}
+	if (strcmp(op, "abort") == 0 || strcmp(op, "mail") == 0)
+		script_message_over = false;
+	else if (script_as_mta && script_message_over && in_message(op)) {
+		printf("skipped %s\n", op);
+		return true;
+	}
 	if (strcmp(op, "macro") == 0) {
 		script_macro(c, f + 1, n - 1);
 		check(c, mc_flush(c));
@@ -1391,7 +1426,8 @@ script_command(struct mc_conn *c, char **f, int n)
 	}
 #undef FIELD
 	check(c, mc_flush(c));
-	script_answer(c, op);
+	if (script_answer(c, op) != MC_R_CONTINUE && strcmp(op, "mail") == 0)
+		script_message_over = true;
 	return true;
 }
 
