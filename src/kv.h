@@ -51,6 +51,45 @@ struct kv_spec {
 };
 
 /*
+ * The store's statistics, for the daemon's /metrics (metrics.c reads
+ * them with kv_stats(); the store knows nothing of metrics).  Calls are
+ * counted by operation and result, and timed, only once kv_stats_enable()
+ * was called: without it a call costs one test of a pointer more.  What
+ * a backend counts of itself (the memory store's size and evictions, the
+ * Redis connections) costs nothing on the calls and is always kept.
+ */
+enum kv_op { KV_OP_GET, KV_OP_SET, KV_OP_ADD, KV_OP_INCR, KV_OP_DELETE,
+	KV_OPS };
+/* A call's result: MH_OK or one of the MH_E_* codes the store returns. */
+enum kv_result { KV_R_OK, KV_R_NOTFOUND, KV_R_EXISTS, KV_R_INVALID,
+	KV_R_UNAVAILABLE, KV_R_NOMEM, KV_RESULTS };
+extern const char *const kv_op_names[KV_OPS];
+extern const char *const kv_result_names[KV_RESULTS];
+
+/* Upper bounds of the call-time buckets, in ns, 1 us to 1 s; one more
+ * bucket (+Inf) follows. */
+#define KV_TIME_BOUNDS 18
+#define KV_TIME_BUCKETS (KV_TIME_BOUNDS + 1)
+extern const uint64_t kv_time_le_ns[KV_TIME_BOUNDS];
+
+struct kv_stats {
+	const char *backend;      /* the backend's name: memory, redis */
+	bool calls_counted;       /* kv_stats_enable() was called */
+	uint64_t calls[KV_OPS][KV_RESULTS];
+	uint64_t buckets[KV_OPS][KV_TIME_BUCKETS]; /* not cumulative */
+	uint64_t sum_ns[KV_OPS];
+	/* The memory backend. */
+	size_t memory_bytes;      /* counted as the bound counts them */
+	size_t memory_max;        /* the bound it holds to */
+	size_t memory_entries;
+	uint64_t memory_evictions; /* live entries evicted for room */
+	/* The Redis backend. */
+	uint64_t redis_connects_ok;     /* connected, AUTH and SELECT done */
+	uint64_t redis_connects_failed;
+	uint64_t redis_connections;     /* open now, over all threads */
+};
+
+/*
  * A backend.  Keys are full keys (NUL-terminated, checked); values are
  * checked for size.  get copies up to size bytes into buf and sets *len
  * to the whole length.  Each function may be called from any thread at
@@ -68,11 +107,17 @@ struct kv_backend {
 		    long long *result);
 	int (*del)(void *impl, const char *key);
 	void (*free)(void *impl);
+	/* Add what the backend counts of itself to st; may be NULL. */
+	void (*stats)(void *impl, struct kv_stats *st);
 };
+
+struct kv_stats_part;
 
 struct kv_store {
 	const struct kv_backend *ops;
 	void *impl;
+	/* The calls' counters (kv.c), NULL until kv_stats_enable(). */
+	struct kv_stats_part *parts;
 };
 
 /* The defaults: kv = memory, 250 ms, 64 MB. */
@@ -99,6 +144,13 @@ int kv_add(struct kv_store *kv, const char *key, const void *value,
 int kv_incr(struct kv_store *kv, const char *key, long long by,
 	    unsigned ttl_s, long long *result);
 int kv_delete(struct kv_store *kv, const char *key);
+
+/* Count and time the calls from now on; 0, or -1 if out of memory.
+ * Before the store is shared between threads. */
+int kv_stats_enable(struct kv_store *kv);
+/* The statistics as they are now (each counter read on its own: a call
+ * in flight may show in one and not yet in another). */
+void kv_stats(struct kv_store *kv, struct kv_stats *st);
 
 /* A key a plugin may use, a namespace it may declare. */
 bool kv_key_ok(const char *key);

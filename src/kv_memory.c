@@ -19,6 +19,9 @@
  * created by incr; an incr does not renew it).  Evicting within the
  * shard keeps the rule local to one lock: a shard may evict while
  * another has room, and the whole store never holds more than max_bytes.
+ * Each shard counts the live entries it evicted (an expired one that
+ * goes first was gone anyway), under its lock: the statistics read the
+ * shards one by one, as kv_memory_usage() does.
  */
 #include <errno.h>
 #include <limits.h>
@@ -61,6 +64,7 @@ struct shard {
 	size_t count;
 	size_t bytes;
 	uint64_t seq;
+	uint64_t evictions;  /* live entries evicted for room */
 } __attribute__((aligned(64))); /* one cache line per lock */
 
 struct kv_memory {
@@ -283,12 +287,16 @@ sweep(struct shard *sh, uint64_t now, size_t max)
 
 /* Evict until need more bytes fit; false if they never can. */
 static bool
-make_room(const struct kv_memory *m, struct shard *sh, size_t need)
+make_room(const struct kv_memory *m, struct shard *sh, size_t need,
+    uint64_t now)
 {
 	if (need > m->shard_max)
 		return false;
-	while (sh->bytes + need > m->shard_max && sh->count > 0)
+	while (sh->bytes + need > m->shard_max && sh->count > 0) {
+		if (!expired(sh->heap[0], now))
+			sh->evictions++;
 		unlink_entry(sh, sh->heap[0]);
+	}
 	return true;
 }
 
@@ -319,7 +327,7 @@ insert(const struct kv_memory *m, struct shard *sh, struct entry *e,
 {
 	e->expires = expiry_of(ttl_s, now);
 	e->seq = sh->seq++;
-	if (!make_room(m, sh, entry_cost(e))) {
+	if (!make_room(m, sh, entry_cost(e), now)) {
 		free(e);
 		return MH_E_NOMEM;
 	}
@@ -460,7 +468,7 @@ mem_incr(void *impl, const char *key, long long by, unsigned ttl_s,
 		moved->expires = e->expires;
 		moved->seq = e->seq;
 		unlink_entry(c.sh, e);
-		if (!make_room(c.m, c.sh, entry_cost(moved)) ||
+		if (!make_room(c.m, c.sh, entry_cost(moved), c.now) ||
 		    link_entry(c.sh, moved) != MH_OK) {
 			free(moved);
 			return end(&c, MH_E_NOMEM);
@@ -508,6 +516,25 @@ mem_free(void *impl)
 	free(m);
 }
 
+/* The shards one at a time: a scrape holds up one shard's calls at most,
+ * and only for as long as a few additions take. */
+static void
+mem_stats(void *impl, struct kv_stats *st)
+{
+	struct kv_memory *m = impl;
+
+	st->memory_max = m->shard_max * m->nshards;
+	for (unsigned i = 0; i < m->nshards; i++) {
+		struct shard *sh = &m->shards[i];
+
+		pthread_mutex_lock(&sh->lock);
+		st->memory_bytes += sh->bytes;
+		st->memory_entries += sh->count;
+		st->memory_evictions += sh->evictions;
+		pthread_mutex_unlock(&sh->lock);
+	}
+}
+
 static const struct kv_backend memory_backend = {
 	.name = "memory",
 	.get = mem_get,
@@ -516,6 +543,7 @@ static const struct kv_backend memory_backend = {
 	.incr = mem_incr,
 	.del = mem_del,
 	.free = mem_free,
+	.stats = mem_stats,
 };
 
 static uint64_t

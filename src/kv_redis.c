@@ -22,6 +22,11 @@
  *
  * Writing to a socket Redis closed raises SIGPIPE: opening the backend
  * ignores SIGPIPE if it has its default action (libmilter ignores it too).
+ *
+ * Statistics (kv_stats()): the connection attempts, by whether the
+ * connection came to serve (connected, AUTH and SELECT answered), and
+ * the connections open now, over all threads; relaxed atomics, touched
+ * only when a connection is opened or closed, never on a call's way.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,11 +52,14 @@
 struct kv_redis {
 	struct kv_spec spec;
 	pthread_key_t key;
+	uint64_t connects_ok, connects_failed;
+	uint64_t open;        /* connections open (cn->c), all threads */
 };
 
 /* A thread's connection and its backoff. */
 struct conn {
-	redisContext *c;
+	struct kv_redis *r;
+	redisContext *c;      /* a connection counted in r->open, or NULL */
 	uint64_t retry_at;    /* no attempt before this (monotonic ms) */
 	unsigned backoff_ms;  /* the next backoff; 0 after a success */
 	bool logged;          /* the failure was logged since it last worked */
@@ -84,13 +92,23 @@ ms_tv(uint64_t ms)
 	return tv;
 }
 
+/* Close the thread's connection, if it has one. */
+static void
+conn_close(struct conn *cn)
+{
+	if (cn->c == NULL)
+		return;
+	redisFree(cn->c);
+	cn->c = NULL;
+	__atomic_fetch_sub(&cn->r->open, 1, __ATOMIC_RELAXED);
+}
+
 static void
 conn_destroy(void *p)
 {
 	struct conn *cn = p;
 
-	if (cn->c != NULL)
-		redisFree(cn->c);
+	conn_close(cn);
 	free(cn);
 }
 
@@ -117,10 +135,7 @@ fail_conn(struct kv_redis *r, struct conn *cn, const char *what)
 		    where(r, addr, sizeof addr), what);
 		cn->logged = true;
 	}
-	if (cn->c != NULL) {
-		redisFree(cn->c);
-		cn->c = NULL;
-	}
+	conn_close(cn);
 	cn->backoff_ms = cn->backoff_ms == 0 ? BACKOFF_FIRST_MS :
 	    cn->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    cn->backoff_ms * 2;
@@ -181,12 +196,14 @@ get_conn(struct kv_redis *r, uint64_t deadline)
 {
 	struct conn *cn = pthread_getspecific(r->key);
 	struct timeval tv;
+	redisContext *c;
 	char what[300];
 	uint64_t now;
 
 	if (cn == NULL) {
 		if ((cn = calloc(1, sizeof *cn)) == NULL)
 			return NULL;
+		cn->r = r;
 		if (pthread_setspecific(r->key, cn) != 0) {
 			free(cn);
 			return NULL;
@@ -199,22 +216,29 @@ get_conn(struct kv_redis *r, uint64_t deadline)
 		return NULL;
 	tv = ms_tv(deadline > now ? deadline - now : 1);
 	if (r->spec.type == KV_REDIS_UNIX)
-		cn->c = redisConnectUnixWithTimeout(r->spec.path, tv);
+		c = redisConnectUnixWithTimeout(r->spec.path, tv);
 	else
-		cn->c = redisConnectWithTimeout(r->spec.host,
-		    (int)r->spec.port, tv);
-	if (cn->c == NULL || cn->c->err) {
+		c = redisConnectWithTimeout(r->spec.host, (int)r->spec.port,
+		    tv);
+	if (c == NULL || c->err) {
 		snprintf(what, sizeof what, "connect: %s",
-		    cn->c != NULL ? cn->c->errstr : "out of memory");
+		    c != NULL ? c->errstr : "out of memory");
+		if (c != NULL)
+			redisFree(c);
+		__atomic_fetch_add(&r->connects_failed, 1, __ATOMIC_RELAXED);
 		fail_conn(r, cn, what);
 		return NULL;
 	}
-	if (r->spec.password[0] != '\0' && !handshake(r, cn, deadline,
-	    "AUTH", "AUTH %s", r->spec.password))
+	cn->c = c;
+	__atomic_fetch_add(&r->open, 1, __ATOMIC_RELAXED);
+	if ((r->spec.password[0] != '\0' && !handshake(r, cn, deadline,
+	    "AUTH", "AUTH %s", r->spec.password)) ||
+	    (r->spec.db != 0 && !handshake(r, cn, deadline, "SELECT",
+	    "SELECT %u", r->spec.db))) {
+		__atomic_fetch_add(&r->connects_failed, 1, __ATOMIC_RELAXED);
 		return NULL;
-	if (r->spec.db != 0 && !handshake(r, cn, deadline, "SELECT",
-	    "SELECT %u", r->spec.db))
-		return NULL;
+	}
+	__atomic_fetch_add(&r->connects_ok, 1, __ATOMIC_RELAXED);
 	if (cn->logged) {
 		char addr[300];
 
@@ -262,8 +286,7 @@ again:
 		if (reused && (c->err == REDIS_ERR_EOF ||
 		    (c->err == REDIS_ERR_IO && !timed_out))) {
 			/* Closed while idle: once more on a new one. */
-			redisFree(c);
-			cn->c = NULL;
+			conn_close(cn);
 			goto again;
 		}
 		if (c->err == REDIS_ERR_OOM)
@@ -409,6 +432,18 @@ redis_free(void *impl)
 	free(r);
 }
 
+static void
+redis_stats(void *impl, struct kv_stats *st)
+{
+	struct kv_redis *r = impl;
+
+	st->redis_connects_ok = __atomic_load_n(&r->connects_ok,
+	    __ATOMIC_RELAXED);
+	st->redis_connects_failed = __atomic_load_n(&r->connects_failed,
+	    __ATOMIC_RELAXED);
+	st->redis_connections = __atomic_load_n(&r->open, __ATOMIC_RELAXED);
+}
+
 static const struct kv_backend redis_backend = {
 	.name = "redis",
 	.get = redis_get,
@@ -417,6 +452,7 @@ static const struct kv_backend redis_backend = {
 	.incr = redis_incr,
 	.del = redis_del,
 	.free = redis_free,
+	.stats = redis_stats,
 };
 
 struct kv_store *

@@ -294,6 +294,8 @@ serve(const struct config *cfg, bool foreground)
 		fail("%s", err);
 	if (cfg->metrics_listen != NULL) {
 		metrics_enable(milter_library_version());
+		if (metrics_set_kv(kv) < 0)
+			fail("out of memory for the metrics");
 		if (httpd_start((const struct sockaddr *)&cfg->metrics_addr,
 		    cfg->metrics_listen, err, sizeof err) < 0)
 			fail("%s: %s", cfg->file, err);

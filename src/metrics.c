@@ -129,6 +129,9 @@ static uint64_t score_decided[RESULTS];
 static uint64_t score_buckets[SCORE_BUCKETS];
 static int64_t score_sum_milli;  /* thousandths of points */
 static uint64_t score_count;
+/* The daemon's store: set once before the httpd thread starts, and the
+ * store counts its calls itself (kv.c), so nothing here is on its path. */
+static struct kv_store *store;
 
 void
 metrics_enable(const char *libmilter_version)
@@ -349,6 +352,15 @@ metrics_connection(int delta)
 	}
 }
 
+int
+metrics_set_kv(struct kv_store *kv)
+{
+	if (kv_stats_enable(kv) < 0)
+		return -1;
+	store = kv;
+	return 0;
+}
+
 void
 metrics_set_installed(void)
 {
@@ -562,6 +574,85 @@ render_instances(struct out *o)
 		}
 }
 
+static void
+render_kv(struct out *o)
+{
+	struct kv_stats st;
+
+	if (store == NULL)
+		return;
+	kv_stats(store, &st);
+	family(o, "milterhost_kv_backend_info", "gauge", "The backend of the "
+	    "plugins' key-value store, kv (always 1).");
+	put(o, "milterhost_kv_backend_info{backend=\"%s\"} 1\n", st.backend);
+	family(o, "milterhost_kv_operations_total", "counter", "Calls of the "
+	    "key-value store (mh_kv_*), by operation and result; calls the "
+	    "host refused before the store (a bad key or value) are not "
+	    "counted.");
+	for (int op = 0; op < KV_OPS; op++)
+		for (int r = 0; r < KV_RESULTS; r++)
+			put(o, "milterhost_kv_operations_total{op=\"%s\","
+			    "result=\"%s\"} %llu\n", kv_op_names[op],
+			    kv_result_names[r],
+			    (unsigned long long)st.calls[op][r]);
+	family(o, "milterhost_kv_operation_seconds", "histogram", "Time of "
+	    "the key-value store's calls, by operation.");
+	for (int op = 0; op < KV_OPS; op++) {
+		uint64_t cum = 0;
+
+		for (size_t i = 0; i < KV_TIME_BUCKETS; i++) {
+			cum += st.buckets[op][i];
+			if (i < KV_TIME_BOUNDS)
+				put(o, "milterhost_kv_operation_seconds_bucket{"
+				    "op=\"%s\",le=\"%g\"} %llu\n",
+				    kv_op_names[op],
+				    (double)kv_time_le_ns[i] / 1e9,
+				    (unsigned long long)cum);
+			else
+				put(o, "milterhost_kv_operation_seconds_bucket{"
+				    "op=\"%s\",le=\"+Inf\"} %llu\n",
+				    kv_op_names[op], (unsigned long long)cum);
+		}
+		put(o, "milterhost_kv_operation_seconds_sum{op=\"%s\"} %.9f\n",
+		    kv_op_names[op], (double)st.sum_ns[op] / 1e9);
+		/* The buckets' total, so that the two always agree. */
+		put(o, "milterhost_kv_operation_seconds_count{op=\"%s\"} "
+		    "%llu\n", kv_op_names[op], (unsigned long long)cum);
+	}
+	if (strcmp(st.backend, "memory") == 0) {
+		family(o, "milterhost_kv_memory_bytes", "gauge", "Bytes the "
+		    "memory store holds, as its bound counts them (keys, "
+		    "values and a header per entry).");
+		put(o, "milterhost_kv_memory_bytes %zu\n", st.memory_bytes);
+		family(o, "milterhost_kv_memory_max_bytes", "gauge", "The "
+		    "memory store's bound (kv_memory_max_bytes).");
+		put(o, "milterhost_kv_memory_max_bytes %zu\n", st.memory_max);
+		family(o, "milterhost_kv_memory_entries", "gauge", "Entries "
+		    "in the memory store (expired ones not yet removed "
+		    "included).");
+		put(o, "milterhost_kv_memory_entries %zu\n", st.memory_entries);
+		family(o, "milterhost_kv_memory_evictions_total", "counter",
+		    "Entries the memory store evicted, before they expired, "
+		    "to make room for a write.");
+		put(o, "milterhost_kv_memory_evictions_total %llu\n",
+		    (unsigned long long)st.memory_evictions);
+	} else {
+		family(o, "milterhost_kv_redis_connects_total", "counter",
+		    "Connection attempts to Redis (a thread's first call, and "
+		    "each reconnect), by result: ok once AUTH and SELECT "
+		    "succeeded.");
+		put(o, "milterhost_kv_redis_connects_total{result=\"ok\"} "
+		    "%llu\n", (unsigned long long)st.redis_connects_ok);
+		put(o, "milterhost_kv_redis_connects_total{result=\"failed\"} "
+		    "%llu\n", (unsigned long long)st.redis_connects_failed);
+		family(o, "milterhost_kv_redis_connections", "gauge", "Connections "
+		    "to Redis open now (one per daemon thread that used the "
+		    "store).");
+		put(o, "milterhost_kv_redis_connections %llu\n",
+		    (unsigned long long)st.redis_connections);
+	}
+}
+
 char *
 metrics_render(size_t *len)
 {
@@ -574,6 +665,7 @@ metrics_render(size_t *len)
 	render_messages(&o);
 	render_instances(&o);
 	pthread_mutex_unlock(&blocks_lock);
+	render_kv(&o);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "chain.h"
+#include "kv.h"
 #include "loader.h"
 #include "summary.h"
 
@@ -39,6 +40,14 @@ void metrics_message(void *arg, const struct msg_summary *m);
 
 /* A connection (SMTP session) opened, or closed. */
 void metrics_connection(int delta);
+/*
+ * Report on the daemon's key-value store too: its calls are counted and
+ * timed from now on (kv_stats_enable()), and rendering reads kv_stats().
+ * Returns 0, or -1 if out of memory.  After metrics_enable(), before
+ * the store serves and before httpd_start().
+ */
+int metrics_set_kv(struct kv_store *kv);
+
 /* A plugin set was installed; a reload succeeded or failed. */
 void metrics_set_installed(void);
 void metrics_reload(bool succeeded);

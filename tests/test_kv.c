@@ -2,13 +2,15 @@
  * test_kv - the key-value store (src/kv.c) and its memory backend
  * (src/kv_memory.c): every operation, expiry on a clock the test moves,
  * the eviction order at the size bound, exact counts from concurrent
- * increments, and the settings' parsing.
+ * increments, the statistics (calls by operation and result, their
+ * times, size and evictions), and the settings' parsing.
  */
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kv.h"
 #include "unit.h"
@@ -217,6 +219,16 @@ one_cost(void)
 	return bytes;
 }
 
+/* The live entries the store evicted for room, from its statistics. */
+static uint64_t
+evictions(struct kv_store *kv)
+{
+	struct kv_stats st;
+
+	kv_stats(kv, &st);
+	return st.memory_evictions;
+}
+
 static void
 test_eviction_order(void)
 {
@@ -235,10 +247,12 @@ test_eviction_order(void)
 	kv_memory_usage(kv, &bytes, &entries);
 	CU_ASSERT_EQUAL(entries, 4);
 	CU_ASSERT_EQUAL(bytes, 4 * cost);
+	CU_ASSERT_EQUAL(evictions(kv), 0);
 	/* Full: the soonest to expire goes (k3), then k2. */
 	kv_set(kv, "k5", "vv", 2, 0);
 	CU_ASSERT_PTR_NULL(value_of(kv, "k3"));
 	CU_ASSERT_PTR_NOT_NULL(value_of(kv, "k2"));
+	CU_ASSERT_EQUAL(evictions(kv), 1);
 	kv_set(kv, "k6", "vv", 2, 0);
 	CU_ASSERT_PTR_NULL(value_of(kv, "k2"));
 	/* Then the entries without ttl, oldest first: k1, k4. */
@@ -248,23 +262,69 @@ test_eviction_order(void)
 	kv_set(kv, "k8", "vv", 2, 0);
 	CU_ASSERT_PTR_NULL(value_of(kv, "k4"));
 	CU_ASSERT_PTR_NOT_NULL(value_of(kv, "k5"));
-	/* An expired entry goes before one that would expire later, even
-	 * before one without ttl that is older. */
+	CU_ASSERT_EQUAL(evictions(kv), 4);
+	/* A key replaced is no eviction. */
 	kv_set(kv, "k5", "vv", 2, 1);
+	CU_ASSERT_EQUAL(evictions(kv), 4);
+	/* An expired entry goes before one that would expire later, even
+	 * before one without ttl that is older; it was gone anyway, so it
+	 * is not counted as evicted. */
 	advance(1000);
 	kv_set(kv, "k9", "vv", 2, 0);
 	CU_ASSERT_PTR_NULL(value_of(kv, "k5"));
 	CU_ASSERT_PTR_NOT_NULL(value_of(kv, "k6"));
+	CU_ASSERT_EQUAL(evictions(kv), 4);
 	kv_memory_usage(kv, &bytes, &entries);
 	CU_ASSERT(bytes <= 4 * cost);
 	CU_ASSERT_EQUAL(entries, 4);
-	/* A value larger than the whole shard is refused. */
+	/* A value larger than the whole shard is refused, evicting none. */
 	{
 		static char big[MH_KV_VALUE_MAX];
 
 		CU_ASSERT_EQUAL(kv_set(kv, "huge", big, sizeof big, 0),
 		    MH_E_NOMEM);
 	}
+	CU_ASSERT_EQUAL(evictions(kv), 4);
+	/* An incr that moves a value to a larger entry evicts for it. */
+	kv_set(kv, "k6", "1", 1, 0);
+	kv_set(kv, "k9", "vvv", 3, 0);
+	CU_ASSERT_EQUAL(kv_incr(kv, "k6", 1000, 0, NULL), MH_OK);
+	CU_ASSERT_STRING_EQUAL(value_of(kv, "k6"), "1001");
+	CU_ASSERT_EQUAL(evictions(kv), 5);
+	kv_close(kv);
+}
+
+/*
+ * Evictions count live entries only: with more expired entries than a
+ * write's sweep takes (8), the write that needs their room removes the
+ * rest of them by eviction, and they were gone anyway.
+ */
+static void
+test_evictions_expired(void)
+{
+	size_t cost = one_cost();
+	struct kv_store *kv = open_store(12 * cost, 1);
+	static char val[MH_KV_VALUE_MAX];
+	size_t bytes, entries;
+	char key[32];
+
+	/* Keys of 2 bytes, as one_cost()'s: 12 fit, none evicted. */
+	for (int i = 0; i < 12; i++) {
+		snprintf(key, sizeof key, "e%c", 'a' + i);
+		CU_ASSERT_EQUAL(kv_set(kv, key, "vv", 2, 1), MH_OK);
+	}
+	CU_ASSERT_EQUAL(evictions(kv), 0);
+	advance(1000);
+	/* 8 swept, 4 left: an entry of nearly 12 costs evicts them. */
+	CU_ASSERT_FATAL(11 * cost < sizeof val);
+	CU_ASSERT_EQUAL(kv_set(kv, "bb", val, 11 * cost, 0), MH_OK);
+	kv_memory_usage(kv, &bytes, &entries);
+	CU_ASSERT_EQUAL(entries, 1);
+	CU_ASSERT_EQUAL(evictions(kv), 0);
+	/* A live one pushed out by the next is counted. */
+	CU_ASSERT_EQUAL(kv_set(kv, "cc", val, 11 * cost, 0), MH_OK);
+	CU_ASSERT_PTR_NULL(value_of(kv, "bb"));
+	CU_ASSERT_EQUAL(evictions(kv), 1);
 	kv_close(kv);
 }
 
@@ -288,6 +348,131 @@ test_bound_holds(void)
 	kv_close(kv);
 }
 
+/* The calls of a known sequence, by operation and result, with their
+ * times; the memory store's size. */
+static void
+test_stats_calls(void)
+{
+	/* Shards of 32 KB: a value of 64 KB is refused. */
+	struct kv_store *kv = open_store(KV_MEMORY_MIN, 256);
+	static char big[MH_KV_VALUE_MAX];
+	struct kv_stats st;
+	size_t bytes, entries;
+
+	/* Not counted before kv_stats_enable(): no cost, nothing to see. */
+	CU_ASSERT_EQUAL(kv_set(kv, "n:early", "x", 1, 0), MH_OK);
+	kv_stats(kv, &st);
+	CU_ASSERT_STRING_EQUAL(st.backend, "memory");
+	CU_ASSERT_FALSE(st.calls_counted);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_SET][KV_R_OK], 0);
+	CU_ASSERT_EQUAL(st.memory_entries, 1);
+	CU_ASSERT_EQUAL(kv_stats_enable(kv), 0);
+	/* Twice is once. */
+	CU_ASSERT_EQUAL(kv_stats_enable(kv), 0);
+
+	CU_ASSERT_EQUAL(kv_get(kv, "n:a", NULL, 0, NULL), MH_E_NOTFOUND);
+	CU_ASSERT_EQUAL(kv_set(kv, "n:a", "1", 1, 0), MH_OK);
+	CU_ASSERT_EQUAL(kv_get(kv, "n:a", NULL, 0, NULL), MH_OK);
+	CU_ASSERT_EQUAL(kv_add(kv, "n:a", "2", 1, 0), MH_E_EXISTS);
+	CU_ASSERT_EQUAL(kv_add(kv, "n:b", "2", 1, 60), MH_OK);
+	CU_ASSERT_EQUAL(kv_incr(kv, "n:a", 1, 0, NULL), MH_OK);
+	CU_ASSERT_EQUAL(kv_incr(kv, "n:new", 1, 0, NULL), MH_OK);
+	CU_ASSERT_EQUAL(kv_set(kv, "n:c", "x", 1, 0), MH_OK);
+	CU_ASSERT_EQUAL(kv_incr(kv, "n:c", 1, 0, NULL), MH_E_INVALID);
+	CU_ASSERT_EQUAL(kv_delete(kv, "n:a"), MH_OK);
+	CU_ASSERT_EQUAL(kv_delete(kv, "n:none"), MH_OK);
+	/* Larger than a shard: refused. */
+	CU_ASSERT_EQUAL(kv_set(kv, "n:big", big, sizeof big, 0), MH_E_NOMEM);
+	kv_stats(kv, &st);
+	CU_ASSERT_TRUE(st.calls_counted);
+	{
+		static const uint64_t want[KV_OPS][KV_RESULTS] = {
+			[KV_OP_GET] = { [KV_R_OK] = 1, [KV_R_NOTFOUND] = 1 },
+			[KV_OP_SET] = { [KV_R_OK] = 2, [KV_R_NOMEM] = 1 },
+			[KV_OP_ADD] = { [KV_R_OK] = 1, [KV_R_EXISTS] = 1 },
+			[KV_OP_INCR] = { [KV_R_OK] = 2, [KV_R_INVALID] = 1 },
+			[KV_OP_DELETE] = { [KV_R_OK] = 2 },
+		};
+
+		for (int op = 0; op < KV_OPS; op++)
+			for (int r = 0; r < KV_RESULTS; r++)
+				if (st.calls[op][r] != want[op][r]) {
+					printf("\n    %s %s: %llu, want %llu",
+					    kv_op_names[op], kv_result_names[r],
+					    (unsigned long long)st.calls[op][r],
+					    (unsigned long long)want[op][r]);
+					CU_FAIL("calls by operation and result");
+				}
+	}
+	/* Every call timed once, within a second (the last bucket is
+	 * +Inf), and the buckets' bounds rise. */
+	for (int op = 0; op < KV_OPS; op++) {
+		uint64_t calls = 0, timed = 0;
+
+		for (int r = 0; r < KV_RESULTS; r++)
+			calls += st.calls[op][r];
+		for (int b = 0; b < KV_TIME_BUCKETS; b++)
+			timed += st.buckets[op][b];
+		CU_ASSERT_EQUAL(timed, calls);
+		CU_ASSERT_EQUAL(st.buckets[op][KV_TIME_BOUNDS], 0);
+		CU_ASSERT_TRUE(st.sum_ns[op] > 0);
+		CU_ASSERT_TRUE(st.sum_ns[op] < calls * 1000000000ULL);
+	}
+	for (int b = 1; b < KV_TIME_BOUNDS; b++)
+		CU_ASSERT_TRUE(kv_time_le_ns[b] > kv_time_le_ns[b - 1]);
+	CU_ASSERT_EQUAL(kv_time_le_ns[0], 1000);
+	CU_ASSERT_EQUAL(kv_time_le_ns[KV_TIME_BOUNDS - 1], 1000000000);
+	/* The size, as kv_memory_usage() says; the bound. */
+	kv_memory_usage(kv, &bytes, &entries);
+	CU_ASSERT_EQUAL(st.memory_bytes, bytes);
+	CU_ASSERT_EQUAL(st.memory_entries, entries);
+	CU_ASSERT_EQUAL(entries, 4); /* early, b, new, c */
+	CU_ASSERT_EQUAL(st.memory_max, KV_MEMORY_MIN);
+	CU_ASSERT_EQUAL(st.memory_evictions, 0);
+	CU_ASSERT_EQUAL(st.redis_connects_ok + st.redis_connects_failed, 0);
+	kv_close(kv);
+}
+
+/* A clock that takes 30 ms to read: every call of a store on it takes
+ * that long at least (it reads the clock once). */
+static uint64_t
+slow_clock(void)
+{
+	struct timespec ts = { 0, 30000000 };
+
+	while (nanosleep(&ts, &ts) < 0)
+		continue;
+	return test_clock();
+}
+
+/* The time of a call lands in its bucket: above 25 ms, within 1 s. */
+static void
+test_stats_times(void)
+{
+	struct kv_store *kv = kv_memory_open(KV_MEMORY_MIN, 64, slow_clock);
+	struct kv_stats st;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kv);
+	CU_ASSERT_EQUAL_FATAL(kv_stats_enable(kv), 0);
+	CU_ASSERT_EQUAL(kv_set(kv, "t:a", "1", 1, 0), MH_OK);
+	CU_ASSERT_EQUAL(kv_set(kv, "t:a", "2", 1, 0), MH_OK);
+	kv_stats(kv, &st);
+	for (int b = 0; b < KV_TIME_BOUNDS && kv_time_le_ns[b] <= 25000000;
+	    b++)
+		CU_ASSERT_EQUAL(st.buckets[KV_OP_SET][b], 0);
+	CU_ASSERT_EQUAL(st.buckets[KV_OP_SET][KV_TIME_BOUNDS], 0);
+	{
+		uint64_t timed = 0;
+
+		for (int b = 0; b < KV_TIME_BUCKETS; b++)
+			timed += st.buckets[KV_OP_SET][b];
+		CU_ASSERT_EQUAL(timed, 2);
+	}
+	CU_ASSERT_TRUE(st.sum_ns[KV_OP_SET] >= 60000000);
+	CU_ASSERT_EQUAL(st.sum_ns[KV_OP_GET], 0);
+	kv_close(kv);
+}
+
 #define THREADS 8
 #define INCREMENTS 20000
 
@@ -307,9 +492,12 @@ test_concurrent_increments(void)
 {
 	struct kv_store *kv = open_store(KV_DEFAULT_MEMORY_MAX, 64);
 	pthread_t t[THREADS];
+	struct kv_stats st;
 	long long n = 0;
 	void *rc;
 
+	/* Counted in parts by thread: the sum is exact all the same. */
+	CU_ASSERT_EQUAL_FATAL(kv_stats_enable(kv), 0);
 	for (int i = 0; i < THREADS; i++)
 		CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, incr_many,
 		    kv), 0);
@@ -319,6 +507,16 @@ test_concurrent_increments(void)
 	}
 	CU_ASSERT_EQUAL(kv_incr(kv, "ns:hits", 0, 0, &n), MH_OK);
 	CU_ASSERT_EQUAL(n, (long long)THREADS * INCREMENTS);
+	kv_stats(kv, &st);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_INCR][KV_R_OK],
+	    (uint64_t)THREADS * INCREMENTS + 1);
+	{
+		uint64_t timed = 0;
+
+		for (int b = 0; b < KV_TIME_BUCKETS; b++)
+			timed += st.buckets[KV_OP_INCR][b];
+		CU_ASSERT_EQUAL(timed, (uint64_t)THREADS * INCREMENTS + 1);
+	}
 	kv_close(kv);
 }
 
@@ -405,7 +603,10 @@ static const struct unit_test tests[] = {
 	TEST(test_lazy_sweep),
 	TEST(test_incr),
 	TEST(test_eviction_order),
+	TEST(test_evictions_expired),
 	TEST(test_bound_holds),
+	TEST(test_stats_calls),
+	TEST(test_stats_times),
 	TEST(test_concurrent_increments),
 	TEST(test_namespaces),
 	TEST(test_spec),

@@ -6,7 +6,9 @@
  * selection, a password (right and wrong), concurrent increments from
  * several threads, and Redis going away: killed (then restarted) and
  * blackholed (a socket that listens and never answers), with the time
- * calls take measured, and restarted under an idle connection.  Skips (77) when redis-server is not installed.
+ * calls take measured, and restarted under an idle connection; the
+ * statistics (connects by result, connections open, calls by result
+ * through an outage).  Skips (77) when redis-server is not installed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -537,6 +539,89 @@ test_blackhole_tcp(void)
 	close(fd);
 }
 
+/* One call on a thread of its own, which then ends. */
+static void *
+one_call(void *arg)
+{
+	return kv_set(arg, "t:thread", "1", 1, 0) == MH_OK ? NULL : "failed";
+}
+
+static void
+expect_connects(struct kv_store *kv, uint64_t ok, uint64_t failed,
+    uint64_t open)
+{
+	struct kv_stats st;
+
+	kv_stats(kv, &st);
+	CU_ASSERT_STRING_EQUAL(st.backend, "redis");
+	CU_ASSERT_EQUAL(st.redis_connects_ok, ok);
+	CU_ASSERT_EQUAL(st.redis_connects_failed, failed);
+	CU_ASSERT_EQUAL(st.redis_connections, open);
+	CU_ASSERT_EQUAL(st.memory_max, 0);
+}
+
+/* The statistics: connection attempts by result, connections open (a
+ * thread's closed when it ends), calls by result through an outage. */
+static void
+test_stats(void)
+{
+	struct kv_store *kv;
+	struct kv_stats st;
+	pthread_t t;
+	void *rc;
+
+	pid_dead = start_redis(sock_dead, NULL);
+	kv = open_unix(sock_dead, 0, NULL);
+	CU_ASSERT_EQUAL_FATAL(kv_stats_enable(kv), 0);
+	expect_connects(kv, 0, 0, 0);
+	CU_ASSERT_EQUAL(kv_set(kv, "t:s", "x", 1, 0), MH_OK);
+	CU_ASSERT_EQUAL(kv_get(kv, "t:s", NULL, 0, NULL), MH_OK);
+	CU_ASSERT_EQUAL(kv_get(kv, "t:none", NULL, 0, NULL), MH_E_NOTFOUND);
+	CU_ASSERT_EQUAL(kv_add(kv, "t:s", "y", 1, 0), MH_E_EXISTS);
+	CU_ASSERT_EQUAL(kv_incr(kv, "t:s", 1, 0, NULL), MH_E_INVALID);
+	CU_ASSERT_EQUAL(kv_delete(kv, "t:s"), MH_OK);
+	expect_connects(kv, 1, 0, 1);
+	/* Another thread: a connection of its own, closed as it ends. */
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, one_call, kv), 0);
+	pthread_join(t, &rc);
+	CU_ASSERT_PTR_NULL(rc);
+	expect_connects(kv, 2, 0, 1);
+	/* Killed: the idle connection is found closed, the new one is
+	 * refused; the next call, in the backoff, tries nothing. */
+	stop_redis(&pid_dead);
+	unit_capture_start();
+	CU_ASSERT_EQUAL(kv_incr(kv, "t:n", 1, 0, NULL), MH_E_UNAVAILABLE);
+	CU_ASSERT_EQUAL(kv_incr(kv, "t:n", 1, 0, NULL), MH_E_UNAVAILABLE);
+	unit_capture_end(true);
+	expect_connects(kv, 2, 1, 0);
+	/* Back, after the backoff of 100 ms. */
+	pid_dead = start_redis(sock_dead, NULL);
+	usleep(150000);
+	unit_capture_start();
+	CU_ASSERT_EQUAL(kv_incr(kv, "t:n", 1, 0, NULL), MH_OK);
+	unit_capture_end(true);
+	expect_connects(kv, 3, 1, 1);
+	kv_stats(kv, &st);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_SET][KV_R_OK], 2);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_GET][KV_R_OK], 1);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_GET][KV_R_NOTFOUND], 1);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_ADD][KV_R_EXISTS], 1);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_INCR][KV_R_INVALID], 1);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_INCR][KV_R_UNAVAILABLE], 2);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_INCR][KV_R_OK], 1);
+	CU_ASSERT_EQUAL(st.calls[KV_OP_DELETE][KV_R_OK], 1);
+	kv_close(kv);
+	stop_redis(&pid_dead);
+
+	/* A refused AUTH: a failed attempt, its connection closed. */
+	kv = open_unix(sock_pw, 0, "wrong-one");
+	unit_capture_start();
+	CU_ASSERT_EQUAL(kv_get(kv, "t:pw", NULL, 0, NULL), MH_E_UNAVAILABLE);
+	unit_capture_end(true);
+	expect_connects(kv, 0, 1, 0);
+	kv_close(kv);
+}
+
 static const struct unit_test tests[] = {
 	TEST(test_set_get_delete),
 	TEST(test_add),
@@ -548,6 +633,7 @@ static const struct unit_test tests[] = {
 	TEST(test_redis_killed),
 	TEST(test_blackhole_unix),
 	TEST(test_blackhole_tcp),
+	TEST(test_stats),
 	TEST_END,
 };
 

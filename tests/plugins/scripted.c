@@ -59,6 +59,10 @@
  *   sleep MS			sleep MS milliseconds (a slow callback)
  *   kv_count KEY NAME		mh_kv_incr of KEY by 1 (ABI 1.4), then
  *				mh_header_add NAME with the count
+ *   kv_get KEY			mh_kv_get of KEY (the value is dropped)
+ *   kv_set KEY VALUE		mh_kv_set of KEY to VALUE, no time to live
+ *   kv_add KEY VALUE		mh_kv_add, the same
+ *   kv_delete KEY			mh_kv_delete of KEY
  *
  * Settings: "observe" (a list key): a stage where the instance declares
  * it only observes (mh_declare_observer, ABI 1.1).
@@ -97,7 +101,7 @@ enum action {
 	A_ADD_HEADER, A_INSERT_HEADER, A_CHANGE_HEADER, A_DELETE_HEADER,
 	A_REPLACE_BODY, A_REPLACE_BODY_SIZE, A_ADD_RCPT, A_ADD_RCPT_ARGS,
 	A_DELETE_RCPT, A_CHANGE_FROM, A_QUARANTINE, A_PROGRESS, A_SLEEP,
-	A_KV_COUNT
+	A_KV_COUNT, A_KV_GET, A_KV_SET, A_KV_ADD, A_KV_DELETE
 };
 
 /* How an action's words after its name are split: the number of single
@@ -133,6 +137,10 @@ static const struct action_def {
 	{ "progress", A_PROGRESS, 0, 0, 0 },
 	{ "sleep", A_SLEEP, 0, 1, 0 },
 	{ "kv_count", A_KV_COUNT, 0, 2, 0 },
+	{ "kv_get", A_KV_GET, 0, 1, 0 },
+	{ "kv_set", A_KV_SET, 0, 2, 0 },
+	{ "kv_add", A_KV_ADD, 0, 2, 0 },
+	{ "kv_delete", A_KV_DELETE, 0, 1, 0 },
 };
 
 static const char *const stage_names[MH_STAGE_COUNT] = {
@@ -543,6 +551,20 @@ host_call(mh_ctx *ctx, const struct step *st)
 		return mh_progress(ctx);
 	case A_KV_COUNT:
 		return kv_count(ctx, st->word[0], st->word[1]);
+	case A_KV_GET: {
+		char value[64];
+		size_t len;
+
+		return mh_kv_get(ctx, st->word[0], value, sizeof value, &len);
+	}
+	case A_KV_SET:
+		return mh_kv_set(ctx, st->word[0], st->word[1],
+		    strlen(st->word[1]), 0);
+	case A_KV_ADD:
+		return mh_kv_add(ctx, st->word[0], st->word[1],
+		    strlen(st->word[1]), 0);
+	case A_KV_DELETE:
+		return mh_kv_delete(ctx, st->word[0]);
 	case A_SLEEP: {
 		struct timespec ts = { st->number / 1000,
 		    (st->number % 1000) * 1000000 };
