@@ -7,26 +7,20 @@
 # count goes on by itself.  Skips (77) without redis-server.
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/lib.sh" || exit 99
-if ! command -v redis-server >/dev/null 2>&1; then
-	echo "SKIP: redis-server is not installed (on Debian: apt-get install redis-server)"
-	exit 77
-fi
+wire_need_redis
 wire_init kv_redis
 client=$abs_top_builddir/tests/wire/mtaclient
 [ -x "$client" ] || wire_error "$client is missing: build it first"
 WIRE_PLUGIN_DIR=$abs_top_builddir/tests/plugins/.libs
-redis_sock=$WIRE_TMP/redis.sock
-REDIS_PID= OTHER_PID=
+OTHER_PID=
 
 kv_cleanup() {
 	local status=$?
 
-	for pid in "$REDIS_PID" "$OTHER_PID"; do
-		if [ -n "$pid" ]; then
-			kill -KILL "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-		fi
-	done
+	if [ -n "$OTHER_PID" ]; then
+		kill -KILL "$OTHER_PID" 2>/dev/null
+		wait "$OTHER_PID" 2>/dev/null
+	fi
 	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/other.log" ]; then
 		echo "---- the second milterhost's log ----"
 		cat "$WIRE_TMP/other.log"
@@ -36,27 +30,6 @@ kv_cleanup() {
 	wire_cleanup
 }
 trap kv_cleanup EXIT
-
-redis_start() {
-	local i
-
-	rm -f "$redis_sock"
-	redis-server --port 0 --unixsocket "$redis_sock" --save '' \
-	    --appendonly no --daemonize no --dir "$WIRE_TMP" \
-	    >>"$WIRE_TMP/redis.log" 2>&1 &
-	REDIS_PID=$!
-	for i in $(seq 200); do
-		[ -S "$redis_sock" ] && return 0
-		sleep 0.05
-	done
-	wire_error "redis-server did not create $redis_sock within 10 s"
-}
-
-redis_stop() {
-	kill -KILL "$REDIS_PID" 2>/dev/null
-	wait "$REDIS_PID" 2>/dev/null
-	REDIS_PID=
-}
 
 # count SOCKET: the X-Count header a new connection's message gets there.
 count() {
@@ -72,7 +45,8 @@ expect() {
 	fi
 }
 
-redis_start
+wire_redis_start
+redis_sock=$WIRE_REDIS_SOCK
 ini=$(wire_config kv_redis <<EOF
 kv = unix:$redis_sock
 kv_timeout_ms = 200
@@ -106,7 +80,7 @@ wire_start "$ini" || wire_exit
 expect "after a restart of A" 5 "$(count "$sock_a")"
 
 # Redis gone: the messages get no header, fast.
-redis_stop
+wire_redis_stop
 start=$(date +%s%N)
 expect "Redis stopped, daemon A" "" "$(count "$sock_a")"
 expect "Redis stopped, daemon B" "" "$(count "$sock_b")"
@@ -119,7 +93,7 @@ wire_alive || wire_fail "daemon A died when Redis went away"
 
 # Redis back (empty: no persistence): counting starts again by itself,
 # after the backoff.
-redis_start
+wire_redis_start
 got=
 for i in $(seq 50); do
 	got=$(count "$sock_a")
@@ -139,5 +113,5 @@ wire_stop
 kill -TERM "$OTHER_PID"
 wait "$OTHER_PID" || wire_fail "daemon B exited with status $? after SIGTERM"
 OTHER_PID=
-redis_stop
+wire_redis_stop
 wire_exit

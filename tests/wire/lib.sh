@@ -36,6 +36,13 @@
 #				in MH_WIRE_SOCKET and the given variables
 #	wire_stop		SIGTERM the daemon and check it exits 0
 #	wire_fail MESSAGE	report a failed check; the test goes on
+#	wire_need_redis		skip the test (exit 77, saying why) if
+#				redis-server is not installed
+#	wire_redis_start	start a redis-server of the test's own on
+#				the unix socket $WIRE_REDIS_SOCK (in
+#				$WIRE_TMP; no TCP, no persistence) and wait
+#				for it; the cleanup kills it
+#	wire_redis_stop		kill it (at once: as a crash would)
 #	wire_exit		exit 0 if no check failed, else 1
 #
 # Relayed: with MH_WIRE_RELAY=yes in the environment, wire_start runs the
@@ -57,6 +64,8 @@ WIRE_TMP=
 WIRE_LOG=
 WIRE_OUT=
 WIRE_RUNS=0
+WIRE_REDIS_PID=
+WIRE_REDIS_SOCK=
 
 # Seconds to wait for the socket, and for the daemon to stop after SIGTERM
 # (an idle daemon stops in about 50 ms; with sessions open it waits up to
@@ -132,6 +141,37 @@ wire_init() {
 	: >"$WIRE_LOG"
 }
 
+wire_need_redis() {
+	if ! command -v redis-server >/dev/null 2>&1; then
+		echo "SKIP: redis-server is not installed" \
+		    "(on Debian: apt-get install redis-server)"
+		exit 77
+	fi
+}
+
+wire_redis_start() {
+	local i
+
+	WIRE_REDIS_SOCK=$WIRE_TMP/redis.sock
+	rm -f "$WIRE_REDIS_SOCK"
+	redis-server --port 0 --unixsocket "$WIRE_REDIS_SOCK" --save '' \
+	    --appendonly no --daemonize no --dir "$WIRE_TMP" \
+	    >>"$WIRE_TMP/redis.log" 2>&1 &
+	WIRE_REDIS_PID=$!
+	for i in $(seq 200); do
+		[ -S "$WIRE_REDIS_SOCK" ] && return 0
+		sleep 0.05
+	done
+	wire_error "redis-server did not create $WIRE_REDIS_SOCK within 10 s"
+}
+
+wire_redis_stop() {
+	[ -n "$WIRE_REDIS_PID" ] || return 0
+	kill -KILL "$WIRE_REDIS_PID" 2>/dev/null
+	wait "$WIRE_REDIS_PID" 2>/dev/null
+	WIRE_REDIS_PID=
+}
+
 wire_need_miltertest() {
 	wire_find_miltertest
 }
@@ -140,13 +180,13 @@ wire_cleanup() {
 	local status=$?
 
 	trap - EXIT
-	for pid in "$WIRE_PID" "$WIRE_BACKEND_PID"; do
+	for pid in "$WIRE_PID" "$WIRE_BACKEND_PID" "$WIRE_REDIS_PID"; do
 		if [ -n "$pid" ]; then
 			kill -KILL "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 		fi
 	done
-	WIRE_PID= WIRE_BACKEND_PID=
+	WIRE_PID= WIRE_BACKEND_PID= WIRE_REDIS_PID=
 	if [ "$status" -ne 0 ] && [ -s "$WIRE_LOG" ]; then
 		echo "---- milterhost log ($WIRE_LOG) ----"
 		cat "$WIRE_LOG"
