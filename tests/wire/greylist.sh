@@ -37,20 +37,6 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 wire_init greylist
 client=$abs_top_builddir/tests/wire/mtaclient
 [ -x "$client" ] || wire_error "$client is missing: build it first"
-REDIS_PID=
-redis_sock=$WIRE_TMP/redis.sock
-
-gl_cleanup() {
-	local status=$?
-
-	if [ -n "$REDIS_PID" ]; then
-		kill -KILL "$REDIS_PID" 2>/dev/null
-		wait "$REDIS_PID" 2>/dev/null
-	fi
-	(exit "$status")
-	wire_cleanup
-}
-trap gl_cleanup EXIT
 
 # ---- 1. configuration checks -------------------------------------------
 
@@ -269,27 +255,6 @@ fi
 
 # ---- 4. Redis, killed and back -----------------------------------------
 
-redis_start() {
-	local i
-
-	rm -f "$redis_sock"
-	redis-server --port 0 --unixsocket "$redis_sock" --save '' \
-	    --appendonly no --daemonize no --dir "$WIRE_TMP" \
-	    >>"$WIRE_TMP/redis.log" 2>&1 &
-	REDIS_PID=$!
-	for i in $(seq 200); do
-		[ -S "$redis_sock" ] && return 0
-		sleep 0.05
-	done
-	wire_error "redis-server did not create $redis_sock within 10 s"
-}
-
-redis_stop() {
-	kill -KILL "$REDIS_PID" 2>/dev/null
-	wait "$REDIS_PID" 2>/dev/null
-	REDIS_PID=
-}
-
 # timed WHAT WANT ARGS...: msg ARGS, expecting WANT, within 2 s.
 timed() {
 	local what=$1 want=$2 start ms got
@@ -306,14 +271,15 @@ timed() {
 	fi
 }
 
+# Not wire_need_redis: without Redis the checks above still count.
 if ! command -v redis-server >/dev/null 2>&1; then
 	echo "SKIP: the Redis part: redis-server is not installed (on" \
 	    "Debian: apt-get install redis-server)"
 	wire_exit
 fi
-redis_start
+wire_redis_start
 ini=$(wire_config redis <<EOF
-kv = unix:$redis_sock
+kv = unix:$WIRE_REDIS_SOCK
 kv_timeout_ms = 200
 
 [plugin:grey]
@@ -338,8 +304,8 @@ if wire_start "$ini"; then
 	if [ "$cli" = yes ]; then
 		expect "Redis: the first attempt's key, in the namespace" \
 		    "shared-grey:s:$triplet" \
-		    "$(redis-cli -s "$redis_sock" --raw keys '*')"
-		ttl=$(redis-cli -s "$redis_sock" --raw ttl "shared-grey:s:$triplet")
+		    "$(redis-cli -s "$WIRE_REDIS_SOCK" --raw keys '*')"
+		ttl=$(redis-cli -s "$WIRE_REDIS_SOCK" --raw ttl "shared-grey:s:$triplet")
 		if [ "$ttl" -ge 4 ] && [ "$ttl" -le 6 ]; then
 			echo "ok: the first attempt lives retry_window: ttl $ttl"
 		else
@@ -352,8 +318,8 @@ if wire_start "$ini"; then
 	if [ "$cli" = yes ]; then
 		expect "Redis: the pass replaced the first attempt" \
 		    "shared-grey:t:$triplet" \
-		    "$(redis-cli -s "$redis_sock" --raw keys '*')"
-		ttl=$(redis-cli -s "$redis_sock" --raw ttl "shared-grey:t:$triplet")
+		    "$(redis-cli -s "$WIRE_REDIS_SOCK" --raw keys '*')"
+		ttl=$(redis-cli -s "$WIRE_REDIS_SOCK" --raw ttl "shared-grey:t:$triplet")
 		# pass_for's default, 36 days
 		if [ "$ttl" -ge 3110000 ] && [ "$ttl" -le 3110400 ]; then
 			echo "ok: the pass lives pass_for: ttl $ttl"
@@ -362,7 +328,7 @@ if wire_start "$ini"; then
 		fi
 	fi
 
-	redis_stop
+	wire_redis_stop
 	timed "Redis killed, fail_open = no" "$D" \
 	    r3 192.0.2.7 '<a@example.test>' '<r4@example.test>'
 	logged "Redis killed, fail_open = no" \
@@ -377,7 +343,7 @@ if wire_start "$ini_open"; then
 	    "letting through the message's recipients (fail_open = yes)" 1
 
 	# Redis back (empty): greylisting again, after the backoff.
-	redis_start
+	wire_redis_start
 	got=
 	for i in $(seq 50); do
 		got=$(msg r5 192.0.2.7 '<a@example.test>' "<back$i@example.test>")
@@ -393,7 +359,7 @@ fi
 # a call waits kv_timeout_ms (a daemon started afresh: no thread of it
 # is waiting out an earlier failure), and greylisting comes back by
 # itself after SIGCONT.
-kill -STOP "$REDIS_PID"
+kill -STOP "$WIRE_REDIS_PID"
 if wire_start "$ini_open"; then
 	timed "Redis not answering, fail_open = yes" "pass;pass" \
 	    r6 192.0.2.7 '<a@example.test>' '<r7@example.test>' '<r8@example.test>'
@@ -402,7 +368,7 @@ if wire_start "$ini_open"; then
 	else
 		echo "ok: the second recipient did not ask the store again"
 	fi
-	kill -CONT "$REDIS_PID"
+	kill -CONT "$WIRE_REDIS_PID"
 	got=
 	for i in $(seq 50); do
 		got=$(msg r7 192.0.2.7 '<a@example.test>' "<cont$i@example.test>")
@@ -412,5 +378,5 @@ if wire_start "$ini_open"; then
 	expect "Redis answering again: a new triplet greylisted" "$D" "$got"
 	wire_stop
 fi
-redis_stop
+wire_redis_stop
 wire_exit
