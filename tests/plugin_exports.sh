@@ -18,7 +18,7 @@ if ! command -v nm >/dev/null 2>&1; then
 	exit 77
 fi
 status=0
-for name in addheader rcptlimit bcc rules; do
+for name in addheader rcptlimit greylist bcc rules; do
 	so=$abs_top_builddir/plugins/.libs/$name.so
 	if [ ! -f "$so" ]; then
 		echo "ERROR: $so is missing: build the plugins first" >&2
