@@ -147,23 +147,6 @@ static const struct bundled_key greylist_keys[] = {
 };
 
 static int
-parse_yes_no(const struct mh_init *init, const char *key, const char *value,
-	     bool dflt, bool *out)
-{
-	int yes;
-
-	if (value == NULL) {
-		*out = dflt;
-		return 0;
-	}
-	if (mh_parse_bool(value, &yes) < 0)
-		return mh_init_error(init, key, "bad value '%s': expected yes "
-		    "or no", value);
-	*out = yes != 0;
-	return 0;
-}
-
-static int
 parse_prefix(const struct mh_init *init, const char *key, const char *value,
 	     unsigned long dflt, unsigned long max, int *out)
 {
@@ -186,24 +169,6 @@ parse_duration(const struct mh_init *init, const char *key,
 		return 0;
 	}
 	return bundled_parse_duration(init, key, value, min, max, out);
-}
-
-/*
- * The namespace is checked here too, although the host checks it, so
- * that the error names the key: the host's refusal of a declaration
- * names none.  The rule is plugin.h's: as instance names.
- */
-static int
-declare_namespace(const struct mh_init *init, const char *value)
-{
-	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
-	size_t len = strlen(value);
-
-	if (len == 0 || len > 128 || strspn(value, allowed) != len)
-		return mh_init_error(init, "namespace", "bad namespace '%s': "
-		    "1 to 128 letters, digits, '_', '.' and '-'", value);
-	return mh_declare_kv_namespace(init, value) == MH_OK ? 0 : -1;
 }
 
 static int
@@ -256,13 +221,14 @@ read_settings(const struct mh_init *init, struct greylist *gl)
 	if (bundled_parse_tempfail(init, "reply", v[KEY_REPLY] != NULL ?
 	    v[KEY_REPLY] : DEFAULT_REPLY, DEFAULT_REPLY, &gl->reply) < 0)
 		return -1;
-	if (parse_yes_no(init, "exempt_authenticated", v[KEY_EXEMPT_AUTH],
-	    true, &gl->exempt_auth) < 0 ||
-	    parse_yes_no(init, "fail_open", v[KEY_FAIL_OPEN], true,
+	if (bundled_parse_yesno(init, "exempt_authenticated",
+	    v[KEY_EXEMPT_AUTH], true, &gl->exempt_auth) < 0 ||
+	    bundled_parse_yesno(init, "fail_open", v[KEY_FAIL_OPEN], true,
 	    &gl->fail_open) < 0)
 		return -1;
 	if (v[KEY_NAMESPACE] != NULL &&
-	    declare_namespace(init, v[KEY_NAMESPACE]) < 0)
+	    bundled_declare_namespace(init, "namespace",
+	    v[KEY_NAMESPACE]) < 0)
 		return -1;
 	return 0;
 }

@@ -99,8 +99,8 @@ struct ratelimit {
 	unsigned long v4bits, v6bits;
 	struct bundled_tempfail reply;
 	struct bundled_nets exempt;
-	int exempt_auth;
-	int fail_open;
+	bool exempt_auth;
+	bool fail_open;
 };
 
 /* Per message. */
@@ -153,20 +153,6 @@ parse_choice(const struct mh_init *init, const char *key, const char *value,
 		    "or %s", value, names[0], names[1]);
 	return mh_init_error(init, key, "bad value '%s': expected %s, %s, %s "
 	    "or %s", value, names[0], names[1], names[2], names[3]);
-}
-
-static int
-parse_yesno(const struct mh_init *init, const char *key, const char *value,
-	    int fallback, int *out)
-{
-	if (value == NULL) {
-		*out = fallback;
-		return 0;
-	}
-	if (mh_parse_bool(value, out) < 0)
-		return mh_init_error(init, key, "bad value '%s': expected yes "
-		    "or no", value);
-	return 0;
 }
 
 /* Every setting but the list key exempt_networks, read here one by one. */
@@ -251,9 +237,10 @@ rl_configure(const struct mh_init *init, struct ratelimit *rl)
 	    "ipv6_prefix", s.ipv6_prefix, 0, 128, &rl->v6bits) < 0) ||
 	    bundled_parse_tempfail(init, "reply", s.reply != NULL ? s.reply :
 	    DEFAULT_REPLY, DEFAULT_REPLY, &rl->reply) < 0 ||
-	    parse_yesno(init, "exempt_authenticated", s.exempt_auth, 0,
-	    &rl->exempt_auth) < 0 ||
-	    parse_yesno(init, "fail_open", s.fail_open, 1, &rl->fail_open) < 0)
+	    bundled_parse_yesno(init, "exempt_authenticated", s.exempt_auth,
+	    false, &rl->exempt_auth) < 0 ||
+	    bundled_parse_yesno(init, "fail_open", s.fail_open, true,
+	    &rl->fail_open) < 0)
 		return -1;
 	if (rl->key == KEY_AUTH_USER && rl->exempt_auth)
 		return mh_init_error(init, "exempt_authenticated", "yes with "
@@ -263,11 +250,9 @@ rl_configure(const struct mh_init *init, struct ratelimit *rl)
 		return mh_init_error(init, s.ipv4_prefix != NULL ?
 		    "ipv4_prefix" : "ipv6_prefix", "only for key = "
 		    "client_address");
-	/* The host reports a bad name; this names the key and its line. */
 	if (s.namespace != NULL &&
-	    mh_declare_kv_namespace(init, s.namespace) != MH_OK)
-		return mh_init_error(init, "namespace", "'%s' cannot be a "
-		    "namespace", s.namespace);
+	    bundled_declare_namespace(init, "namespace", s.namespace) < 0)
+		return -1;
 	/* Counting messages per client, sender or user: MAIL decides. */
 	if (!rl->recipients && rl->key != KEY_RCPT_DOMAIN &&
 	    mh_declare_unused(init, MH_STAGE_ENVRCPT) != MH_OK)

@@ -183,7 +183,39 @@ bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply)
 	    reply->xcode : NULL, reply->text);
 }
 
-/* ---- numbers and durations ---------------------------------------------- */
+/* ---- numbers, durations and other values ------------------------------- */
+
+int
+bundled_parse_yesno(const struct mh_init *init, const char *key,
+		    const char *value, bool dflt, bool *out)
+{
+	int yes;
+
+	if (value == NULL) {
+		*out = dflt;
+		return 0;
+	}
+	if (mh_parse_bool(value, &yes) < 0)
+		return mh_init_error(init, key, "bad value '%s': expected yes "
+		    "or no", value);
+	*out = yes != 0;
+	return 0;
+}
+
+int
+bundled_declare_namespace(const struct mh_init *init, const char *key,
+			  const char *value)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+	size_t len = strlen(value);
+
+	/* The rule is plugin.h's: as instance names. */
+	if (len == 0 || len > 128 || strspn(value, allowed) != len)
+		return mh_init_error(init, key, "bad namespace '%s': 1 to 128 "
+		    "letters, digits, '_', '.' and '-'", value);
+	return mh_declare_kv_namespace(init, value) == MH_OK ? 0 : -1;
+}
 
 /* Leading digits of s into *out (saturating above max); the end in *end. */
 static bool

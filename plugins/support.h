@@ -108,7 +108,23 @@ void bundled_tempfail_free(struct bundled_tempfail *reply);
 /* Set reply as the callback's; MH_OK or what mh_set_reply returned. */
 int bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply);
 
-/* ---- numbers and durations ---------------------------------------------- */
+/* ---- numbers, durations and other values ------------------------------- */
+
+/*
+ * A yes/no setting (mh_parse_bool's words) into *out; dflt if value is
+ * NULL (not given).  Returns 0, or -1 reported for key.
+ */
+int bundled_parse_yesno(const struct mh_init *init, const char *key,
+			const char *value, bool dflt, bool *out);
+
+/*
+ * The namespace setting: mh_declare_kv_namespace(value), with the name
+ * checked here first so that the error names the key and its line (the
+ * host's refusal of a declaration names none).  Returns 0, or -1
+ * reported.
+ */
+int bundled_declare_namespace(const struct mh_init *init, const char *key,
+			      const char *value);
 
 /*
  * A number from min to max in decimal digits.  Returns 0, or -1 reported

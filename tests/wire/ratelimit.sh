@@ -66,7 +66,7 @@ refused bad-net exempt_networks "'10.0.0.300' is not an IPv4" \
     "key = sender\nlimit = 1\nexempt_networks = 10.0.0.0/8, 10.0.0.300"
 refused bad-fail fail_open "expected yes or no" \
     "key = sender\nlimit = 1\nfail_open = maybe"
-refused bad-ns namespace "'a b' cannot be a namespace" "key = sender\nlimit = 1\nnamespace = a b"
+refused bad-ns namespace "bad namespace 'a b'" "key = sender\nlimit = 1\nnamespace = a b"
 refused unknown-key burst "ratelimit takes" "key = sender\nlimit = 1\nburst = 2"
 
 # ---- helpers -------------------------------------------------------------
