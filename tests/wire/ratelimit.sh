@@ -7,7 +7,8 @@
 #  2. key = sender, fixed window (limit 3, window 3s): the fourth and
 #     fifth MAIL FROM of a sender are tempfailed with the configured
 #     reply, another sender is not, the null sender is never counted;
-#     after the window the sender is let through again.
+#     after the window the sender is let through again; senders too long
+#     for a key are counted apart by their hash.
 #  3. key = client_address with ipv4_prefix = 24: two addresses of one
 #     /24 share the count, another network has its own; exempt_networks
 #     is never counted; an IPv6 client counts per /64.
@@ -147,6 +148,18 @@ for i in 1 2 3 4; do
 	[ "$got" = "mail c rcpt c" ] || break
 done
 expect "the null sender, 4 times" "mail c rcpt c" "$got"
+# Addresses too long for a key are counted by a hash of the whole
+# address: two that differ only at their end have counts of their own.
+long=$(printf 'x%.0s' $(seq 300))
+for i in 1 2 3; do
+	answers 192.0.2.1 "${long}1@example.com" r@example.net >/dev/null
+done
+expect "a long sender, message 4" "mail $T" \
+    "$(answers 192.0.2.1 "${long}1@example.com" r@example.net)"
+expect "another long sender, same beginning" "mail c rcpt c" \
+    "$(answers 192.0.2.1 "${long}2@example.com" r@example.net)"
+grep -q "\[rl\] sender #[0-9a-f]\{16\}: 4 messages" "$WIRE_LOG" ||
+    wire_fail "no log line naming the long sender's hash"
 grep -q "\[rl\] sender a@example.com: 4 messages in a fixed window of 3s (limit 3): $REPLY" \
     "$WIRE_LOG" || wire_fail "no log line for the refused message"
 sleep 3.2
