@@ -18,7 +18,7 @@
 #  6. key = auth_user: unauthenticated clients are not counted;
 #     exempt_authenticated = yes exempts authenticated clients of a
 #     sender limit.
-#  7. window_type = sliding (limit 2, window 4s), timed against the
+#  7. window_type = sliding (limit 2, window 8s), timed against the
 #     window periods: just after a period ends the previous one still
 #     weighs (tempfail), late in the next period it weighs little
 #     (accept); refused attempts are taken back.
@@ -263,15 +263,17 @@ run sliding <<EOF
 module = ratelimit
 key = sender
 limit = 2
-window = 4s
+window = 8s
 window_type = sliding
 reply = $REPLY
 EOF
-# at_phase MS: sleep until MS milliseconds into the current 4 s period of
-# the wall clock (the plugin's periods start at multiples of 4 s);
-# next_period MS: until MS milliseconds into the next one.
+# at_phase MS: sleep until MS milliseconds into the current 8 s period of
+# the wall clock (the plugin's periods start at multiples of 8 s);
+# next_period MS: until MS milliseconds into the next one.  The checks
+# below hold with seconds to spare on either side, so that a loaded
+# machine's delays do not move them into another period.
 into_period() {
-	echo $((($(date +%s%N) / 1000000) % 4000))
+	echo $((($(date +%s%N) / 1000000) % 8000))
 }
 sleep_ms() {
 	sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
@@ -286,20 +288,22 @@ next_period() {
 	local into
 
 	into=$(into_period)
-	sleep_ms $((4000 - into + $1))
+	sleep_ms $((8000 - into + $1))
 }
 next_period 100
 expect "sliding, message 1" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 2" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 3" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 4" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
-# 0.3 s into the next period the previous one weighs 2 x 0.92.
+# 0.3 s into the next period the previous one weighs 2 x 0.96 (refused
+# up to 4 s into it).
 next_period 300
 expect "sliding, next period, early" "mail $T" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
-# 3.5 s into it, 2 x 0.12: one more fits (the refused ones were taken
-# back; counted, they would hold the sender over the limit).
-at_phase 3500
+# 6 s into it, 2 x 0.25: one more fits (the refused ones were taken
+# back; counted, they would hold the sender over the limit), and then,
+# until the period ends, no other.
+at_phase 6000
 expect "sliding, next period, late" "mail c rcpt c" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, then over" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
