@@ -180,13 +180,6 @@ else
 	cases="$cases redis_sender redis_client redis_rcpt unix_sender"
 fi
 
-case_pids() {
-	case $1 in
-	redis_* | unix_*) eval "echo \$pid_$1 \$pid_redis" ;;
-	*) eval "echo \$pid_$1" ;;
-	esac
-}
-
 # ---- measuring --------------------------------------------------------------
 
 # loadgen_run FILE ARGS...: run loadgen; on errors, show them and stop.
