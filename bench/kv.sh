@@ -375,6 +375,9 @@ if [ $have_redis = yes ]; then
 	echo "$v  ratelimit on Redis (loopback TCP) adds at most $target_ms ms" \
 	    "at p50 per message at 4 conn.: $(signed "$a") ms (p50 $(get redis_sender 4 4)" \
 	    "vs $(get base 4 4) ms; msgs/s x$(ratio "$(get redis_sender 4 3)" "$(get base 4 3)"))"
+else
+	echo "SKIP  ratelimit on Redis (loopback TCP) adds at most $target_ms" \
+	    "ms at p50 per message at 4 conn.: no redis-server (above)"
 fi
 for n in 1 4; do
 	for c in $cases; do
