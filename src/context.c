@@ -722,7 +722,10 @@ mh_score_get(mh_ctx *ctx, double *total)
 /*
  * Log a kv call that did not do what it was asked.  Unlike refuse(), the
  * callback does not fail: what a store error means (fail open, tempfail)
- * is the plugin's to decide, and it sees the code.
+ * is the plugin's to decide, and it sees the code.  A store that does
+ * not answer is logged at debug level only: the Redis backend says once
+ * when it goes away and once when it is back, and a line per call would
+ * flood the log during an outage.
  */
 static int
 kv_decline(mh_ctx *ctx, int err, const char *fn, const char *fmt, ...)
@@ -737,8 +740,9 @@ kv_decline(mh_ctx *ctx, int err, const char *fn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	log_msg(LOG_ERR, "%s: [%s] %s at %s: %s (%s)",
-	    session_qid(ctx->session), ctx->inst->name, fn,
+	log_msg(err == MH_E_UNAVAILABLE ? LOG_DEBUG : LOG_ERR,
+	    "%s: [%s] %s at %s: %s (%s)", session_qid(ctx->session),
+	    ctx->inst->name, fn,
 	    stage_name(ctx->session->stage), why, mh_strerror(err));
 	return err;
 }

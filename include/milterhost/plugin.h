@@ -660,8 +660,9 @@ int mh_score_get(mh_ctx *ctx, double *total);
  * call that is refused (MH_E_INVALID, MH_E_STAGE) or fails (MH_E_NOMEM,
  * MH_E_UNAVAILABLE) does not make the callback fail: the plugin decides
  * what an answer means (fail open, or tempfail), and returns its status
- * as usual.  Refusals and failures are logged; MH_OK, MH_E_NOTFOUND and
- * MH_E_EXISTS, which are answers, are not.  A dry_run instance's calls
+ * as usual.  Refusals and failures are logged (MH_E_UNAVAILABLE at debug
+ * level: the store logs an outage when it begins and when it ends);
+ * MH_OK, MH_E_NOTFOUND and MH_E_EXISTS, which are answers, are not.  A dry_run instance's calls
  * are made as any other's: the store is not a change to the message.
  *
  * MH_E_UNAVAILABLE: the store did not answer within [milterhost]'s

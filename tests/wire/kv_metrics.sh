@@ -19,19 +19,6 @@ client=$abs_top_builddir/tests/wire/mtaclient
 WIRE_PLUGIN_DIR=$abs_top_builddir/tests/plugins/.libs
 [ -f "$WIRE_PLUGIN_DIR/scripted.so" ] ||
     wire_error "$WIRE_PLUGIN_DIR/scripted.so is missing: run make check"
-REDIS_PID=
-
-kvm_cleanup() {
-	local status=$?
-
-	if [ -n "$REDIS_PID" ]; then
-		kill -KILL "$REDIS_PID" 2>/dev/null
-		wait "$REDIS_PID" 2>/dev/null
-	fi
-	(exit "$status")
-	wire_cleanup
-}
-trap kvm_cleanup EXIT
 
 # A free loopback port, below the ephemeral ones (32768 on) that
 # connections take.
@@ -192,22 +179,6 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	    "install redis-server): no Redis case"
 	wire_exit
 fi
-redis_sock=$WIRE_TMP/redis.sock
-
-redis_start() {
-	local i
-
-	rm -f "$redis_sock"
-	redis-server --port 0 --unixsocket "$redis_sock" --save '' \
-	    --appendonly no --daemonize no --dir "$WIRE_TMP" \
-	    >>"$WIRE_TMP/redis.log" 2>&1 &
-	REDIS_PID=$!
-	for i in $(seq 200); do
-		[ -S "$redis_sock" ] && return 0
-		sleep 0.05
-	done
-	wire_error "redis-server did not create $redis_sock within 10 s"
-}
 
 # value NAME: the value of the series whose line starts with NAME and a
 # space.
@@ -215,10 +186,10 @@ value() {
 	grep -F -- "$1 " "$WIRE_TMP/metrics.txt" | grep -v '^#' | sed 's/.* //'
 }
 
-redis_start
+wire_redis_start
 ini=$(wire_config kv_metrics_redis <<CONF
 metrics_listen = 127.0.0.1:$port
-kv = unix:$redis_sock
+kv = unix:$WIRE_REDIS_SOCK
 kv_timeout_ms = 200
 
 [plugin:k]
@@ -258,9 +229,7 @@ expect_ops "incr ok 2" && expect_counts "incr 2" &&
 # Redis killed: a worker's connection is found closed and reopening it
 # is refused, or a worker in its backoff tries nothing: every call is
 # unavailable, at least one attempt failed, none succeeded.
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
-REDIS_PID=
+wire_redis_stop
 got="$(message)$(message)"
 [ -z "$got" ] || wire_fail "X-Count with Redis killed: '$got', expected none"
 scrape
@@ -281,7 +250,7 @@ le=$(value 'milterhost_kv_operation_seconds_bucket{op="incr",le="0.25"}')
 # Back, after the backoffs (100 ms, 200 ms after a second failure): the
 # call reconnects once, whichever worker takes it.  Counting starts from
 # nothing (no persistence).
-redis_start
+wire_redis_start
 sleep 0.5
 got=$(message)
 [ "$got" = 1 ] || wire_fail "X-Count with Redis back: '$got', expected 1"
@@ -292,7 +261,5 @@ expect_ops "incr ok 3" "incr unavailable 2" &&
     echo "ok: Redis back: incr ok 3, one connect more ok ($((ok + 1)))"
 promcheck "Redis store"
 wire_stop
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
-REDIS_PID=
+wire_redis_stop
 wire_exit

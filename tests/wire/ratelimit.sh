@@ -7,7 +7,8 @@
 #  2. key = sender, fixed window (limit 3, window 3s): the fourth and
 #     fifth MAIL FROM of a sender are tempfailed with the configured
 #     reply, another sender is not, the null sender is never counted;
-#     after the window the sender is let through again.
+#     after the window the sender is let through again; senders too long
+#     for a key are counted apart by their hash.
 #  3. key = client_address with ipv4_prefix = 24: two addresses of one
 #     /24 share the count, another network has its own; exempt_networks
 #     is never counted; an IPv6 client counts per /64.
@@ -17,7 +18,7 @@
 #  6. key = auth_user: unauthenticated clients are not counted;
 #     exempt_authenticated = yes exempts authenticated clients of a
 #     sender limit.
-#  7. window_type = sliding (limit 2, window 4s), timed against the
+#  7. window_type = sliding (limit 2, window 8s), timed against the
 #     window periods: just after a period ends the previous one still
 #     weighs (tempfail), late in the next period it weighs little
 #     (accept); refused attempts are taken back.
@@ -147,6 +148,18 @@ for i in 1 2 3 4; do
 	[ "$got" = "mail c rcpt c" ] || break
 done
 expect "the null sender, 4 times" "mail c rcpt c" "$got"
+# Addresses too long for a key are counted by a hash of the whole
+# address: two that differ only at their end have counts of their own.
+long=$(printf 'x%.0s' $(seq 300))
+for i in 1 2 3; do
+	answers 192.0.2.1 "${long}1@example.com" r@example.net >/dev/null
+done
+expect "a long sender, message 4" "mail $T" \
+    "$(answers 192.0.2.1 "${long}1@example.com" r@example.net)"
+expect "another long sender, same beginning" "mail c rcpt c" \
+    "$(answers 192.0.2.1 "${long}2@example.com" r@example.net)"
+grep -q "\[rl\] sender #[0-9a-f]\{16\}: 4 messages" "$WIRE_LOG" ||
+    wire_fail "no log line naming the long sender's hash"
 grep -q "\[rl\] sender a@example.com: 4 messages in a fixed window of 3s (limit 3): $REPLY" \
     "$WIRE_LOG" || wire_fail "no log line for the refused message"
 sleep 3.2
@@ -250,15 +263,17 @@ run sliding <<EOF
 module = ratelimit
 key = sender
 limit = 2
-window = 4s
+window = 8s
 window_type = sliding
 reply = $REPLY
 EOF
-# at_phase MS: sleep until MS milliseconds into the current 4 s period of
-# the wall clock (the plugin's periods start at multiples of 4 s);
-# next_period MS: until MS milliseconds into the next one.
+# at_phase MS: sleep until MS milliseconds into the current 8 s period of
+# the wall clock (the plugin's periods start at multiples of 8 s);
+# next_period MS: until MS milliseconds into the next one.  The checks
+# below hold with seconds to spare on either side, so that a loaded
+# machine's delays do not move them into another period.
 into_period() {
-	echo $((($(date +%s%N) / 1000000) % 4000))
+	echo $((($(date +%s%N) / 1000000) % 8000))
 }
 sleep_ms() {
 	sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
@@ -273,20 +288,22 @@ next_period() {
 	local into
 
 	into=$(into_period)
-	sleep_ms $((4000 - into + $1))
+	sleep_ms $((8000 - into + $1))
 }
 next_period 100
 expect "sliding, message 1" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 2" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 3" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, message 4" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
-# 0.3 s into the next period the previous one weighs 2 x 0.92.
+# 0.3 s into the next period the previous one weighs 2 x 0.96 (refused
+# up to 4 s into it).
 next_period 300
 expect "sliding, next period, early" "mail $T" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
-# 3.5 s into it, 2 x 0.12: one more fits (the refused ones were taken
-# back; counted, they would hold the sender over the limit).
-at_phase 3500
+# 6 s into it, 2 x 0.25: one more fits (the refused ones were taken
+# back; counted, they would hold the sender over the limit), and then,
+# until the period ends, no other.
+at_phase 6000
 expect "sliding, next period, late" "mail c rcpt c" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
 expect "sliding, then over" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
