@@ -338,9 +338,15 @@ if [ $have_redis = yes ] && command -v redis-cli >/dev/null 2>&1; then
 	rcli INFO stats | tr -d '\r' >"$tmp/rstats"
 	rcli INFO commandstats | tr -d '\r' >"$tmp/rcmds"
 	conns=$(sed -n 's/^total_connections_received://p' "$tmp/rstats")
-	echo "INFO  Redis: $conns connections received (one per milterhost" \
-	    "thread, and libmilter starts a thread per milter connection," \
-	    "that is per $per_conn messages); EVAL:" \
+	sessions=0
+	for c in $cases; do
+		case $c in
+		redis_* | unix_*) eval "sessions=\$((sessions + sent_$c / per_conn))" ;;
+		esac
+	done
+	echo "INFO  Redis: $conns connections received for about $sessions" \
+	    "milter sessions (one per milterhost thread that used the" \
+	    "store, redis-cli's included); EVAL:" \
 	    "$(sed -n 's/^cmdstat_eval:calls=\([0-9]*\),usec=[0-9]*,usec_per_call=\([0-9.]*\).*/\1 calls, \2 us each in Redis/p' "$tmp/rcmds")"
 	if [ $bad = 1 ]; then
 		echo "kv.sh: Redis's counts do not match the messages sent" >&2
