@@ -63,6 +63,7 @@ struct conn {
 	uint64_t retry_at;    /* no attempt before this (monotonic ms) */
 	unsigned backoff_ms;  /* the next backoff; 0 after a success */
 	bool logged;          /* the failure was logged since it last worked */
+	bool armed_full;      /* its socket timeouts are kv_timeout_ms */
 };
 
 /* INCRBY, with the time to live set only when the key was created. */
@@ -100,6 +101,7 @@ conn_close(struct conn *cn)
 		return;
 	redisFree(cn->c);
 	cn->c = NULL;
+	cn->armed_full = false;
 	__atomic_fetch_sub(&cn->r->open, 1, __ATOMIC_RELAXED);
 }
 
@@ -272,9 +274,18 @@ again:
 	if ((c = get_conn(r, deadline)) == NULL)
 		return NULL;
 	cn = pthread_getspecific(r->key);
-	if (!arm(c, deadline)) {
-		fail_conn(r, cn, "timed out");
-		return NULL;
+	/*
+	 * A command on a connection already open gets the whole timeout,
+	 * which its socket then keeps (SO_RCVTIMEO and SO_SNDTIMEO hold for
+	 * each recv and send): set once, not two setsockopt() calls per
+	 * command.  After a connect and handshake in this call, what is left.
+	 */
+	if (!(reused && cn->armed_full)) {
+		if (!arm(c, deadline)) {
+			fail_conn(r, cn, "timed out");
+			return NULL;
+		}
+		cn->armed_full = reused;
 	}
 	va_start(ap, fmt);
 	rep = redisvCommand(c, fmt, ap);
