@@ -473,8 +473,8 @@ test_stats_times(void)
 	kv_close(kv);
 }
 
-#define THREADS 8
-#define INCREMENTS 20000
+#define THREADS 64
+#define INCREMENTS 5000
 
 static void *
 incr_many(void *arg)
