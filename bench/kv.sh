@@ -28,7 +28,7 @@
 # (the median over the rounds of case minus baseline in the same round),
 # and the CPU per message of milterhost and of redis-server (utime +
 # stime from /proc/PID/stat, over all rounds).  Then the target of the
-# issue as a PASS or MISS line: ratelimit on Redis adds at most 0.3 ms at
+# benchmark as a PASS or MISS line: ratelimit on Redis adds at most 0.3 ms at
 # p50 per message at 4 connections; INFO lines for the rest.  With
 # redis-cli, the count Redis holds for each Redis case is checked against
 # the messages sent, and Redis's own figures are shown (connections
