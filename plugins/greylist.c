@@ -278,21 +278,11 @@ address_part(const char *addr, char *buf, size_t size)
 	free(bare);
 }
 
-/* The client's IP address as text, or NULL: the connection's, else the
- * macro (an MTA sends connect only when some instance takes it). */
-static const char *
-client_address(mh_ctx *ctx)
-{
-	const char *addr = mh_client_address(ctx);
-
-	return addr != NULL ? addr : mh_macro(ctx, "{client_addr}");
-}
-
 static mh_status
 gl_envfrom(mh_ctx *ctx, const char *sender, const char *const *args)
 {
 	const struct greylist *gl = mh_instance_state(ctx);
-	const char *addr = client_address(ctx), *auth;
+	const char *addr = mh_client_address(ctx), *auth;
 	struct netaddr ip;
 	struct msg *m;
 

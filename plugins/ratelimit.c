@@ -11,7 +11,8 @@
  *	window = 1h
  *
  * key		what is counted per (required): client_address (the
- *		client's network: ipv4_prefix, ipv6_prefix), sender (the
+ *		client's network: ipv4_prefix, ipv6_prefix; from connect,
+ *		or the macro {client_addr} at MAIL FROM), sender (the
  *		envelope sender, lowercased; the null sender is not
  *		counted), auth_user (the SASL login, {auth_authen}; clients
  *		that did not authenticate are not counted) or
@@ -519,5 +520,7 @@ const struct mh_plugin milterhost_plugin = {
 	.envfrom = rl_envfrom,
 	.envrcpt = rl_envrcpt,
 	.list_keys = "exempt_networks",
-	.macros = { [MH_STAGE_ENVFROM] = "{auth_authen}" },
+	/* {client_addr}: mh_client_address's when no instance takes connect
+	 * (the MTA is then asked not to send it). */
+	.macros = { [MH_STAGE_ENVFROM] = "{auth_authen} {client_addr}" },
 };

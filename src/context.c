@@ -256,9 +256,17 @@ mh_queue_id(mh_ctx *ctx)
 const char *
 mh_client_address(mh_ctx *ctx)
 {
+	const char *macro;
+
 	if (enter(ctx, __func__) != MH_OK)
 		return NULL;
-	return ctx->session->client_addr[0] ? ctx->session->client_addr : NULL;
+	if (ctx->session->client_addr[0] != '\0')
+		return ctx->session->client_addr;
+	/* No connect event (no instance takes it, so the MTA was asked not
+	 * to send it): the macro, as if_client reads it, if the MTA sent
+	 * it. */
+	macro = session_macro(ctx->session, "{client_addr}");
+	return macro != NULL && *macro != '\0' ? macro : NULL;
 }
 
 /* ---- replies ------------------------------------------------------- */

@@ -511,7 +511,12 @@ const char *mh_macro(mh_ctx *ctx, const char *name);
 /* The queue id (macro i), or NULL before the MTA assigned one. */
 const char *mh_queue_id(mh_ctx *ctx);
 /* The client address as text ("192.0.2.1", "2001:db8::1", the socket
- * path for a unix client), or NULL if unknown. */
+ * path for a unix client), or NULL if unknown.  When the MTA sent no
+ * connect event (none of the chain's instances takes connect, so it was
+ * asked not to), the value of the macro {client_addr} if the MTA sent
+ * it: a plugin that needs the address without a connect callback
+ * declares that macro in its descriptor's macros, at the stage where it
+ * asks. */
 const char *mh_client_address(mh_ctx *ctx);
 
 /*

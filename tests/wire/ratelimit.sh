@@ -11,7 +11,8 @@
 #     for a key are counted apart by their hash.
 #  3. key = client_address with ipv4_prefix = 24: two addresses of one
 #     /24 share the count, another network has its own; exempt_networks
-#     is never counted; an IPv6 client counts per /64.
+#     is never counted; an IPv6 client counts per /64; a client known
+#     only by the macro {client_addr} (no connect event) is counted.
 #  4. count = recipients: RCPT decides, across messages.
 #  5. key = recipient_domain counting messages: the first recipient of a
 #     domain counts the message, the others of the domain follow it.
@@ -183,6 +184,17 @@ expect "client 192.0.2.200" "mail c rcpt c" "$(answers 192.0.2.200 s@x.test r@y.
 expect "client 192.0.2.3, over (default reply)" "mail $D" \
     "$(answers 192.0.2.3 s@x.test r@y.test)"
 expect "client 192.0.3.1" "mail c rcpt c" "$(answers 192.0.3.1 s@x.test r@y.test)"
+# Without a connect event (no instance takes it, so Postfix would not
+# send it), the client is the macro {client_addr} of MAIL FROM.
+no_connect() {
+	printf 'negotiate\t6\t0x1ff\t0x100f7f\nmta\n'
+	printf 'macro\tM\t{client_addr}\t%s\n' "$1"
+	printf 'mail\t<s@x.test>\nabort\nquit\n'
+}
+no_connect 192.0.3.2 | "$client" script "$WIRE_SOCKET" >/dev/null 2>&1
+expect "client 192.0.3.3 by {client_addr}, third of its /24" "mail $D" \
+    "$(no_connect 192.0.3.3 | "$client" script "$WIRE_SOCKET" 2>&1 |
+    sed -n 's/^reply \(mail\) /\1 /p')"
 for i in 1 2 3; do
 	got=$(answers 203.0.113.9 s@x.test r@y.test)
 	[ "$got" = "mail c rcpt c" ] || break
