@@ -12,24 +12,6 @@ wire_init kv_redis
 client=$abs_top_builddir/tests/wire/mtaclient
 [ -x "$client" ] || wire_error "$client is missing: build it first"
 WIRE_PLUGIN_DIR=$abs_top_builddir/tests/plugins/.libs
-OTHER_PID=
-
-kv_cleanup() {
-	local status=$?
-
-	if [ -n "$OTHER_PID" ]; then
-		kill -KILL "$OTHER_PID" 2>/dev/null
-		wait "$OTHER_PID" 2>/dev/null
-	fi
-	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/other.log" ]; then
-		echo "---- the second milterhost's log ----"
-		cat "$WIRE_TMP/other.log"
-		echo "---- end of log ----"
-	fi
-	(exit "$status")
-	wire_cleanup
-}
-trap kv_cleanup EXIT
 
 # count SOCKET: the X-Count header a new connection's message gets there.
 count() {
@@ -57,16 +39,9 @@ do = eom kv_count n X-Count
 EOF
 ) || exit 99
 
-# The second daemon: the same file but its socket, started by wire_start
-# and then set aside.
-sock_a=$WIRE_SOCKET sock_b=$WIRE_TMP/other.sock
-ini_b=$WIRE_TMP/other.ini
-sed "s|^socket = .*|socket = unix:$sock_b|" "$ini" >"$ini_b"
-WIRE_SOCKET=$sock_b WIRE_LOG=$WIRE_TMP/other.log
-: >"$WIRE_LOG"
-wire_start "$ini_b" || wire_exit
-OTHER_PID=$WIRE_PID WIRE_PID=
-WIRE_SOCKET=$sock_a WIRE_LOG=$WIRE_TMP/milterhost.log
+# The second daemon: the same file on the second socket.
+sock_a=$WIRE_SOCKET sock_b=$WIRE_SECOND_SOCKET
+wire_start_second "$ini" || wire_exit
 wire_start "$ini" || wire_exit
 
 expect "first message, daemon A" 1 "$(count "$sock_a")"
@@ -110,8 +85,6 @@ done
 expect "Redis back, daemon B" 2 "$got"
 
 wire_stop
-kill -TERM "$OTHER_PID"
-wait "$OTHER_PID" || wire_fail "daemon B exited with status $? after SIGTERM"
-OTHER_PID=
+wire_stop_second
 wire_redis_stop
 wire_exit

@@ -36,6 +36,13 @@
 #				in MH_WIRE_SOCKET and the given variables
 #	wire_stop		SIGTERM the daemon and check it exits 0
 #	wire_fail MESSAGE	report a failed check; the test goes on
+#	wire_start_second INI	start a second daemon, as wire_start does,
+#				on a copy of INI listening on
+#				$WIRE_SECOND_SOCKET and logging to
+#				$WIRE_SECOND_LOG (printed on failure); the
+#				cleanup kills it
+#	wire_stop_second	SIGTERM it and check it exits 0
+#	wire_second_alive	is it still there?
 #	wire_need_redis		skip the test (exit 77, saying why) if
 #				redis-server is not installed
 #	wire_redis_start	start a redis-server of the test's own on
@@ -66,6 +73,7 @@ WIRE_OUT=
 WIRE_RUNS=0
 WIRE_REDIS_PID=
 WIRE_REDIS_SOCK=
+WIRE_SECOND_PID=
 
 # Seconds to wait for the socket, and for the daemon to stop after SIGTERM
 # (an idle daemon stops in about 50 ms; with sessions open it waits up to
@@ -139,6 +147,48 @@ wire_init() {
 	fi
 	WIRE_LOG=$WIRE_TMP/milterhost.log
 	: >"$WIRE_LOG"
+	WIRE_SECOND_SOCKET=$WIRE_TMP/second.sock
+	WIRE_SECOND_LOG=$WIRE_TMP/second.log
+}
+
+# The second daemon: wire_start on the copy, with the test's socket, log
+# and pid set aside meanwhile.
+wire_start_second() {
+	local ini=$WIRE_TMP/second.ini status
+	local sock=$WIRE_SOCKET log=$WIRE_LOG pid=$WIRE_PID
+
+	[ -z "$WIRE_SECOND_PID" ] ||
+	    wire_error "wire_start_second: the second daemon already runs"
+	sed "s|^socket = .*|socket = unix:$WIRE_SECOND_SOCKET|" "$1" >"$ini" &&
+	    grep -q "^socket = unix:$WIRE_SECOND_SOCKET\$" "$ini" ||
+	    wire_error "cannot write $ini with the second socket"
+	WIRE_SOCKET=$WIRE_SECOND_SOCKET WIRE_LOG=$WIRE_SECOND_LOG WIRE_PID=
+	: >"$WIRE_LOG"
+	wire_start "$ini"
+	status=$?
+	WIRE_SECOND_PID=$WIRE_PID
+	WIRE_SOCKET=$sock WIRE_LOG=$log WIRE_PID=$pid
+	return "$status"
+}
+
+wire_second_alive() {
+	[ -n "$WIRE_SECOND_PID" ] && kill -0 "$WIRE_SECOND_PID" 2>/dev/null
+}
+
+wire_stop_second() {
+	local status
+
+	[ -n "$WIRE_SECOND_PID" ] || return 0
+	kill -TERM "$WIRE_SECOND_PID" 2>/dev/null
+	wait "$WIRE_SECOND_PID"
+	status=$?
+	WIRE_SECOND_PID=
+	if [ "$status" -ne 0 ]; then
+		wire_fail "the second milterhost exited with status $status" \
+		    "after SIGTERM"
+		return 1
+	fi
+	return 0
 }
 
 wire_need_redis() {
@@ -180,16 +230,22 @@ wire_cleanup() {
 	local status=$?
 
 	trap - EXIT
-	for pid in "$WIRE_PID" "$WIRE_BACKEND_PID" "$WIRE_REDIS_PID"; do
+	for pid in "$WIRE_PID" "$WIRE_BACKEND_PID" "$WIRE_SECOND_PID" \
+	    "$WIRE_REDIS_PID"; do
 		if [ -n "$pid" ]; then
 			kill -KILL "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 		fi
 	done
-	WIRE_PID= WIRE_BACKEND_PID= WIRE_REDIS_PID=
+	WIRE_PID= WIRE_BACKEND_PID= WIRE_SECOND_PID= WIRE_REDIS_PID=
 	if [ "$status" -ne 0 ] && [ -s "$WIRE_LOG" ]; then
 		echo "---- milterhost log ($WIRE_LOG) ----"
 		cat "$WIRE_LOG"
+		echo "---- end of log ----"
+	fi
+	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/second.log" ]; then
+		echo "---- the second milterhost's log ($WIRE_TMP/second.log) ----"
+		cat "$WIRE_TMP/second.log"
 		echo "---- end of log ----"
 	fi
 	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/front.log" ]; then

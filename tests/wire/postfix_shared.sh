@@ -43,22 +43,12 @@ wire_need_redis
 wire_postfix_init postfix_shared
 
 pf_a=$pf pf_b=$WIRE_TMP/pf2
-OTHER_PID=
 
 shared_cleanup() {
 	local status=$?
 
 	pf_stop "$pf_a"
 	pf_stop "$pf_b"
-	if [ -n "$OTHER_PID" ]; then
-		kill -KILL "$OTHER_PID" 2>/dev/null
-		wait "$OTHER_PID" 2>/dev/null
-	fi
-	if [ "$status" -ne 0 ] && [ -s "$WIRE_TMP/other.log" ]; then
-		echo "---- daemon B's log ----"
-		cat "$WIRE_TMP/other.log"
-		echo "---- end of log ----"
-	fi
 	(exit "$status")
 	wire_cleanup
 }
@@ -69,7 +59,7 @@ base=$(pf_free_ports 4)
 port_a=$((base + 1)) port_b=$((base + 3))
 
 wire_redis_start
-sock_a=$WIRE_SOCKET sock_b=$WIRE_TMP/other.sock
+sock_a=$WIRE_SOCKET sock_b=$WIRE_SECOND_SOCKET
 
 pf_create "$pf_a" "$base" dump || wire_error "cannot make Postfix instance A"
 pf_smtpd "$pf_a" "$port_a" "smtpd_milters=unix:$sock_a"
@@ -101,18 +91,11 @@ if_rcpt = ^grey@
 EOF
 ) || exit 99
 
-# Daemon B: the same file but its socket, started by wire_start and then
-# set aside (as kv_redis.sh does); then daemon A.
-ini_b=$WIRE_TMP/other.ini
-sed "s|^socket = .*|socket = unix:$sock_b|" "$ini" >"$ini_b"
-grep -q "^socket = unix:$sock_b\$" "$ini_b" || wire_error "cannot write $ini_b"
-WIRE_SOCKET=$sock_b WIRE_LOG=$WIRE_TMP/other.log
-: >"$WIRE_LOG"
-wire_start "$ini_b" || wire_exit
-OTHER_PID=$WIRE_PID WIRE_PID=
-WIRE_SOCKET=$sock_a WIRE_LOG=$WIRE_TMP/milterhost.log
+# Daemon B: the same file on the second socket (wire_start_second); then
+# daemon A.
+wire_start_second "$ini" || wire_exit
 wire_start "$ini" || wire_exit
-log_a=$WIRE_LOG log_b=$WIRE_TMP/other.log
+log_a=$WIRE_LOG log_b=$WIRE_SECOND_LOG
 
 # send NAME HOST FROM RCPT: one message with swaks through Postfix HOST (a
 # or b); the transcript is in $WIRE_TMP/NAME.swaks.
@@ -328,11 +311,9 @@ fi
 # ---- 3. both hosts healthy ---------------------------------------------------
 
 wire_alive || wire_fail "daemon A died"
-kill -0 "$OTHER_PID" 2>/dev/null || wire_fail "daemon B died"
+wire_second_alive || wire_fail "daemon B died"
 wire_stop
-kill -TERM "$OTHER_PID"
-wait "$OTHER_PID" || wire_fail "daemon B exited with status $? after SIGTERM"
-OTHER_PID=
+wire_stop_second
 
 # A took rl1, rl3, rl5 and g4; B rl2, rl4 and g3.
 for h in A:4 B:3; do
