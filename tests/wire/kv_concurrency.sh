@@ -18,11 +18,6 @@ CONNS=64
 MESSAGES=1500
 LIMIT=1000
 
-# field NAME FILE: a field of loadgen's report.
-field() {
-	sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p" "$2" | head -n 1
-}
-
 # run NAME KV: the daemon on store KV, the messages, the counts checked.
 run() {
 	local name=$1 ini out=$WIRE_TMP/$1.out
@@ -46,8 +41,8 @@ CONF
 		    "$WIRE_TMP/$name.err")"
 	fi
 	sed 's/^/    /' "$out"
-	accepted=$(field accepted "$out")
-	tempfailed=$(field tempfailed "$out")
+	accepted=$(wire_loadgen_field accepted "$out")
+	tempfailed=$(wire_loadgen_field tempfailed "$out")
 	if [ "$accepted" = "$LIMIT" ] &&
 	    [ "$tempfailed" = $((MESSAGES - LIMIT)) ]; then
 		echo "ok: $name: $CONNS connections: $accepted accepted," \

@@ -30,11 +30,6 @@ RATE=400         # messages a second, over the 4 connections
 MESSAGES=1600    # 4 s of mail
 LOAD_PID=
 
-# field NAME FILE: a field of loadgen's report.
-field() {
-	sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p" "$2" | head -n 1
-}
-
 # run_outage NAME FAIL_OPEN: the daemon, a run of mail with Redis killed
 # and back in its middle; loadgen's report in $WIRE_TMP/NAME.out.
 run_outage() {
@@ -71,11 +66,12 @@ EOF
 	sed 's/^/    /' "$WIRE_TMP/$name.out"
 	[ "$status" -eq 0 ] || wire_fail "$name: loadgen exited with" \
 	    "status $status: $(cat "$WIRE_TMP/$name.err")"
-	[ "$(field errors "$WIRE_TMP/$name.out")" = 0 ] ||
+	[ "$(wire_loadgen_field errors "$WIRE_TMP/$name.out")" = 0 ] ||
 	    wire_fail "$name: loadgen saw errors"
-	[ "$(field msgs "$WIRE_TMP/$name.out")" = "$MESSAGES" ] ||
+	[ "$(wire_loadgen_field msgs "$WIRE_TMP/$name.out")" = \
+	    "$MESSAGES" ] ||
 	    wire_fail "$name: not every message was sent"
-	max=$(field max_ms "$WIRE_TMP/$name.out")
+	max=$(wire_loadgen_field max_ms "$WIRE_TMP/$name.out")
 	if [ "${max%.*}" -lt 1000 ]; then
 		echo "ok: $name: the slowest message took $max ms"
 	else
@@ -116,7 +112,7 @@ trap outage_cleanup EXIT
 # ---- 1. fail open ------------------------------------------------------
 
 run_outage open yes
-accepted=$(field accepted "$WIRE_TMP/open.out")
+accepted=$(wire_loadgen_field accepted "$WIRE_TMP/open.out")
 if [ "$accepted" = "$MESSAGES" ]; then
 	echo "ok: open: all $accepted messages accepted"
 else
@@ -128,8 +124,8 @@ grep -q "\[rl\] sender sender@example.test not counted: the store failed (.*): l
 # ---- 2. fail closed ------------------------------------------------------
 
 run_outage closed no
-accepted=$(field accepted "$WIRE_TMP/closed.out")
-tempfailed=$(field tempfailed "$WIRE_TMP/closed.out")
+accepted=$(wire_loadgen_field accepted "$WIRE_TMP/closed.out")
+tempfailed=$(wire_loadgen_field tempfailed "$WIRE_TMP/closed.out")
 if [ "$tempfailed" -gt 0 ] && [ "$accepted" -gt 0 ] &&
     [ $((accepted + tempfailed)) -eq "$MESSAGES" ]; then
 	echo "ok: closed: $accepted accepted, $tempfailed tempfailed"

@@ -43,6 +43,9 @@
 #				cleanup kills it
 #	wire_stop_second	SIGTERM it and check it exits 0
 #	wire_second_alive	is it still there?
+#	wire_loadgen_field NAME FILE
+#				the value of NAME=VALUE in the machine lines
+#				of bench/loadgen's output in FILE
 #	wire_need_redis		skip the test (exit 77, saying why) if
 #				redis-server is not installed
 #	wire_redis_start	start a redis-server of the test's own on
@@ -149,6 +152,10 @@ wire_init() {
 	: >"$WIRE_LOG"
 	WIRE_SECOND_SOCKET=$WIRE_TMP/second.sock
 	WIRE_SECOND_LOG=$WIRE_TMP/second.log
+}
+
+wire_loadgen_field() {
+	sed -n "s/^\\(.* \\)\\{0,1\\}$1=\\([^ ]*\\).*/\\2/p" "$2" | head -n 1
 }
 
 # The second daemon: wire_start on the copy, with the test's socket, log

@@ -185,11 +185,6 @@ stop_load() {
 	fi
 }
 
-# field NAME FILE: a NAME=VALUE of loadgen's machine lines.
-field() {
-	sed -n "s/^\\(.* \\)\\{0,1\\}$1=\\([^ ]*\\).*/\\2/p" "$2" | head -n 1
-}
-
 # check_load: every message of the last run accepted, no error, each
 # message's signature A's or B's, no session with two; the messages per
 # set in $msgs_A and $msgs_B, the others in $msgs_other, all in $msgs,
@@ -198,10 +193,10 @@ check_load() {
 	local out=$WIRE_TMP/$load_name.out accepted errors word
 	local count text
 
-	msgs=$(field msgs "$out")
-	accepted=$(field accepted "$out")
-	errors=$(field errors "$out")
-	mixed=$(field mixed_sessions "$out")
+	msgs=$(wire_loadgen_field msgs "$out")
+	accepted=$(wire_loadgen_field accepted "$out")
+	errors=$(wire_loadgen_field errors "$out")
+	mixed=$(wire_loadgen_field mixed_sessions "$out")
 	msgs_A=0 msgs_B=0 msgs_other=0
 	if [ -z "$msgs" ] || [ "$msgs" -eq 0 ] || [ "$accepted" != "$msgs" ] ||
 	    [ "$errors" != 0 ] || [ "$mixed" != 0 ]; then
