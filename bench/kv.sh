@@ -194,12 +194,6 @@ loadgen_run() {
 	fi
 }
 
-# field NAME FILE: the value of NAME= on loadgen's machine line.
-field() {
-	sed -n "s/^msgs=.* $1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\) .*/\\1/p" \
-	    "$2"
-}
-
 results=$tmp/results
 : >"$results"
 # sent_CASE: the messages each case got (warm-up included), for the check
@@ -247,17 +241,7 @@ echo "milterhost key-value store benchmark (ratelimit): $rounds rounds," \
     "$msgs messages of $size body bytes per case and round, $per_conn per" \
     "session, $warm of warm-up before each; $(nproc) CPU(s), load" \
     "average $(cut -d' ' -f1-3 /proc/loadavg)"
-start=$(date +%s)
-r=1
-while [ $r -le "$rounds" ]; do
-	for conns in 1 4; do
-		for c in $cases; do
-			measure "$c" $conns $r
-		done
-	done
-	echo "round $r of $rounds done ($(($(date +%s) - start)) s)"
-	r=$((r + 1))
-done
+run_rounds
 
 # ---- the table --------------------------------------------------------------
 

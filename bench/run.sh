@@ -229,12 +229,6 @@ loadgen_run() {
 	fi
 }
 
-# field NAME FILE: the value of NAME= on loadgen's machine line.
-field() {
-	sed -n "s/^msgs=.* $1=\\([^ ]*\\).*/\\1/p; s/^$1=\\([^ ]*\\) .*/\\1/p" \
-	    "$2"
-}
-
 results=$tmp/results
 : >"$results"
 # measure CASE CONNS ROUND
@@ -288,17 +282,7 @@ measure() {
 echo "milterhost benchmark: $rounds rounds, $msgs messages of $size body" \
     "bytes per case and round, $per_conn per session, $warm of warm-up" \
     "before each; $(nproc) CPU(s)"
-start=$(date +%s)
-r=1
-while [ $r -le "$rounds" ]; do
-	for conns in 1 4; do
-		for c in $cases; do
-			measure "$c" $conns $r
-		done
-	done
-	echo "round $r of $rounds done ($(($(date +%s) - start)) s)"
-	r=$((r + 1))
-done
+run_rounds
 
 # ---- the table --------------------------------------------------------------
 
