@@ -310,10 +310,13 @@ again:
 	return rep;
 }
 
-/* An error reply that is no fault of the connection. */
+/* A reply of a type the command does not answer with: an error that is
+ * no fault of the connection, or else the store out of order. */
 static int
-reply_error(const redisReply *rep)
+unexpected(const redisReply *rep)
 {
+	if (rep->type != REDIS_REPLY_ERROR)
+		return MH_E_UNAVAILABLE;
 	if (strstr(rep->str, "not an integer") != NULL ||
 	    strstr(rep->str, "overflow") != NULL)
 		return MH_E_INVALID;
@@ -340,8 +343,7 @@ redis_get(void *impl, const char *key, void *buf, size_t size, size_t *len)
 			*len = rep->len;
 		rc = MH_OK;
 	} else {
-		rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) :
-		    MH_E_UNAVAILABLE;
+		rc = unexpected(rep);
 	}
 	freeReplyObject(rep);
 	return rc;
@@ -368,8 +370,7 @@ store(void *impl, const char *key, const void *value, size_t len,
 	else if (rep->type == REDIS_REPLY_NIL)
 		rc = nx ? MH_E_EXISTS : MH_E_UNAVAILABLE;
 	else
-		rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) :
-		    MH_E_UNAVAILABLE;
+		rc = unexpected(rep);
 	freeReplyObject(rep);
 	return rc;
 }
@@ -403,8 +404,7 @@ redis_incr(void *impl, const char *key, long long by, unsigned ttl_s,
 			*result = rep->integer;
 		rc = MH_OK;
 	} else {
-		rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) :
-		    MH_E_UNAVAILABLE;
+		rc = unexpected(rep);
 	}
 	freeReplyObject(rep);
 	return rc;
@@ -421,8 +421,7 @@ redis_del(void *impl, const char *key)
 	if (rep->type == REDIS_REPLY_INTEGER)
 		rc = MH_OK;
 	else
-		rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) :
-		    MH_E_UNAVAILABLE;
+		rc = unexpected(rep);
 	freeReplyObject(rep);
 	return rc;
 }
