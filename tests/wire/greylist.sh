@@ -121,15 +121,6 @@ msg() {
 	    s/^reply rcpt [ty] *//p' "$out" | paste -sd';' -
 }
 
-# expect WHAT WANT GOT
-expect() {
-	if [ "$3" = "$2" ]; then
-		echo "ok: $1: $3"
-	else
-		wire_fail "$1: '$3', expected '$2'"
-	fi
-}
-
 # sleep_until T: wait until the clock's second T (unix time).
 sleep_until() {
 	local now
@@ -167,61 +158,61 @@ EOF
 ) || exit 99
 if wire_start "$ini"; then
 	t0=$(date +%s)
-	expect "first attempt" "$G" \
+	wire_expect "first attempt" "$G" \
 	    "$(msg a1 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
 	logged "first attempt" "[grey] 192.0.2.0/24 <a@example.test> <r1@example.test>: first attempt, greylisted for 2s"
-	expect "a triplet never retried, first attempt" "$G" \
+	wire_expect "a triplet never retried, first attempt" "$G" \
 	    "$(msg a2 192.0.2.7 '<a@example.test>' '<r3@example.test>')"
-	expect "retry too early" "$G" \
+	wire_expect "retry too early" "$G" \
 	    "$(msg a3 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
-	expect "retry too early from another address of the /24" "$G" \
+	wire_expect "retry too early from another address of the /24" "$G" \
 	    "$(msg a4 192.0.2.99 '<a@example.test>' '<r1@example.test>')"
 	logged "retry too early" "<a@example.test> <r1@example.test>: retry too early, " 2
-	expect "client known by {client_addr} only" "$G" \
+	wire_expect "client known by {client_addr} only" "$G" \
 	    "$(msg a5 macro:192.0.2.7 '<b@example.test>' '<r1@example.test>')"
 	logged "client known by {client_addr} only" \
 	    "[grey] 192.0.2.0/24 <b@example.test> <r1@example.test>: first attempt"
-	expect "IPv6 client, first attempt" "$G" \
+	wire_expect "IPv6 client, first attempt" "$G" \
 	    "$(msg a6 2001:db8:1:2::5 '<>' '<r1@example.test>')"
 	logged "IPv6 client's /64, the null sender" \
 	    "[grey] 2001:db8:1:2::/64 <> <r1@example.test>: first attempt"
-	expect "exempt network" "accepted at MAIL" \
+	wire_expect "exempt network" "accepted at MAIL" \
 	    "$(msg a7 198.51.100.20 '<a@example.test>')"
-	expect "exempt network (second value, IPv6)" "accepted at MAIL" \
+	wire_expect "exempt network (second value, IPv6)" "accepted at MAIL" \
 	    "$(msg a8 2001:db8:ffff:1::1 '<a@example.test>')"
-	expect "exempt address" "accepted at MAIL" \
+	wire_expect "exempt address" "accepted at MAIL" \
 	    "$(msg a8 203.0.113.9 '<a@example.test>')"
-	expect "next to the exempt address" "$G" \
+	wire_expect "next to the exempt address" "$G" \
 	    "$(msg a8 203.0.113.10 '<a@example.test>' '<r1@example.test>')"
 	logged "exempt network" "not greylisted: client 198.51.100.20 is in exempt_networks"
-	expect "authenticated client" "accepted at MAIL" \
+	wire_expect "authenticated client" "accepted at MAIL" \
 	    "$(AUTH=alice msg a9 192.0.2.7 '<a@example.test>')"
 	logged "authenticated client" "not greylisted: the client authenticated as alice"
-	expect "client without an IP address" "accepted at MAIL" \
+	wire_expect "client without an IP address" "accepted at MAIL" \
 	    "$(msg a10 unix '<a@example.test>')"
 	logged "client without an IP address" \
 	    "not greylisted: the client has no IP address (/run/local.sock) to key on"
 
 	# After the delay: the retry passes, a new recipient beside it not.
 	sleep_until $((t0 + 3))
-	expect "retry after the delay, with a new recipient" "pass;$G" \
+	wire_expect "retry after the delay, with a new recipient" "pass;$G" \
 	    "$(msg b1 192.0.2.7 '<a@example.test>' '<r1@example.test>' '<r2@example.test>')"
 	logged "retry after the delay" \
 	    "[grey] 192.0.2.0/24 <a@example.test> <r1@example.test>: passed, retried after "
 	logged "the new recipient" \
 	    "[grey] 192.0.2.0/24 <a@example.test> <r2@example.test>: first attempt" 1
-	expect "the passed triplet again, in other case, other address" "pass" \
+	wire_expect "the passed triplet again, in other case, other address" "pass" \
 	    "$(msg b2 192.0.2.200 '<A@Example.TEST>' '<R1@EXAMPLE.test>')"
-	expect "the /24 did not pass (pass_scope = triplet)" "$G" \
+	wire_expect "the /24 did not pass (pass_scope = triplet)" "$G" \
 	    "$(msg b3 192.0.2.7 '<c@example.test>' '<r1@example.test>')"
 
 	# After the window: the triplet never retried is new again.
 	sleep_until $((t0 + 7))
-	expect "after the window, never retried" "$G" \
+	wire_expect "after the window, never retried" "$G" \
 	    "$(msg c1 192.0.2.7 '<a@example.test>' '<r3@example.test>')"
 	logged "after the window, a first attempt again" \
 	    "[grey] 192.0.2.0/24 <a@example.test> <r3@example.test>: first attempt" 2
-	expect "after the window, the passed triplet" "pass" \
+	wire_expect "after the window, the passed triplet" "pass" \
 	    "$(msg c2 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
 	wire_stop
 fi
@@ -239,16 +230,16 @@ EOF
 D='451 4.7.1 Greylisted, please try again later'
 if wire_start "$ini"; then
 	t0=$(date +%s)
-	expect "network scope, first attempt (default reply)" "$D" \
+	wire_expect "network scope, first attempt (default reply)" "$D" \
 	    "$(msg n1 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
 	sleep_until $((t0 + 2))
-	expect "network scope, retry after the delay" "pass;pass" \
+	wire_expect "network scope, retry after the delay" "pass;pass" \
 	    "$(msg n2 192.0.2.7 '<a@example.test>' '<r1@example.test>' '<r2@example.test>')"
-	expect "network scope, a new triplet from the network" "pass" \
+	wire_expect "network scope, a new triplet from the network" "pass" \
 	    "$(msg n3 192.0.2.77 '<z@other.test>' '<r9@example.test>')"
 	logged "network scope, the pass renewed" \
 	    "network 192.0.2.0/24 passed before: the message passes, the pass renewed"
-	expect "network scope, another network" "$D" \
+	wire_expect "network scope, another network" "$D" \
 	    "$(msg n4 192.0.3.1 '<a@example.test>' '<r1@example.test>')"
 	wire_stop
 fi
@@ -263,7 +254,7 @@ timed() {
 	start=$(date +%s%N)
 	got=$(msg "$@")
 	ms=$((($(date +%s%N) - start) / 1000000))
-	expect "$what" "$want" "$got"
+	wire_expect "$what" "$want" "$got"
 	if [ "$ms" -lt 2000 ]; then
 		echo "ok: $what: answered in $ms ms"
 	else
@@ -294,7 +285,7 @@ ini_open=$WIRE_TMP/redis_open.ini
 sed 's/^fail_open = no$/fail_open = yes/' "$ini" >"$ini_open"
 if wire_start "$ini"; then
 	t0=$(date +%s)
-	expect "Redis: first attempt" "$D" \
+	wire_expect "Redis: first attempt" "$D" \
 	    "$(msg r1 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
 	cli=no
 	command -v redis-cli >/dev/null 2>&1 && cli=yes
@@ -302,7 +293,7 @@ if wire_start "$ini"; then
 	    echo "(redis-cli is not installed: the keys are not looked at)"
 	triplet=192.0.2.0/24/a@example.test/r1@example.test
 	if [ "$cli" = yes ]; then
-		expect "Redis: the first attempt's key, in the namespace" \
+		wire_expect "Redis: the first attempt's key, in the namespace" \
 		    "shared-grey:s:$triplet" \
 		    "$(redis-cli -s "$WIRE_REDIS_SOCK" --raw keys '*')"
 		ttl=$(redis-cli -s "$WIRE_REDIS_SOCK" --raw ttl "shared-grey:s:$triplet")
@@ -313,10 +304,10 @@ if wire_start "$ini"; then
 		fi
 	fi
 	sleep_until $((t0 + 2))
-	expect "Redis: retry after the delay" "pass" \
+	wire_expect "Redis: retry after the delay" "pass" \
 	    "$(msg r2 192.0.2.7 '<a@example.test>' '<r1@example.test>')"
 	if [ "$cli" = yes ]; then
-		expect "Redis: the pass replaced the first attempt" \
+		wire_expect "Redis: the pass replaced the first attempt" \
 		    "shared-grey:t:$triplet" \
 		    "$(redis-cli -s "$WIRE_REDIS_SOCK" --raw keys '*')"
 		ttl=$(redis-cli -s "$WIRE_REDIS_SOCK" --raw ttl "shared-grey:t:$triplet")
@@ -350,7 +341,7 @@ if wire_start "$ini_open"; then
 		[ "$got" = "$D" ] && break
 		sleep 0.2
 	done
-	expect "Redis back: a new triplet greylisted again" "$D" "$got"
+	wire_expect "Redis back: a new triplet greylisted again" "$D" "$got"
 
 	wire_stop
 fi
@@ -375,7 +366,7 @@ if wire_start "$ini_open"; then
 		[ "$got" = "$D" ] && break
 		sleep 0.2
 	done
-	expect "Redis answering again: a new triplet greylisted" "$D" "$got"
+	wire_expect "Redis answering again: a new triplet greylisted" "$D" "$got"
 	wire_stop
 fi
 wire_redis_stop

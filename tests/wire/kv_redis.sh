@@ -18,15 +18,6 @@ count() {
 	"$client" mods "$1" 2>&1 | sed -n "s/^mod h X-Count|//p" | tr -d ' '
 }
 
-# expect WHAT WANT GOT
-expect() {
-	if [ "$3" = "$2" ]; then
-		echo "ok: $1: '$3'"
-	else
-		wire_fail "$1: '$3', expected '$2'"
-	fi
-}
-
 wire_redis_start
 redis_sock=$WIRE_REDIS_SOCK
 ini=$(wire_config kv_redis <<EOF
@@ -44,21 +35,21 @@ sock_a=$WIRE_SOCKET sock_b=$WIRE_SECOND_SOCKET
 wire_start_second "$ini" || wire_exit
 wire_start "$ini" || wire_exit
 
-expect "first message, daemon A" 1 "$(count "$sock_a")"
-expect "second message, daemon B" 2 "$(count "$sock_b")"
-expect "third message, daemon A" 3 "$(count "$sock_a")"
-expect "fourth message, daemon B" 4 "$(count "$sock_b")"
+wire_expect "first message, daemon A" 1 "$(count "$sock_a")"
+wire_expect "second message, daemon B" 2 "$(count "$sock_b")"
+wire_expect "third message, daemon A" 3 "$(count "$sock_a")"
+wire_expect "fourth message, daemon B" 4 "$(count "$sock_b")"
 
 # A restart of daemon A: the count is in Redis.
 wire_stop
 wire_start "$ini" || wire_exit
-expect "after a restart of A" 5 "$(count "$sock_a")"
+wire_expect "after a restart of A" 5 "$(count "$sock_a")"
 
 # Redis gone: the messages get no header, fast.
 wire_redis_stop
 start=$(date +%s%N)
-expect "Redis stopped, daemon A" "" "$(count "$sock_a")"
-expect "Redis stopped, daemon B" "" "$(count "$sock_b")"
+wire_expect "Redis stopped, daemon A" "" "$(count "$sock_a")"
+wire_expect "Redis stopped, daemon B" "" "$(count "$sock_b")"
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "two messages with Redis stopped took $ms ms"
 [ "$ms" -lt 3000 ] || wire_fail "messages took $ms ms with Redis stopped"
@@ -75,14 +66,14 @@ for i in $(seq 50); do
 	[ -n "$got" ] && break
 	sleep 0.2
 done
-expect "Redis back, daemon A" 1 "$got"
+wire_expect "Redis back, daemon A" 1 "$got"
 got=
 for i in $(seq 50); do
 	got=$(count "$sock_b")
 	[ -n "$got" ] && break
 	sleep 0.2
 done
-expect "Redis back, daemon B" 2 "$got"
+wire_expect "Redis back, daemon B" 2 "$got"
 
 wire_stop
 wire_stop_second

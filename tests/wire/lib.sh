@@ -43,6 +43,11 @@
 #				cleanup kills it
 #	wire_stop_second	SIGTERM it and check it exits 0
 #	wire_second_alive	is it still there?
+#	wire_expect WHAT WANT GOT
+#				"ok: WHAT: GOT" if GOT is WANT, else a failed
+#				check saying both
+#	wire_reload		SIGUSR1 to the daemon, then wait (10 s at
+#				most) for the log to say how it ended
 #	wire_loadgen_field NAME FILE
 #				the value of NAME=VALUE in the machine lines
 #				of bench/loadgen's output in FILE
@@ -152,6 +157,27 @@ wire_init() {
 	: >"$WIRE_LOG"
 	WIRE_SECOND_SOCKET=$WIRE_TMP/second.sock
 	WIRE_SECOND_LOG=$WIRE_TMP/second.log
+}
+
+wire_expect() {
+	if [ "$3" = "$2" ]; then
+		echo "ok: $1: $3"
+	else
+		wire_fail "$1: '$3', expected '$2'"
+	fi
+}
+
+wire_reload() {
+	local before i
+
+	before=$(grep -cE "reloaded:|reload failed" "$WIRE_LOG")
+	kill -USR1 "$WIRE_PID"
+	for i in $(seq 200); do
+		[ "$(grep -cE "reloaded:|reload failed" "$WIRE_LOG")" -gt \
+		    "$before" ] && return 0
+		sleep 0.05
+	done
+	wire_fail "no outcome of the reload in the log within 10 s"
 }
 
 wire_loadgen_field() {

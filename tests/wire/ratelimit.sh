@@ -113,15 +113,6 @@ answers() {
 	session "$@" | tr '\n' ' ' | sed 's/ $//'
 }
 
-# expect WHAT WANT GOT
-expect() {
-	if [ "$3" = "$2" ]; then
-		echo "ok: $1: $3"
-	else
-		wire_fail "$1: '$3', expected '$2'"
-	fi
-}
-
 T="y $REPLY"
 
 # ---- 2. per sender, fixed window -----------------------------------------
@@ -135,36 +126,36 @@ window = 3s
 reply = $REPLY
 EOF
 for i in 1 2 3; do
-	expect "sender, message $i" "mail c rcpt c" \
+	wire_expect "sender, message $i" "mail c rcpt c" \
 	    "$(answers 192.0.2.1 A@Example.COM r@example.net)"
 done
-expect "sender, message 4 (any case)" "mail $T" \
+wire_expect "sender, message 4 (any case)" "mail $T" \
     "$(answers 192.0.2.2 a@example.com r@example.net)"
-expect "sender, message 5" "mail $T" \
+wire_expect "sender, message 5" "mail $T" \
     "$(answers 192.0.2.1 a@example.com r@example.net)"
-expect "another sender" "mail c rcpt c" \
+wire_expect "another sender" "mail c rcpt c" \
     "$(answers 192.0.2.1 b@example.com r@example.net)"
 for i in 1 2 3 4; do
 	got=$(answers 192.0.2.1 "" r@example.net)
 	[ "$got" = "mail c rcpt c" ] || break
 done
-expect "the null sender, 4 times" "mail c rcpt c" "$got"
+wire_expect "the null sender, 4 times" "mail c rcpt c" "$got"
 # Addresses too long for a key are counted by a hash of the whole
 # address: two that differ only at their end have counts of their own.
 long=$(printf 'x%.0s' $(seq 300))
 for i in 1 2 3; do
 	answers 192.0.2.1 "${long}1@example.com" r@example.net >/dev/null
 done
-expect "a long sender, message 4" "mail $T" \
+wire_expect "a long sender, message 4" "mail $T" \
     "$(answers 192.0.2.1 "${long}1@example.com" r@example.net)"
-expect "another long sender, same beginning" "mail c rcpt c" \
+wire_expect "another long sender, same beginning" "mail c rcpt c" \
     "$(answers 192.0.2.1 "${long}2@example.com" r@example.net)"
 grep -q "\[rl\] sender #[0-9a-f]\{16\}: 4 messages" "$WIRE_LOG" ||
     wire_fail "no log line naming the long sender's hash"
 grep -q "\[rl\] sender a@example.com: 4 messages in a fixed window of 3s (limit 3): $REPLY" \
     "$WIRE_LOG" || wire_fail "no log line for the refused message"
 sleep 3.2
-expect "sender, after the window" "mail c rcpt c" \
+wire_expect "sender, after the window" "mail c rcpt c" \
     "$(answers 192.0.2.1 a@example.com r@example.net)"
 
 # ---- 3. per client network ------------------------------------------------
@@ -179,11 +170,14 @@ exempt_networks = 198.51.100.7 203.0.113.0/24
 exempt_networks = 2001:db8:ffff::/48
 EOF
 D="y 451 4.7.1 Rate limit exceeded, please try again later"
-expect "client 192.0.2.1" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "client 192.0.2.200" "mail c rcpt c" "$(answers 192.0.2.200 s@x.test r@y.test)"
-expect "client 192.0.2.3, over (default reply)" "mail $D" \
+wire_expect "client 192.0.2.1" "mail c rcpt c" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "client 192.0.2.200" "mail c rcpt c" \
+    "$(answers 192.0.2.200 s@x.test r@y.test)"
+wire_expect "client 192.0.2.3, over (default reply)" "mail $D" \
     "$(answers 192.0.2.3 s@x.test r@y.test)"
-expect "client 192.0.3.1" "mail c rcpt c" "$(answers 192.0.3.1 s@x.test r@y.test)"
+wire_expect "client 192.0.3.1" "mail c rcpt c" \
+    "$(answers 192.0.3.1 s@x.test r@y.test)"
 # Without a connect event (no instance takes it, so Postfix would not
 # send it), the client is the macro {client_addr} of MAIL FROM.
 no_connect() {
@@ -192,27 +186,27 @@ no_connect() {
 	printf 'mail\t<s@x.test>\nabort\nquit\n'
 }
 no_connect 192.0.3.2 | "$client" script "$WIRE_SOCKET" >/dev/null 2>&1
-expect "client 192.0.3.3 by {client_addr}, third of its /24" "mail $D" \
+wire_expect "client 192.0.3.3 by {client_addr}, third of its /24" "mail $D" \
     "$(no_connect 192.0.3.3 | "$client" script "$WIRE_SOCKET" 2>&1 |
     sed -n 's/^reply \(mail\) /\1 /p')"
 for i in 1 2 3; do
 	got=$(answers 203.0.113.9 s@x.test r@y.test)
 	[ "$got" = "mail c rcpt c" ] || break
 done
-expect "exempt network, 3 times" "mail c rcpt c" "$got"
+wire_expect "exempt network, 3 times" "mail c rcpt c" "$got"
 for i in 1 2 3; do
 	got=$(answers 2001:db8:ffff::1 s@x.test r@y.test)
 	[ "$got" = "mail c rcpt c" ] || break
 done
-expect "exempt IPv6 network, 3 times" "mail c rcpt c" "$got"
+wire_expect "exempt IPv6 network, 3 times" "mail c rcpt c" "$got"
 answers 2001:db8:1:1::1 s@x.test r@y.test >/dev/null
 answers 2001:db8:1:1::2 s@x.test r@y.test >/dev/null
-expect "IPv6 client, third of its /64" "mail $D" \
+wire_expect "IPv6 client, third of its /64" "mail $D" \
     "$(answers 2001:db8:1:1:ffff::3 s@x.test r@y.test)"
-expect "IPv6 client of another /64" "mail c rcpt c" \
+wire_expect "IPv6 client of another /64" "mail c rcpt c" \
     "$(answers 2001:db8:1:2::1 s@x.test r@y.test)"
 
-# ---- 4. counting recipients -------------------------------------------------
+# ---- 4. counting recipients -----------------------------------------------
 
 run recipients <<EOF
 [plugin:rl]
@@ -222,12 +216,12 @@ count = recipients
 limit = 3
 reply = $REPLY
 EOF
-expect "recipients 1-2" "mail c rcpt c rcpt c" \
+wire_expect "recipients 1-2" "mail c rcpt c rcpt c" \
     "$(answers 192.0.2.1 s@x.test a@y.test b@y.test)"
-expect "recipients 3-5" "mail c rcpt c rcpt $T rcpt $T" \
+wire_expect "recipients 3-5" "mail c rcpt c rcpt $T rcpt $T" \
     "$(answers 192.0.2.1 s@x.test c@y.test d@y.test e@y.test)"
 
-# ---- 5. per recipient domain, counting messages ----------------------------
+# ---- 5. per recipient domain, counting messages ---------------------------
 
 run domains <<EOF
 [plugin:rl]
@@ -236,12 +230,12 @@ key = recipient_domain
 limit = 1
 reply = $REPLY
 EOF
-expect "domains, message 1" "mail c rcpt c rcpt c rcpt c" \
+wire_expect "domains, message 1" "mail c rcpt c rcpt c rcpt c" \
     "$(answers 192.0.2.1 s@x.test a@one.test b@ONE.test c@two.test)"
-expect "domains, message 2" "mail c rcpt $T rcpt c rcpt $T rcpt $T" \
+wire_expect "domains, message 2" "mail c rcpt $T rcpt c rcpt $T rcpt $T" \
     "$(answers 192.0.2.1 s@x.test a@one.test z@three.test b@one.test c@two.test)"
 
-# ---- 6. authenticated users ------------------------------------------------
+# ---- 6. authenticated users -----------------------------------------------
 
 run users <<EOF
 [plugin:rl]
@@ -257,18 +251,18 @@ limit = 1
 exempt_authenticated = yes
 reply = $REPLY
 EOF
-expect "user u1, message 1" "mail c rcpt c" \
+wire_expect "user u1, message 1" "mail c rcpt c" \
     "$(answers 192.0.2.1 -u u1 s@x.test r@y.test)"
-expect "user u1, message 2" "mail $T" \
+wire_expect "user u1, message 2" "mail $T" \
     "$(answers 192.0.2.1 -u u1 s@x.test r@y.test)"
-expect "user u2" "mail c rcpt c" \
+wire_expect "user u2" "mail c rcpt c" \
     "$(answers 192.0.2.1 -u u2 s@x.test r@y.test)"
-expect "unauthenticated, sender limit 1" "mail c rcpt c" \
+wire_expect "unauthenticated, sender limit 1" "mail c rcpt c" \
     "$(answers 192.0.2.1 t@x.test r@y.test)"
-expect "unauthenticated, sender over" "mail $T" \
+wire_expect "unauthenticated, sender over" "mail $T" \
     "$(answers 192.0.2.1 t@x.test r@y.test)"
 
-# ---- 7. sliding window --------------------------------------------------------
+# ---- 7. sliding window ----------------------------------------------------
 
 run sliding <<EOF
 [plugin:rl]
@@ -303,24 +297,29 @@ next_period() {
 	sleep_ms $((8000 - into + $1))
 }
 next_period 100
-expect "sliding, message 1" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "sliding, message 2" "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "sliding, message 3" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "sliding, message 4" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "sliding, message 1" "mail c rcpt c" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "sliding, message 2" "mail c rcpt c" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "sliding, message 3" "mail $T" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "sliding, message 4" "mail $T" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
 # 0.3 s into the next period the previous one weighs 2 x 0.96 (refused
 # up to 4 s into it).
 next_period 300
-expect "sliding, next period, early" "mail $T" \
+wire_expect "sliding, next period, early" "mail $T" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
 # 6 s into it, 2 x 0.25: one more fits (the refused ones were taken
 # back; counted, they would hold the sender over the limit), and then,
 # until the period ends, no other.
 at_phase 6000
-expect "sliding, next period, late" "mail c rcpt c" \
+wire_expect "sliding, next period, late" "mail c rcpt c" \
     "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "sliding, then over" "mail $T" "$(answers 192.0.2.1 s@x.test r@y.test)"
+wire_expect "sliding, then over" "mail $T" \
+    "$(answers 192.0.2.1 s@x.test r@y.test)"
 
-# ---- 8. on Redis ----------------------------------------------------------------
+# ---- 8. on Redis ----------------------------------------------------------
 
 if ! command -v redis-server >/dev/null 2>&1; then
 	echo "SKIP (part 8): redis-server is not installed" \
@@ -347,15 +346,17 @@ fail_open = no
 reply = 451 4.7.1 Closed
 exempt_networks = 192.0.2.0/24
 EOF
-expect "redis, message 1" "mail c rcpt c" "$(answers 198.51.100.1 s@x.test r@y.test)"
-expect "redis, message 2" "mail c rcpt c" "$(answers 198.51.100.1 s@x.test r@y.test)"
-expect "redis, message 3" "mail y 451 4.7.1 Open" \
+wire_expect "redis, message 1" "mail c rcpt c" \
+    "$(answers 198.51.100.1 s@x.test r@y.test)"
+wire_expect "redis, message 2" "mail c rcpt c" \
+    "$(answers 198.51.100.1 s@x.test r@y.test)"
+wire_expect "redis, message 3" "mail y 451 4.7.1 Open" \
     "$(answers 198.51.100.1 s@x.test r@y.test)"
 wire_redis_stop
 start=$(date +%s%N)
-expect "redis down, fail_open = yes (exempt from the closed one)" \
+wire_expect "redis down, fail_open = yes (exempt from the closed one)" \
     "mail c rcpt c" "$(answers 192.0.2.1 s@x.test r@y.test)"
-expect "redis down, fail_open = no" "mail y 451 4.7.1 Closed" \
+wire_expect "redis down, fail_open = no" "mail y 451 4.7.1 Closed" \
     "$(answers 198.51.100.1 t@x.test r@y.test)"
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "two sessions with Redis down took $ms ms (kv_timeout_ms = 200)"
@@ -372,10 +373,10 @@ for i in $(seq 50); do
 	[ "$got" = "mail c rcpt c" ] && break
 	sleep 0.2
 done
-expect "Redis back (empty), counting again" "mail c rcpt c" "$got"
-expect "Redis back, message 2" "mail c rcpt c" \
+wire_expect "Redis back (empty), counting again" "mail c rcpt c" "$got"
+wire_expect "Redis back, message 2" "mail c rcpt c" \
     "$(answers 198.51.100.1 s@x.test r@y.test)"
-expect "Redis back, message 3" "mail y 451 4.7.1 Open" \
+wire_expect "Redis back, message 3" "mail y 451 4.7.1 Open" \
     "$(answers 198.51.100.1 s@x.test r@y.test)"
 
 wire_stop

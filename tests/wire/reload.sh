@@ -24,20 +24,6 @@ plugins=$WIRE_TMP/plugins
 mkdir "$plugins" && chmod 755 "$WIRE_TMP" "$plugins" ||
     wire_error "cannot make $plugins"
 
-# reload: SIGUSR1, then wait for its outcome in the log.
-reload() {
-	local before i
-
-	before=$(grep -cE "reloaded:|reload failed" "$WIRE_LOG")
-	kill -USR1 "$WIRE_PID"
-	for i in $(seq 200); do
-		[ "$(grep -cE "reloaded:|reload failed" "$WIRE_LOG")" -gt \
-		    "$before" ] && return 0
-		sleep 0.05
-	done
-	wire_fail "no outcome of the reload in the log within 10 s"
-}
-
 # header: the X-Gen value a new connection's message gets.
 header() {
 	"$client" mods "$WIRE_SOCKET" 2>&1 | sed -n 's/^mod h X-Gen|//p' |
@@ -82,7 +68,7 @@ wire_start "$ini" || wire_exit
 expect "before the reload" one "$(header)"
 start_paused
 sed -i 's/add_header X-Gen one/add_header X-Gen two/' "$ini"
-reload
+wire_reload
 grep -q "reloaded: 1 plugin instance" "$WIRE_LOG" ||
     wire_fail "no 'reloaded' line in the log"
 expect "a new connection after the reload" two "$(header)"
@@ -92,19 +78,19 @@ expect "the connection open across the reload" one "$paused"
 # ---- 2. configurations that do not load ------------------------------------
 cp "$ini" "$WIRE_TMP/good.ini"
 echo "this line is not ini" >>"$ini"
-reload
+wire_reload
 grep -q "reload failed, the running configuration stays: $ini:" \
     "$WIRE_LOG" || wire_fail "no refusal naming the file and line"
 expect "after a refused reload" two "$(header)"
 cp "$WIRE_TMP/good.ini" "$ini"
 printf '\n[plugin:bad]\nmodule = scripted\ndo = nowhere nothing\n' >>"$ini"
-reload
+wire_reload
 grep -q "reload failed, the running plugins stay: .*\[plugin:bad\] do" \
     "$WIRE_LOG" || wire_fail "no refusal naming the plugin and key"
 expect "after a refused plugin" two "$(header)"
 cp "$WIRE_TMP/good.ini" "$ini"
 printf 'if_sender = ^(unclosed\n' >>"$ini"
-reload
+wire_reload
 grep -q "reload failed, the running configuration stays: $ini:[0-9]*: \[plugin:hdr\] key 'if_sender': bad regular expression" \
     "$WIRE_LOG" || wire_fail "no refusal of a bad condition naming the key"
 expect "after a refused condition" two "$(header)"
@@ -121,11 +107,11 @@ log_destination = stderr
 [plugin:gen]
 module = gen
 EOF
-reload
+wire_reload
 expect "the first build" 1 "$(header)"
 start_paused
 install -m 644 "$WIRE_PLUGIN_DIR/gen2.so" "$plugins/gen.so"
-reload
+wire_reload
 expect "the new build after the reload" 2 "$(header)"
 finish_paused
 expect "the connection open across it, with the old build" 1 "$paused"
