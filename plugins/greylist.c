@@ -250,32 +250,12 @@ gl_init(const struct mh_init *init, void **state)
 
 /* ---- MAIL FROM: who is greylisted ------------------------------------- */
 
-/*
- * addr without one pair of angle brackets, as a key part: lowercased,
- * the null sender "<>".
- */
+/* addr as a key part (bundled_address_part()), the null sender "<>". */
 static void
 address_part(const char *addr, char *buf, size_t size)
 {
-	size_t len = strlen(addr);
-	char *bare;
-
-	if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
-		addr++;
-		len -= 2;
-	}
-	if (len == 0) {
+	if (!bundled_address_part(addr, buf, size))
 		bundled_key_part("<>", false, buf, size);
-		return;
-	}
-	if ((bare = strndup(addr, len)) == NULL) {
-		/* Out of memory: the brackets stay, the key is still the
-		 * address's own. */
-		bundled_key_part(addr, true, buf, size);
-		return;
-	}
-	bundled_key_part(bare, true, buf, size);
-	free(bare);
 }
 
 static mh_status

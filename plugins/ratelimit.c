@@ -287,22 +287,6 @@ message_free(void *data)
 	free(m);
 }
 
-/* The address without its angle brackets, into buf; "" for <>. */
-static void
-bare_address(const char *addr, char *buf, size_t size)
-{
-	size_t len;
-
-	if (addr == NULL)
-		addr = "";
-	if (*addr == '<')
-		addr++;
-	len = strlen(addr);
-	if (len > 0 && addr[len - 1] == '>')
-		len--;
-	snprintf(buf, size, "%.*s", (int)len, addr);
-}
-
 /* What the store says when it failed: fail open, or tempfail. */
 static mh_status
 store_failed(mh_ctx *ctx, const struct ratelimit *rl, struct message *m,
@@ -395,7 +379,7 @@ static bool
 message_part(mh_ctx *ctx, const struct ratelimit *rl, const char *sender,
 	     char *part, size_t size)
 {
-	char text[1024];
+	char net[NETADDR_NETWORK_MAX];
 	const char *user;
 	struct netaddr addr;
 
@@ -403,25 +387,22 @@ message_part(mh_ctx *ctx, const struct ratelimit *rl, const char *sender,
 	case KEY_CLIENT:
 		if (!netaddr_parse(mh_client_address(ctx), &addr))
 			return false;
-		netaddr_network(&addr, (int)rl->v4bits, (int)rl->v6bits, text,
-		    sizeof text);
-		break;
+		netaddr_network(&addr, (int)rl->v4bits, (int)rl->v6bits, net,
+		    sizeof net);
+		bundled_key_part(net, false, part, size);
+		return true;
 	case KEY_SENDER:
-		bare_address(sender, text, sizeof text);
-		if (text[0] == '\0')
-			return false;
-		break;
+		return bundled_address_part(sender, part, size);
 	case KEY_AUTH_USER:
 		user = mh_macro(ctx, "{auth_authen}");
 		if (user == NULL || *user == '\0')
 			return false;
-		snprintf(text, sizeof text, "%s", user);
-		break;
+		bundled_key_part(user, true, part, size);
+		return true;
 	case KEY_RCPT_DOMAIN:
-		return false;
+		break;
 	}
-	bundled_key_part(text, true, part, size);
-	return true;
+	return false;
 }
 
 static mh_status
@@ -450,20 +431,6 @@ rl_envfrom(mh_ctx *ctx, const char *sender, const char *const *args)
 	if (rl->recipients)
 		return MH_CONTINUE;
 	return count_one(ctx, rl, m, m->what);
-}
-
-/* The domain of a recipient, lowercased, as a key part; false if none. */
-static bool
-domain_part(const char *rcpt, char *part, size_t size)
-{
-	char text[1024];
-	const char *at;
-
-	bare_address(rcpt, text, sizeof text);
-	if ((at = strrchr(text, '@')) == NULL || at[1] == '\0')
-		return false;
-	bundled_key_part(at + 1, true, part, size);
-	return true;
 }
 
 /* recipient_domain counting messages: once per domain and message. */
@@ -502,7 +469,7 @@ rl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
 	if (rl->key != KEY_RCPT_DOMAIN)
 		return m->what[0] != '\0' ? count_one(ctx, rl, m, m->what) :
 		    MH_CONTINUE;
-	if (!domain_part(rcpt, domain, sizeof domain))
+	if (!bundled_domain_part(rcpt, domain, sizeof domain))
 		return MH_CONTINUE;
 	if (rl->recipients)
 		return count_one(ctx, rl, m, domain);

@@ -350,17 +350,18 @@ bundled_nets_free(struct bundled_nets *nets)
 
 /* ---- keys of the key-value store --------------------------------------- */
 
-void
-bundled_key_part(const char *text, bool lower, char *buf, size_t size)
+/* bundled_key_part() of the len bytes at text. */
+static void
+key_part(const char *text, size_t len, bool lower, char *buf, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)text;
 	uint64_t hash = 0xcbf29ce484222325ULL;
 	size_t used = 0;
 	bool fits = true;
 
-	for (const unsigned char *p = (const unsigned char *)text; *p != '\0';
-	    p++) {
-		unsigned char c = lower ? (unsigned char)tolower(*p) : *p;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = lower ? (unsigned char)tolower(p[i]) : p[i];
 
 		hash = (hash ^ c) * 0x100000001b3ULL;
 		if (!fits)
@@ -386,4 +387,46 @@ bundled_key_part(const char *text, bool lower, char *buf, size_t size)
 	for (int i = 0; i < 16; i++)
 		buf[1 + i] = hex[(hash >> (60 - 4 * i)) & 15];
 	buf[17] = '\0';
+}
+
+void
+bundled_key_part(const char *text, bool lower, char *buf, size_t size)
+{
+	key_part(text, strlen(text), lower, buf, size);
+}
+
+/* The address without one pair of angle brackets. */
+static void
+bare(const char **addr, size_t *len)
+{
+	*len = strlen(*addr);
+	if (*len >= 2 && (*addr)[0] == '<' && (*addr)[*len - 1] == '>') {
+		(*addr)++;
+		*len -= 2;
+	}
+}
+
+bool
+bundled_address_part(const char *addr, char *buf, size_t size)
+{
+	size_t len;
+
+	bare(&addr, &len);
+	key_part(addr, len, true, buf, size);
+	return len > 0;
+}
+
+bool
+bundled_domain_part(const char *addr, char *buf, size_t size)
+{
+	size_t len, at;
+
+	buf[0] = '\0';
+	bare(&addr, &len);
+	for (at = len; at > 0 && addr[at - 1] != '@'; at--)
+		continue;
+	if (at == 0 || at == len)
+		return false;
+	key_part(addr + at, len - at, true, buf, size);
+	return true;
 }

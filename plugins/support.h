@@ -175,4 +175,13 @@ void bundled_nets_free(struct bundled_nets *nets);
  */
 void bundled_key_part(const char *text, bool lower, char *buf, size_t size);
 
+/*
+ * An envelope address (as the MTA gives it, in angle brackets or not) as
+ * a key part: without its brackets, lowercased, as bundled_key_part()
+ * writes it.  Returns false for the null sender "<>" (buf then "").
+ */
+bool bundled_address_part(const char *addr, char *buf, size_t size);
+/* Its domain, after the last '@', the same way; false if it has none. */
+bool bundled_domain_part(const char *addr, char *buf, size_t size);
+
 #endif /* PLUGINS_SUPPORT_H */
