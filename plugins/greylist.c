@@ -328,16 +328,7 @@ store_failed(mh_ctx *ctx, const struct greylist *gl, struct msg *m,
 	}
 	if (gl->fail_open)
 		return MH_CONTINUE;
-	return bundled_set_tempfail(ctx, &gl->reply) == MH_OK ?
-	    MH_TEMPFAIL : MH_FAIL;
-}
-
-static mh_status
-tempfail(mh_ctx *ctx, const struct greylist *gl)
-{
-	/* A refused reply is logged by the host and fails the callback. */
-	return bundled_set_tempfail(ctx, &gl->reply) == MH_OK ?
-	    MH_TEMPFAIL : MH_FAIL;
+	return bundled_tempfail(ctx, &gl->reply);
 }
 
 /*
@@ -440,7 +431,7 @@ gl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
 			mh_log(ctx, MH_LOG_INFO, "%s %s %s: first attempt, "
 			    "greylisted for %lus", m->net, m->sender, rcpt,
 			    gl->delay);
-			return tempfail(ctx, gl);
+			return bundled_tempfail(ctx, &gl->reply);
 		}
 		if (rc != MH_E_EXISTS)
 			return store_failed(ctx, gl, m, "first attempt", rc);
@@ -466,13 +457,13 @@ gl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
 		mh_log(ctx, MH_LOG_INFO, "%s %s %s: first attempt (the one "
 		    "stored was out of the window), greylisted for %lus",
 		    m->net, m->sender, rcpt, gl->delay);
-		return tempfail(ctx, gl);
+		return bundled_tempfail(ctx, &gl->reply);
 	}
 	if (now - first < (time_t)gl->delay) {
 		mh_log(ctx, MH_LOG_INFO, "%s %s %s: retry too early, %jds "
 		    "before the delay ends", m->net, m->sender, rcpt,
 		    (intmax_t)((time_t)gl->delay - (now - first)));
-		return tempfail(ctx, gl);
+		return bundled_tempfail(ctx, &gl->reply);
 	}
 
 	/* Passed: remember it, then forget the first attempt. */

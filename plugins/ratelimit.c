@@ -300,8 +300,7 @@ store_failed(mh_ctx *ctx, const struct ratelimit *rl, struct message *m,
 	m->store_failed = true;
 	if (rl->fail_open)
 		return MH_CONTINUE;
-	return bundled_set_tempfail(ctx, &rl->reply) == MH_OK ? MH_TEMPFAIL :
-	    MH_FAIL;
+	return bundled_tempfail(ctx, &rl->reply);
 }
 
 /* Wall-clock milliseconds: windows are shared between hosts. */
@@ -369,8 +368,7 @@ count_one(mh_ctx *ctx, const struct ratelimit *rl, struct message *m,
 	    rl->sliding ? "the sliding" : "a fixed", rl->window, rl->limit,
 	    rl->reply.rcode, rl->reply.xcode,
 	    rl->reply.xcode[0] != '\0' ? " " : "", rl->reply.text);
-	return bundled_set_tempfail(ctx, &rl->reply) == MH_OK ? MH_TEMPFAIL :
-	    MH_FAIL;
+	return bundled_tempfail(ctx, &rl->reply);
 }
 
 /* The key part of this message for client, sender or user; false if the
@@ -442,9 +440,9 @@ count_domain(mh_ctx *ctx, const struct ratelimit *rl, struct message *m,
 
 	for (size_t i = 0; i < m->ndomains; i++)
 		if (strcmp(m->domains[i].name, domain) == 0)
-			return m->domains[i].answer == MH_TEMPFAIL &&
-			    bundled_set_tempfail(ctx, &rl->reply) != MH_OK ?
-			    MH_FAIL : m->domains[i].answer;
+			return m->domains[i].answer == MH_TEMPFAIL ?
+			    bundled_tempfail(ctx, &rl->reply) :
+			    m->domains[i].answer;
 	if ((d = realloc(m->domains, (m->ndomains + 1) * sizeof *d)) == NULL) {
 		mh_log(ctx, MH_LOG_ERR, "out of memory");
 		return MH_FAIL;

@@ -147,10 +147,7 @@ rl_envrcpt(mh_ctx *ctx, const char *rcpt, const char *const *args)
 	    "already (max %lu): %s %s%s%s", rcpt, c->rcpts, rl->max,
 	    rl->reply.rcode, rl->reply.xcode, rl->reply.xcode[0] != '\0' ?
 	    " " : "", rl->reply.text);
-	/* A refused reply is logged by the host and fails the callback. */
-	if (bundled_set_tempfail(ctx, &rl->reply) != MH_OK)
-		return MH_FAIL;
-	return MH_TEMPFAIL;
+	return bundled_tempfail(ctx, &rl->reply);
 }
 
 const struct mh_plugin milterhost_plugin = {

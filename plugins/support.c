@@ -176,11 +176,11 @@ bundled_tempfail_free(struct bundled_tempfail *reply)
 	reply->text = NULL;
 }
 
-int
-bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply)
+mh_status
+bundled_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply)
 {
 	return mh_set_reply(ctx, reply->rcode, reply->xcode[0] != '\0' ?
-	    reply->xcode : NULL, reply->text);
+	    reply->xcode : NULL, reply->text) == MH_OK ? MH_TEMPFAIL : MH_FAIL;
 }
 
 /* ---- numbers, durations and other values ------------------------------- */

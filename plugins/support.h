@@ -105,8 +105,12 @@ int bundled_parse_tempfail(const struct mh_init *init, const char *key,
 			   const char *value, const char *example,
 			   struct bundled_tempfail *reply);
 void bundled_tempfail_free(struct bundled_tempfail *reply);
-/* Set reply as the callback's; MH_OK or what mh_set_reply returned. */
-int bundled_set_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply);
+/*
+ * Set reply as the callback's and return MH_TEMPFAIL, for the callback to
+ * return; MH_FAIL if the host refused the reply (it logs why, and the
+ * instance's on_error answers).
+ */
+mh_status bundled_tempfail(mh_ctx *ctx, const struct bundled_tempfail *reply);
 
 /* ---- numbers, durations and other values ------------------------------- */
 
