@@ -107,7 +107,6 @@ struct ratelimit {
 /* Per message. */
 struct message {
 	bool exempt;            /* not counted at all */
-	bool counted;           /* client, sender, user: decided at MAIL */
 	char what[PART_MAX];    /* that key's part, "" if not counted */
 	/* recipient_domain counting messages: the domains of this message
 	 * and their answers. */
