@@ -20,40 +20,7 @@ WIRE_PLUGIN_DIR=$abs_top_builddir/tests/plugins/.libs
 [ -f "$WIRE_PLUGIN_DIR/scripted.so" ] ||
     wire_error "$WIRE_PLUGIN_DIR/scripted.so is missing: run make check"
 
-# A free loopback port, below the ephemeral ones (32768 on) that
-# connections take.
-port=$((20000 + ($$ + 6000) % 12000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-	port=$((port + 1))
-done
-
-# scrape: the body of GET /metrics into $WIRE_TMP/metrics.txt, over
-# bash's /dev/tcp (no curl needed).
-scrape() {
-	local fd
-
-	exec {fd}<>"/dev/tcp/127.0.0.1/$port" ||
-	    wire_error "cannot connect to 127.0.0.1:$port"
-	printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&"$fd"
-	timeout 10 cat <&"$fd" | tr -d '\r' | sed '1,/^$/d' \
-	    >"$WIRE_TMP/metrics.txt"
-	exec {fd}>&-
-}
-
-# expect LINE...: each line is in the scrape, exactly.
-expect() {
-	local line missing=0
-
-	for line in "$@"; do
-		if ! grep -qxF -- "$line" "$WIRE_TMP/metrics.txt"; then
-			wire_fail "not in /metrics: $line" \
-			    "(has: $(grep -F -- "${line% *}" \
-			    "$WIRE_TMP/metrics.txt" | sed 's/.* //'))"
-			missing=1
-		fi
-	done
-	return $missing
-}
+port=$(wire_free_port)
 
 # expect_ops 'OP RESULT N'...: milterhost_kv_operations_total, every one
 # of the 30 series: the ones given have N, the others 0.
@@ -67,7 +34,7 @@ expect_ops() {
 				[ "$spec" = "${spec#$op $r }" ] ||
 				    want=${spec#$op $r }
 			done
-			expect "milterhost_kv_operations_total{op=\"$op\",result=\"$r\"} $want" ||
+			wire_expect_metrics "milterhost_kv_operations_total{op=\"$op\",result=\"$r\"} $want" ||
 			    ok=no
 		done
 	done
@@ -80,7 +47,7 @@ expect_counts() {
 
 	for spec in "$@"; do
 		op=${spec% *} n=${spec#* }
-		expect "milterhost_kv_operation_seconds_count{op=\"$op\"} $n" \
+		wire_expect_metrics "milterhost_kv_operation_seconds_count{op=\"$op\"} $n" \
 		    "milterhost_kv_operation_seconds_bucket{op=\"$op\",le=\"+Inf\"} $n" ||
 		    ok=no
 	done
@@ -124,8 +91,8 @@ CONF
 ) || exit 99
 wire_start "$ini" || wire_exit
 
-scrape
-expect_ops && expect 'milterhost_kv_backend_info{backend="memory"} 1' \
+wire_scrape "$port"
+expect_ops && wire_expect_metrics 'milterhost_kv_backend_info{backend="memory"} 1' \
     "milterhost_kv_memory_entries 0" "milterhost_kv_memory_bytes 0" &&
     echo "ok: before any call: backend memory, every operation and" \
     "result at 0, the store empty"
@@ -142,7 +109,7 @@ done
 
 # Per message: incr ok (n) and invalid (s holds "v"), get ok (n) and
 # notfound, set ok, delete ok (of nothing); add ok once, then exists.
-scrape
+wire_scrape "$port"
 expect_ops "get ok 3" "get notfound 3" "set ok 3" "add ok 1" "add exists 2" \
     "incr ok 3" "incr invalid 3" "delete ok 3" &&
     echo "ok: three messages: get ok 3, notfound 3; set ok 3; add ok 1," \
@@ -155,7 +122,7 @@ le=$(grep -F 'milterhost_kv_operation_seconds_bucket{op="get",le="0.01"}' \
     "$WIRE_TMP/metrics.txt" | sed 's/.* //')
 [ "$le" = 6 ] && echo "ok: the 6 gets took 10 ms or less each" ||
     wire_fail "gets within 10 ms: '$le', expected 6"
-expect "milterhost_kv_memory_max_bytes 8388608" \
+wire_expect_metrics "milterhost_kv_memory_max_bytes 8388608" \
     "milterhost_kv_memory_entries 3" \
     "milterhost_kv_memory_evictions_total 0" &&
     echo "ok: memory store: bound 8388608 bytes, 3 entries (n, once, s)," \
@@ -199,8 +166,8 @@ CONF
 ) || exit 99
 wire_start "$ini" || wire_exit
 
-scrape
-expect 'milterhost_kv_backend_info{backend="redis"} 1' \
+wire_scrape "$port"
+wire_expect_metrics 'milterhost_kv_backend_info{backend="redis"} 1' \
     'milterhost_kv_redis_connects_total{result="ok"} 0' \
     'milterhost_kv_redis_connects_total{result="failed"} 0' \
     "milterhost_kv_redis_connections 0" &&
@@ -214,11 +181,11 @@ fi
 # libmilter's choice, so two sessions open one or two connections.
 got="$(message) $(message)"
 [ "$got" = "1 2" ] || wire_fail "X-Count with Redis: '$got', expected '1 2'"
-scrape
+wire_scrape "$port"
 ok=$(value 'milterhost_kv_redis_connects_total{result="ok"}')
 open=$(value milterhost_kv_redis_connections)
 expect_ops "incr ok 2" && expect_counts "incr 2" &&
-    expect 'milterhost_kv_redis_connects_total{result="failed"} 0' &&
+    wire_expect_metrics 'milterhost_kv_redis_connects_total{result="failed"} 0' &&
     if [ "$ok" = "$open" ] && [ "$ok" -ge 1 ] && [ "$ok" -le 2 ]; then
 	echo "ok: Redis up: incr ok 2; $ok connects, all ok, $open open"
     else
@@ -232,10 +199,10 @@ expect_ops "incr ok 2" && expect_counts "incr 2" &&
 wire_redis_stop
 got="$(message)$(message)"
 [ -z "$got" ] || wire_fail "X-Count with Redis killed: '$got', expected none"
-scrape
+wire_scrape "$port"
 failed=$(value 'milterhost_kv_redis_connects_total{result="failed"}')
 expect_ops "incr ok 2" "incr unavailable 2" && expect_counts "incr 4" &&
-    expect "milterhost_kv_redis_connects_total{result=\"ok\"} $ok" &&
+    wire_expect_metrics "milterhost_kv_redis_connects_total{result=\"ok\"} $ok" &&
     if [ "$failed" -ge 1 ] && [ "$failed" -le 2 ]; then
 	echo "ok: Redis killed: incr unavailable 2; $failed connects" \
 	    "failed, none more ok"
@@ -254,9 +221,9 @@ wire_redis_start
 sleep 0.5
 got=$(message)
 [ "$got" = 1 ] || wire_fail "X-Count with Redis back: '$got', expected 1"
-scrape
+wire_scrape "$port"
 expect_ops "incr ok 3" "incr unavailable 2" &&
-    expect "milterhost_kv_redis_connects_total{result=\"ok\"} $((ok + 1))" \
+    wire_expect_metrics "milterhost_kv_redis_connects_total{result=\"ok\"} $((ok + 1))" \
     "milterhost_kv_redis_connects_total{result=\"failed\"} $failed" &&
     echo "ok: Redis back: incr ok 3, one connect more ok ($((ok + 1)))"
 promcheck "Redis store"

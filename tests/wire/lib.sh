@@ -48,6 +48,20 @@
 #				check saying both
 #	wire_reload		SIGUSR1 to the daemon, then wait (10 s at
 #				most) for the log to say how it ended
+#	wire_free_port		print a loopback port nothing listens on,
+#				below the ephemeral ones (32768 on) that
+#				connections take
+#	wire_http PORT METHOD PATH
+#				the response to METHOD PATH from the daemon's
+#				metrics_listen on PORT (status line, headers,
+#				body) into $WIRE_TMP/http.out, over bash's
+#				/dev/tcp (no curl needed)
+#	wire_scrape PORT	the body of GET /metrics into
+#				$WIRE_TMP/metrics.txt
+#	wire_expect_metrics LINE...
+#				each line is in the scrape, exactly (a failed
+#				check, with the series' values, for each
+#				one that is not); 1 if one is missing
 #	wire_loadgen_field NAME FILE
 #				the value of NAME=VALUE in the machine lines
 #				of bench/loadgen's output in FILE
@@ -178,6 +192,45 @@ wire_reload() {
 		sleep 0.05
 	done
 	wire_fail "no outcome of the reload in the log within 10 s"
+}
+
+wire_free_port() {
+	local port=$((20000 + $$ % 12000))
+
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+wire_http() {
+	local fd
+
+	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf '%s %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" "$3" >&"$fd"
+	timeout 10 cat <&"$fd" >"$WIRE_TMP/http.out"
+	exec {fd}>&-
+}
+
+wire_scrape() {
+	wire_http "$1" GET /metrics ||
+	    wire_error "cannot connect to 127.0.0.1:$1"
+	tr -d '\r' <"$WIRE_TMP/http.out" | sed '1,/^$/d' \
+	    >"$WIRE_TMP/metrics.txt"
+}
+
+wire_expect_metrics() {
+	local line missing=0
+
+	for line in "$@"; do
+		if ! grep -qxF -- "$line" "$WIRE_TMP/metrics.txt"; then
+			wire_fail "not in /metrics: $line" \
+			    "(has: $(grep -F -- "${line% *}" \
+			    "$WIRE_TMP/metrics.txt" | sed 's/.* //'))"
+			missing=1
+		fi
+	done
+	return $missing
 }
 
 wire_loadgen_field() {

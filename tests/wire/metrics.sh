@@ -17,12 +17,7 @@ wire_need_miltertest
 plugin=$abs_top_builddir/tests/plugins/.libs/scripted.so
 [ -f "$plugin" ] || wire_error "$plugin is missing: run make check"
 
-# A free loopback port, below the ephemeral ones (32768 on) that
-# connections take.
-port=$((20000 + $$ % 12000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-	port=$((port + 1))
-done
+port=$(wire_free_port)
 
 ini=$(wire_config metrics <<CONF
 metrics_listen = 127.0.0.1:$port
@@ -39,37 +34,6 @@ CONF
 ) || exit 99
 wire_start "$ini" || wire_exit
 
-# http METHOD PATH: the response (status line, headers, body) into
-# $WIRE_TMP/http.out, over bash's /dev/tcp (no curl needed).
-http() {
-	local fd
-
-	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
-	printf '%s %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" "$2" >&"$fd"
-	timeout 10 cat <&"$fd" >"$WIRE_TMP/http.out"
-	exec {fd}>&-
-}
-
-# scrape: the body of GET /metrics into $WIRE_TMP/metrics.txt.
-scrape() {
-	http GET /metrics || wire_error "cannot connect to 127.0.0.1:$port"
-	tr -d '\r' <"$WIRE_TMP/http.out" | sed '1,/^$/d' \
-	    >"$WIRE_TMP/metrics.txt"
-}
-
-# expect LINE...: each line is in the scrape, exactly.
-expect() {
-	local line missing=0
-
-	for line in "$@"; do
-		if ! grep -qxF -- "$line" "$WIRE_TMP/metrics.txt"; then
-			wire_fail "not in /metrics: $line"
-			missing=1
-		fi
-	done
-	return $missing
-}
-
 # metric LINE-START: the value of the one series whose line starts so.
 metric() {
 	grep -F -- "$1} " "$WIRE_TMP/metrics.txt" | sed 's/.* //'
@@ -79,17 +43,17 @@ wire_miltertest "$here/metrics.lua" ||
     wire_fail "the sessions did not go as planned"
 # The last close is counted once the daemon has seen it.
 for i in $(seq 50); do
-	scrape
+	wire_scrape "$port"
 	grep -qx "milterhost_connections_open 0" "$WIRE_TMP/metrics.txt" &&
 	    break
 	sleep 0.1
 done
 
 I='instance="a"'
-expect "milterhost_connections_total 5" "milterhost_connections_open 0" \
+wire_expect_metrics "milterhost_connections_total 5" "milterhost_connections_open 0" \
     "milterhost_plugin_set_generation 1" &&
     echo "ok: 5 connections, none open, plugin set generation 1"
-expect 'milterhost_messages_total{result="accepted"} 2' \
+wire_expect_metrics 'milterhost_messages_total{result="accepted"} 2' \
     'milterhost_messages_total{result="rejected"} 1' \
     'milterhost_messages_total{result="tempfailed"} 1' \
     'milterhost_messages_total{result="discarded"} 0' \
@@ -109,14 +73,14 @@ for sc in connect:5 helo:5 envfrom:5 envrcpt:8 data:3 header:4 eoh:2 \
 	st=${sc%%:*}
 	n=${sc#*:}
 	calls="$calls${calls:+ }$st $n"
-	expect "milterhost_instance_callbacks_total{$I,stage=\"$st\"} $n" \
+	wire_expect_metrics "milterhost_instance_callbacks_total{$I,stage=\"$st\"} $n" \
 	    "milterhost_instance_callback_seconds_count{$I,stage=\"$st\"} $n" \
 	    "milterhost_instance_callback_seconds_bucket{$I,stage=\"$st\",le=\"+Inf\"} $n" ||
 	    ok=no
 done
 [ $ok = yes ] && echo "ok: a's callbacks by stage, and its histogram" \
     "counts: $calls"
-expect "milterhost_instance_decisions_total{$I,decision=\"continue\"} 36" \
+wire_expect_metrics "milterhost_instance_decisions_total{$I,decision=\"continue\"} 36" \
     "milterhost_instance_decisions_total{$I,decision=\"reject\"} 1" \
     "milterhost_instance_decisions_total{$I,decision=\"tempfail\"} 1" \
     "milterhost_instance_decisions_total{$I,decision=\"accept\"} 0" \
@@ -126,7 +90,7 @@ expect "milterhost_instance_decisions_total{$I,decision=\"continue\"} 36" \
     "milterhost_instance_changes_total{$I,kind=\"replace_body\"} 0" &&
     echo "ok: a's decisions (36 continue, 1 reject, 1 tempfail)," \
     "1 failure, 2 headers added"
-expect "milterhost_instance_slow_callbacks_total{$I,stage=\"eom\"} 1" \
+wire_expect_metrics "milterhost_instance_slow_callbacks_total{$I,stage=\"eom\"} 1" \
     "milterhost_instance_slow_callbacks_total{$I,stage=\"data\"} 0" &&
     echo "ok: one slow callback counted, at eom"
 if grep -Eq 'warning: [^ ]+: \[a\] eom took 2[0-9][0-9]\.[0-9] ms \(slow_ms = 100\)' \
@@ -159,7 +123,7 @@ else
 fi
 
 # The HTTP side: content type, 404, 405.
-http GET /metrics
+wire_http "$port" GET /metrics
 if grep -qi '^Content-Type: text/plain; version=0.0.4' "$WIRE_TMP/http.out"
 then
 	echo "ok: GET /metrics: $(head -n 1 "$WIRE_TMP/http.out" |
@@ -167,13 +131,13 @@ then
 else
 	wire_fail "GET /metrics: $(head -n 3 "$WIRE_TMP/http.out")"
 fi
-http GET /other
+wire_http "$port" GET /other
 if head -n 1 "$WIRE_TMP/http.out" | grep -q ' 404 '; then
 	echo "ok: GET /other: 404"
 else
 	wire_fail "GET /other: $(head -n 1 "$WIRE_TMP/http.out")"
 fi
-http POST /metrics
+wire_http "$port" POST /metrics
 if head -n 1 "$WIRE_TMP/http.out" | grep -q ' 405 '; then
 	echo "ok: POST /metrics: 405"
 else
@@ -183,12 +147,12 @@ fi
 # A reload: counted, a new generation, the counters kept.
 kill -USR1 "$WIRE_PID"
 for i in $(seq 50); do
-	scrape
+	wire_scrape "$port"
 	grep -qx 'milterhost_reloads_total{result="succeeded"} 1' \
 	    "$WIRE_TMP/metrics.txt" && break
 	sleep 0.1
 done
-expect 'milterhost_reloads_total{result="succeeded"} 1' \
+wire_expect_metrics 'milterhost_reloads_total{result="succeeded"} 1' \
     "milterhost_plugin_set_generation 2" \
     "milterhost_instance_callbacks_total{$I,stage=\"eom\"} 2" &&
     echo "ok: a reload: counted, generation 2, a's counters kept"
