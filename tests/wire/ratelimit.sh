@@ -367,13 +367,13 @@ grep -q "\[closed\] client_address 198.51.100.1 not counted: the store failed (.
     "$WIRE_LOG" || wire_fail "no log line for the fail-closed answer"
 wire_alive || wire_fail "milterhost died when Redis went away"
 wire_redis_start
-got=
-for i in $(seq 50); do
-	got=$(answers 198.51.100.1 s@x.test r@y.test)
-	[ "$got" = "mail c rcpt c" ] && break
-	sleep 0.2
-done
-wire_expect "Redis back (empty), counting again" "mail c rcpt c" "$got"
+# Each daemon thread that saw Redis fail waits out its own backoff (at
+# most 5 s) before it tries again, answering as Redis is away meanwhile;
+# libmilter picks the thread of each session, so the counts are exact
+# only once every thread is past it.
+sleep 5.2
+wire_expect "Redis back (empty), counting again" "mail c rcpt c" \
+    "$(answers 198.51.100.1 s@x.test r@y.test)"
 wire_expect "Redis back, message 2" "mail c rcpt c" \
     "$(answers 198.51.100.1 s@x.test r@y.test)"
 wire_expect "Redis back, message 3" "mail y 451 4.7.1 Open" \
